@@ -1,0 +1,1 @@
+"""Apache Kafka (KRaft) from Maven Central jars: install, configure, run."""

@@ -1,0 +1,111 @@
+"""Render each broker node's ``server.properties``.
+
+Every node is a combined broker+controller with a static voter list (the same shape for one node
+and for three): format needs no quorum flag, and the SCRAM bootstrap records are identical
+on every node. Clients speak SASL_SSL + SCRAM-SHA-512 on the CLIENT listener; the CONTROLLER
+listener is PLAINTEXT on loopback because raft runs before SCRAM credentials are loaded, and
+its principal ``User:ANONYMOUS`` must therefore be a super user (Kafka's own SASL tests do the
+same). Nothing but local processes can reach 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+ADMIN_USER = "admin"
+
+
+@dataclass(frozen=True)
+class NodePorts:
+    node_id: int
+    client_port: int
+    controller_port: int
+
+
+def _escape(value: str) -> str:
+    # java.util.Properties treats backslashes as escapes
+    return value.replace("\\", "\\\\")
+
+
+def render_server_properties(
+    node: NodePorts,
+    nodes: list[NodePorts],
+    *,
+    data_dir: Path,
+    server_pem: Path,
+    ca_pem: Path,
+    admin_password: str,
+) -> str:
+    voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in nodes)
+    replicas = min(3, len(nodes))
+    min_isr = 2 if replicas >= 3 else 1
+    jaas = (
+        "org.apache.kafka.common.security.scram.ScramLoginModule required "
+        f'username="{ADMIN_USER}" password="{admin_password}";'
+    )
+    lines = {
+        "process.roles": "broker,controller",
+        "node.id": str(node.node_id),
+        "controller.quorum.voters": voters,
+        "controller.listener.names": "CONTROLLER",
+        "listeners": f"CLIENT://127.0.0.1:{node.client_port},"
+        f"CONTROLLER://127.0.0.1:{node.controller_port}",
+        "advertised.listeners": f"CLIENT://127.0.0.1:{node.client_port}",
+        "listener.security.protocol.map": "CLIENT:SASL_SSL,CONTROLLER:PLAINTEXT",
+        "inter.broker.listener.name": "CLIENT",
+        "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+        "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
+        "listener.name.client.scram-sha-512.sasl.jaas.config": jaas,
+        "ssl.keystore.type": "PEM",
+        "ssl.keystore.location": _escape(str(server_pem)),
+        "ssl.truststore.type": "PEM",
+        "ssl.truststore.location": _escape(str(ca_pem)),
+        "ssl.client.auth": "none",
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "allow.everyone.if.no.acl.found": "false",
+        "super.users": f"User:{ADMIN_USER};User:ANONYMOUS",
+        "log.dirs": _escape(str(data_dir)),
+        "num.partitions": "1",
+        "default.replication.factor": str(replicas),
+        "min.insync.replicas": str(min_isr),
+        "auto.create.topics.enable": "false",
+        "offsets.topic.replication.factor": str(replicas),
+        "offsets.topic.num.partitions": "1",
+        "transaction.state.log.replication.factor": str(replicas),
+        "transaction.state.log.min.isr": str(min_isr),
+        "transaction.state.log.num.partitions": "1",
+        "share.coordinator.state.topic.replication.factor": str(replicas),
+        "share.coordinator.state.topic.min.isr": str(min_isr),
+        "group.initial.rebalance.delay.ms": "0",
+        # sized for a 2-core machine shared with the IdP, the service and a notebook kernel
+        "num.network.threads": "2",
+        "num.io.threads": "2",
+        "background.threads": "2",
+        "group.coordinator.threads": "1",
+        "num.recovery.threads.per.data.dir": "1",
+        "num.replica.fetchers": "1",
+        "log.cleaner.threads": "1",
+        "log.cleaner.dedupe.buffer.size": "16777216",
+        # fence a dead node in seconds rather than the default 9 s; not so low that a GC
+        # pause on a busy 2-core box fences a healthy one
+        "broker.heartbeat.interval.ms": "1000",
+        "broker.session.timeout.ms": "6000",
+        "replica.lag.time.max.ms": "10000",
+    }
+    return "".join(f"{key}={value}\n" for key, value in lines.items())
+
+
+def jvm_options(heap_mb: int) -> list[str]:
+    """What kafka-server-start.sh / kafka-run-class.sh would add, with a small heap."""
+    return [
+        f"-Xms{heap_mb // 2}m",
+        f"-Xmx{heap_mb}m",
+        "-XX:+UseG1GC",
+        "-XX:MaxGCPauseMillis=20",
+        "-XX:InitiatingHeapOccupancyPercent=35",
+        "-XX:+ExplicitGCInvokesConcurrent",
+        "-XX:MaxInlineLevel=15",
+        "-XX:ActiveProcessorCount=2",
+        "-Djava.awt.headless=true",
+    ]

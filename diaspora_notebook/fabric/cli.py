@@ -1,0 +1,163 @@
+"""``diaspora-fabric``: install, run and inspect the local Diaspora fabric.
+
+Each subcommand parses its arguments and calls the typed API (``Fabric``, the installer, the
+identity provider's admin functions); errors print one line with the fix, exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from diaspora_notebook.errors import DiasporaError
+from diaspora_notebook.fabric.broker.install import DEFAULT_KAFKA_VERSION, install
+from diaspora_notebook.fabric.fabric import Fabric
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _fabric(args: argparse.Namespace) -> Fabric:
+    return Fabric.at(args.home)
+
+
+def cmd_install(args: argparse.Namespace) -> int:
+    install(args.kafka_version, Path(args.cache) if args.cache else None, progress=_say)
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    fabric = _fabric(args)
+    started = time.monotonic()
+    description = fabric.up(brokers=args.brokers, port=args.port,
+                            kafka_version=args.kafka_version, progress=_say)
+    _say(f"fabric up in {time.monotonic() - started:.1f} s; home {fabric.home.root}")
+    print(json.dumps(description, indent=2))
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    stopped = _fabric(args).down(timeout=args.timeout)
+    _say(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    status = _fabric(args).status()
+    if args.json:
+        print(json.dumps(status, indent=2))
+        return 0
+    print(f"fabric home: {status['home']}")
+    for row in status["processes"]:
+        ports = ", ".join(f"{k} {v}" for k, v in row["ports"].items())
+        url = f"  {row['url']}" if row.get("url") else ""
+        print(f"  {row['name']:<10} {row['state']:<5} pid {row['pid'] or '-':<8} {ports}"
+              f"  data {row.get('data_bytes', 0) / 1e6:.1f} MB{url}")
+    if status["untracked_pids"]:
+        print(f"  untracked fabric processes: {status['untracked_pids']} (`down` stops them)")
+    return 0 if all(r["state"] == "up" for r in status["processes"]) else 3
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    fabric = _fabric(args)
+    logs = fabric.log_files()
+    if args.name:
+        logs = {k: v for k, v in logs.items() if k == args.name}
+        if not logs:
+            raise DiasporaError(f"no process named {args.name!r}",
+                                hint=f"choose one of: {', '.join(fabric.log_files())}")
+    for name, path in logs.items():
+        print(f"==> {name}: {path} <==")
+        if path.exists():
+            lines = path.read_text(errors="replace").splitlines()[-args.lines:]
+            print("\n".join(lines))
+    if args.follow:
+        _follow(logs)
+    return 0
+
+
+def _follow(logs: dict[str, Path]) -> None:
+    positions = {name: (p.stat().st_size if p.exists() else 0) for name, p in logs.items()}
+    try:
+        while True:
+            for name, path in logs.items():
+                if not path.exists():
+                    continue
+                size = path.stat().st_size
+                if size < positions[name]:
+                    positions[name] = 0
+                if size > positions[name]:
+                    with path.open("rb") as fh:
+                        fh.seek(positions[name])
+                        chunk = fh.read().decode(errors="replace")
+                    positions[name] = size
+                    for line in chunk.splitlines():
+                        print(f"{name}| {line}", flush=True)
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        return
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="diaspora-fabric",
+        description="Run the Diaspora Event Fabric on this machine: Apache Kafka (KRaft, "
+        "SASL_SSL, SCRAM-SHA-512, ACLs), a Globus Auth-compatible identity provider and the "
+        "Diaspora web service.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], help_: str,
+            home: bool = True) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        if home:
+            p.add_argument("--home", help="fabric home (default: $DIASPORA_FABRIC_HOME or "
+                           "~/.diaspora/fabric)")
+        p.set_defaults(func=func)
+        return p
+
+    p = add("install", cmd_install, "fetch the Apache Kafka jars from Maven Central",
+            home=False)
+    p.add_argument("--kafka-version", default=DEFAULT_KAFKA_VERSION)
+    p.add_argument("--cache", help="jar cache (default: $DIASPORA_KAFKA_CACHE or "
+                   "~/.diaspora/kafka)")
+
+    p = add("up", cmd_up, "start the fabric (creating it the first time)")
+    p.add_argument("--brokers", type=int, choices=(1, 3), default=None,
+                   help="Kafka nodes at creation (default 1; fixed afterwards)")
+    p.add_argument("--port", type=int, default=None,
+                   help="first of a block of consecutive ports (default: free ports)")
+    p.add_argument("--kafka-version", default=DEFAULT_KAFKA_VERSION)
+
+    p = add("down", cmd_down, "stop every fabric process")
+    p.add_argument("--timeout", type=float, default=30.0,
+                   help="seconds to wait after SIGTERM before SIGKILL")
+
+    p = add("status", cmd_status, "show each fabric process (exit 3 if any is down)")
+    p.add_argument("--json", action="store_true")
+
+    p = add("logs", cmd_logs, "print the fabric's logs")
+    p.add_argument("name", nargs="?", help="one process (e.g. broker-1, idp, service)")
+    p.add_argument("-n", "--lines", type=int, default=40)
+    p.add_argument("-f", "--follow", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except DiasporaError as err:
+        print(err.one_line(), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

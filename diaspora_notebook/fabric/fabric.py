@@ -1,0 +1,279 @@
+"""``Fabric``: the whole local fabric under one home (broker(s), identity provider, service).
+
+This is the typed API behind ``diaspora-fabric``; tests and later tools use it directly::
+
+    fabric = Fabric.at("/tmp/home")
+    fabric.up(brokers=1)
+    admin = fabric.admin_client()
+    fabric.down()
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from diaspora_notebook.errors import DiasporaUsageError, FabricHomeError, FabricNotInstalledError
+from diaspora_notebook.fabric.broker.cluster import BrokerCluster, new_cluster_id
+from diaspora_notebook.fabric.broker.config import NodePorts
+from diaspora_notebook.fabric.broker.install import (
+    DEFAULT_KAFKA_VERSION,
+    KafkaInstall,
+    find_install,
+    find_java,
+    install,
+)
+from diaspora_notebook.fabric.home import (
+    FABRIC_JSON_VERSION,
+    FabricHome,
+    random_secret,
+    read_json,
+    write_private,
+    write_public,
+)
+from diaspora_notebook.fabric.launcher import (
+    free_port,
+    require_free_ports,
+    stop_all,
+    tagged_processes,
+)
+from diaspora_notebook.fabric.tls import ensure_certificates
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class FabricState:
+    """What the first ``up`` chose and every later ``up`` keeps (state.json; no secrets)."""
+
+    cluster_id: str
+    kafka_version: str
+    brokers: list[NodePorts]
+    idp_port: int
+    service_port: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> FabricState:
+        data = read_json(path)
+        try:
+            return cls(
+                cluster_id=str(data["cluster_id"]),
+                kafka_version=str(data["kafka_version"]),
+                brokers=[NodePorts(**b) for b in data["brokers"]],
+                idp_port=int(data["idp_port"]),
+                service_port=int(data["service_port"]),
+                extra=dict(data.get("extra", {})),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise FabricHomeError(
+                f"{path} is missing or has a malformed field ({exc!r})",
+                hint="restore it, or move the home aside and run `diaspora-fabric up` for a "
+                "fresh fabric (nothing was changed)",
+            ) from exc
+
+    def save(self, path: Path) -> None:
+        write_public(path, json.dumps(asdict(self), indent=2) + "\n")
+
+
+class Fabric:
+    """One local fabric. Constructing it reads nothing; ``up`` creates what is missing."""
+
+    def __init__(self, home: FabricHome, *, kafka_cache: Path | None = None) -> None:
+        self.home = home
+        self.kafka_cache = kafka_cache
+
+    @classmethod
+    def at(cls, root: str | Path | None = None, **kwargs: Any) -> Fabric:
+        return cls(FabricHome.resolve(root), **kwargs)
+
+    # --- state ---------------------------------------------------------------------------
+
+    def state(self) -> FabricState | None:
+        if not self.home.state_json.exists():
+            return None
+        return FabricState.load(self.home.state_json)
+
+    def _new_state(self, brokers: int, port: int | None, kafka_version: str) -> FabricState:
+        if brokers not in (1, 3):
+            raise DiasporaUsageError(
+                f"--brokers must be 1 or 3, not {brokers}",
+                hint="use 1 for a laptop, 3 to try replication",
+            )
+        nodes = []
+        for i in range(brokers):
+            client = port + 2 * i if port is not None else free_port()
+            controller = port + 2 * i + 1 if port is not None else free_port()
+            nodes.append(NodePorts(i + 1, client, controller))
+        return FabricState(
+            cluster_id=new_cluster_id(),
+            kafka_version=kafka_version,
+            brokers=nodes,
+            idp_port=port + 2 * brokers if port is not None else free_port(),
+            service_port=port + 2 * brokers + 1 if port is not None else free_port(),
+        )
+
+    def cluster(self, state: FabricState | None = None) -> BrokerCluster:
+        state = state or self._require_state()
+        kafka: KafkaInstall | None
+        try:
+            kafka = find_install(state.kafka_version, self.kafka_cache)
+        except FabricNotInstalledError:
+            kafka = None  # enough to stop or describe the fabric; starting it installs first
+        return BrokerCluster(self.home, state.brokers, kafka, state.cluster_id)
+
+    def _require_state(self) -> FabricState:
+        state = self.state()
+        if state is None:
+            raise FabricHomeError(
+                f"no fabric has been created in {self.home.root}",
+                hint=f"run `diaspora-fabric up --home {self.home.root}`",
+            )
+        return state
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def up(
+        self,
+        *,
+        brokers: int | None = None,
+        port: int | None = None,
+        kafka_version: str = DEFAULT_KAFKA_VERSION,
+        progress: Progress | None = None,
+    ) -> dict[str, Any]:
+        """Bring every part up (creating the fabric at the first call); return fabric.json."""
+        say = progress or (lambda _m: None)
+        find_java()  # before anything is written: a missing java must leave the home untouched
+        state = self.state()
+        if state is None:
+            state = self._new_state(brokers or 1, port, kafka_version)
+            fresh = True
+        else:
+            fresh = False
+            if brokers is not None and brokers != len(state.brokers):
+                raise DiasporaUsageError(
+                    f"this home holds a {len(state.brokers)}-broker fabric; --brokers {brokers} "
+                    "cannot change that",
+                    hint="use another --home for a different layout",
+                )
+            if port is not None and port != state.brokers[0].client_port:
+                raise DiasporaUsageError(
+                    f"this home already uses port {state.brokers[0].client_port}; ports are "
+                    "chosen at the first `up` and kept",
+                    hint="drop --port, or use another --home",
+                )
+        kafka = install(state.kafka_version, self.kafka_cache, progress=say)
+        cluster = BrokerCluster(self.home, state.brokers, kafka, state.cluster_id)
+        if len(cluster.running()) == len(cluster.nodes):
+            say("the fabric is already running")
+            return self.describe()
+        stopped = [n for n in cluster.nodes if not n.process.is_running()]
+        ports = {f"broker {n.node_id} client": n.ports.client_port for n in stopped}
+        ports |= {f"broker {n.node_id} controller": n.ports.controller_port for n in stopped}
+        require_free_ports(ports)
+        self.home.ensure_dirs()
+        if fresh:
+            state.save(self.home.state_json)
+        if ensure_certificates(self.home):
+            say(f"created the fabric CA {self.home.ca_cert}")
+        if not self.home.admin_password_file.exists():
+            if any(n.is_formatted() for n in cluster.nodes):
+                raise FabricHomeError(
+                    f"the admin password file {self.home.admin_password_file} is missing but "
+                    "Kafka storage already exists",
+                    hint="restore the file from a backup; without it the broker's admin user "
+                    "cannot log in (nothing was changed)",
+                )
+            write_private(self.home.admin_password_file, random_secret() + "\n")
+        admin_password = self.home.admin_password()
+        cluster.write_configs(admin_password)
+        formatted = cluster.format_storage(admin_password)
+        if formatted:
+            say(f"formatted Kafka storage for node(s) {formatted}")
+        say(f"starting {len(stopped)} Kafka node(s)...")
+        cluster.start([n.node_id for n in stopped])
+        cluster.wait_for_brokers(admin_password, len(cluster.nodes))
+        say(f"Kafka is ready on {','.join(cluster.bootstrap_servers)}")
+        self._write_fabric_json(state)
+        return self.describe()
+
+    def down(self, timeout: float = 30.0) -> list[str]:
+        """Stop every process of this fabric; sweep tagged leftovers so no JVM is orphaned."""
+        state = self.state()
+        processes = []
+        if state is not None:
+            processes = [n.process for n in self.cluster(state).nodes]
+        return stop_all(processes, tag=str(self.home.root), timeout=timeout)
+
+    def is_running(self) -> bool:
+        state = self.state()
+        return state is not None and bool(self.cluster(state).running())
+
+    # --- description ---------------------------------------------------------------------
+
+    def _write_fabric_json(self, state: FabricState) -> None:
+        cluster = self.cluster(state)
+        doc = {
+            "version": FABRIC_JSON_VERSION,
+            "home": str(self.home.root),
+            "kafka": {
+                "version": state.kafka_version,
+                "bootstrap_servers": cluster.bootstrap_servers,
+                "security_protocol": "SASL_SSL",
+                "sasl_mechanism": "SCRAM-SHA-512",
+                "ca_file": str(self.home.ca_cert),
+            },
+        }
+        write_public(self.home.fabric_json, json.dumps(doc, indent=2) + "\n")
+
+    def describe(self) -> dict[str, Any]:
+        return read_json(self.home.fabric_json)
+
+    def status(self) -> dict[str, Any]:
+        """Each process: pid, ports, up/down and data size."""
+        state = self._require_state()
+        cluster = self.cluster(state)
+        rows = []
+        for node in cluster.nodes:
+            pid = node.process.pid()
+            rows.append(
+                {
+                    "name": node.process.name,
+                    "pid": pid,
+                    "state": "up" if pid else "down",
+                    "ports": {
+                        "client": node.ports.client_port,
+                        "controller": node.ports.controller_port,
+                    },
+                    "data_bytes": node.data_size() if node.data_dir.exists() else 0,
+                    "log": str(node.server_log),
+                }
+            )
+        leftovers = set(tagged_processes(str(self.home.root))) - {r["pid"] for r in rows}
+        return {"home": str(self.home.root), "processes": rows, "untracked_pids": sorted(leftovers)}
+
+    # --- clients -------------------------------------------------------------------------
+
+    def admin_config(self) -> dict[str, Any]:
+        return self.cluster().admin_config(self.home.admin_password())
+
+    def admin_client(self, **overrides: Any) -> Any:
+        """A kafka-python ``KafkaAdminClient`` logged in as the fabric's admin super user."""
+        from kafka.admin import KafkaAdminClient
+
+        return KafkaAdminClient(**{**self.admin_config(), **overrides})
+
+    def log_files(self) -> dict[str, Path]:
+        """Each process's main log, by process name."""
+        cluster = self.cluster()
+        return {n.process.name: n.server_log for n in cluster.nodes}
+
+    @property
+    def bootstrap_servers(self) -> list[str]:
+        return self.cluster().bootstrap_servers

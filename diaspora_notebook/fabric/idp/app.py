@@ -1,0 +1,101 @@
+"""``create_app``: assembles the local Globus Auth-compatible identity provider.
+
+The routers live in :mod:`routes_web` (browser pages) and :mod:`routes_oauth` (JSON API);
+this module wires state, discovery documents and the error handlers that guarantee a
+Globus-shaped 4xx JSON body for every client mistake.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from diaspora_notebook.fabric.idp import routes_oauth, routes_web
+from diaspora_notebook.fabric.idp.context import IdpContext
+from diaspora_notebook.fabric.idp.keys import ALGORITHM, SigningKey
+from diaspora_notebook.fabric.idp.responses import error_json, oauth_error_json
+from diaspora_notebook.fabric.idp.settings import IdpSettings
+from diaspora_notebook.fabric.idp.store import Store
+from diaspora_notebook.fabric.idp.tokens import OAuthError, TokenService
+
+log = logging.getLogger(__name__)
+_HTTP_ERRORS = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
+
+
+def create_app(settings: IdpSettings) -> FastAPI:
+    """A FastAPI app serving the IdP for ``settings`` (state dir created on first use)."""
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(settings.db_path)
+    key = SigningKey.load_or_create(settings.key_path)
+    ctx = IdpContext(settings, store, key, TokenService(settings, store, key))
+
+    app = FastAPI(title="Diaspora local identity provider", docs_url=None, redoc_url=None,
+                  openapi_url=None)
+    app.state.idp = ctx
+    app.include_router(routes_web.router)
+    app.include_router(routes_oauth.router)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/.well-known/openid-configuration")
+    def openid_configuration() -> dict[str, Any]:
+        return discovery_document(settings)
+
+    @app.get("/jwk.json")
+    def jwks() -> dict[str, Any]:
+        return key.jwks()
+
+    _install_error_handlers(app)
+    return app
+
+
+def discovery_document(settings: IdpSettings) -> dict[str, Any]:
+    """OIDC discovery; the SDK needs ``jwks_uri`` and ``id_token_signing_alg_values_supported``."""
+    url = settings.url
+    return {
+        "issuer": settings.issuer,
+        "authorization_endpoint": url("v2/oauth2/authorize"),
+        "token_endpoint": url("v2/oauth2/token"),
+        "revocation_endpoint": url("v2/oauth2/token/revoke"),
+        "introspection_endpoint": url("v2/oauth2/token/introspect"),
+        "userinfo_endpoint": url("v2/oauth2/userinfo"),
+        "jwks_uri": url("jwk.json"),
+        "response_types_supported": ["code"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": [ALGORITHM],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "none"],
+        "scopes_supported": ["openid", "profile", "email"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "name", "email",
+                             "preferred_username", "organization", "identity_provider",
+                             "identity_provider_display_name", "last_authentication"],
+    }
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(OAuthError)
+    async def on_oauth_error(_request: Request, exc: OAuthError) -> JSONResponse:
+        return oauth_error_json(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        status = exc.status_code if 400 <= exc.status_code < 500 else 400
+        return error_json(status, _HTTP_ERRORS.get(status, "invalid_request"), str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation_error(_request: Request, _exc: RequestValidationError) -> JSONResponse:
+        return error_json(400, "invalid_request", "the request is malformed")
+
+    @app.exception_handler(Exception)
+    async def on_bug(_request: Request, exc: Exception) -> JSONResponse:
+        # only the exception type: its message could quote a form field
+        log.error("internal error %s", type(exc).__name__, exc_info=exc)
+        return error_json(500, "server_error", "internal error in the identity provider")

@@ -1,0 +1,60 @@
+"""``python -m diaspora_notebook.fabric.service --config FILE --host 127.0.0.1 --port P``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import logging.config
+import sys
+
+from diaspora_notebook.errors import DiasporaError
+
+log = logging.getLogger("diaspora_notebook.fabric.service")
+
+# uvicorn's own access log is off; our request log line has method, path, status, duration.
+LOG_CONFIG = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain",
+                            "stream": "ext://sys.stderr"}},
+    "root": {"handlers": ["stderr"], "level": "INFO"},
+    "loggers": {
+        "uvicorn": {"level": "INFO"},
+        "uvicorn.access": {"level": "WARNING", "propagate": False},
+        "kafka": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+    },
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, load settings and serve until interrupted."""
+    parser = argparse.ArgumentParser(prog="python -m diaspora_notebook.fabric.service",
+                                     description="Run the Diaspora web service.")
+    parser.add_argument("--config", help="JSON settings file (DIASPORA_SERVICE_* override it)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args(argv)
+
+    import uvicorn
+
+    from diaspora_notebook.fabric.service.app import create_app
+    from diaspora_notebook.fabric.service.settings import load_settings
+
+    try:
+        settings = load_settings(args.config)
+        logging.config.dictConfig(LOG_CONFIG)
+        app = create_app(settings)
+    except DiasporaError as exc:
+        print(exc.one_line(), file=sys.stderr)
+        return 2
+    log.info("serving on http://%s:%d (Kafka %s)", args.host, args.port,
+             ",".join(settings.bootstrap_servers))
+    uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_config=LOG_CONFIG,
+                server_header=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""A dict-backed :class:`~.kafka_admin.KafkaAdminBackend` for unit tests of the HTTP layer.
+
+It keeps ACLs and SCRAM credentials the way a single broker would report them, so the
+ownership rules and routes can be tested without a cluster. Never used in a deployment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Collection
+
+from diaspora_notebook.fabric.service.acls import AclEntry
+from diaspora_notebook.fabric.service.errors import ServiceError
+
+
+class InMemoryKafkaAdmin:
+    """ACLs as a set, SCRAM users as ``{user: (mechanism, iterations, password digest)}``."""
+
+    def __init__(self) -> None:
+        self.acls: set[AclEntry] = set()
+        self.scram: dict[str, tuple[str, int, str]] = {}
+        self.calls: list[str] = []
+        self.down = False
+        self.closed = False
+        self._lock = threading.Lock()
+
+    def _enter(self, name: str) -> None:
+        with self._lock:
+            self.calls.append(name)
+        if self.down:
+            raise ServiceError(503, "kafka_unavailable", "Kafka did not answer (fake)",
+                               hint="retry")
+
+    def topic_acls(self, topic: str) -> list[AclEntry]:
+        self._enter("topic_acls")
+        with self._lock:
+            return sorted(e for e in self.acls if e.resource_name == topic and (
+                (e.resource_type, e.pattern_type) in {("TOPIC", "LITERAL"),
+                                                      ("GROUP", "PREFIXED")}))
+
+    def principal_acls(self, principal: str) -> list[AclEntry]:
+        self._enter("principal_acls")
+        with self._lock:
+            return sorted(e for e in self.acls if e.principal == principal)
+
+    def create_acls(self, entries: Collection[AclEntry]) -> None:
+        self._enter("create_acls")
+        with self._lock:
+            self.acls |= set(entries)
+
+    def delete_acls(self, entries: Collection[AclEntry]) -> None:
+        self._enter("delete_acls")
+        with self._lock:
+            self.acls -= set(entries)
+
+    def wait_acls(self, topic: str, present: Collection[AclEntry],
+                  absent: Collection[AclEntry], timeout: float) -> bool:
+        self._enter("wait_acls")
+        with self._lock:
+            return set(present) <= self.acls and not (set(absent) & self.acls)
+
+    def scram_iterations(self, user: str, mechanism: str) -> int | None:
+        self._enter("scram_iterations")
+        with self._lock:
+            cred = self.scram.get(user)
+        return cred[1] if cred and cred[0] == mechanism else None
+
+    def upsert_scram(self, user: str, mechanism: str, password: str, iterations: int) -> None:
+        self._enter("upsert_scram")
+        digest = hashlib.sha256(password.encode()).hexdigest()
+        with self._lock:
+            self.scram[user] = (mechanism, iterations, digest)
+
+    def wait_scram(self, user: str, mechanism: str, iterations: int, timeout: float) -> bool:
+        self._enter("wait_scram")
+        return self.scram_iterations(user, mechanism) == iterations
+
+    def authenticates(self, user: str, password: str) -> bool:
+        """Whether ``password`` is ``user``'s current key (what a broker would check)."""
+        cred = self.scram.get(user)
+        return bool(cred) and cred[2] == hashlib.sha256(password.encode()).hexdigest()
+
+    def close(self) -> None:
+        self.closed = True

@@ -1,0 +1,131 @@
+"""Register, share and list topics: the rules, written over :class:`KafkaAdminBackend`.
+
+Ownership lives only in Kafka's ACLs (see :mod:`.acls`). Register and unregister of one topic
+are serialized by a per-topic lock in this process, and a registration re-reads the ACLs after
+creating its own: if another owner appeared meanwhile (a second service replica), it takes its
+ACLs back and reports a conflict, so two users never both own a topic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass
+from typing import Literal
+
+from diaspora_notebook.fabric.service import acls
+from diaspora_notebook.fabric.service.errors import ServiceError
+from diaspora_notebook.fabric.service.kafka_admin import KafkaAdminBackend
+
+Outcome = Literal["success", "no-op"]
+_STRIPES = 64
+
+
+@dataclass(frozen=True)
+class TopicUsers:
+    topic: str
+    owner: str
+    users: list[str]
+
+
+def _owned_by_another(topic: str) -> ServiceError:
+    return ServiceError(403, "topic_owned_by_another",
+                        f"topic {topic!r} is registered to another user",
+                        hint="choose another topic name, or ask its owner to grant you access")
+
+
+def _not_registered(topic: str) -> ServiceError:
+    return ServiceError(404, "topic_not_registered", f"topic {topic!r} is not registered",
+                        hint="register it first with register_topic")
+
+
+class TopicAccessManager:
+    """Topic ownership and sharing for callers identified by their identity id."""
+
+    def __init__(self, admin: KafkaAdminBackend, *, propagation_seconds: float = 10.0) -> None:
+        self._admin = admin
+        self._propagation = propagation_seconds
+        self._locks = [threading.Lock() for _ in range(_STRIPES)]
+
+    def _lock(self, topic: str) -> threading.Lock:
+        digest = hashlib.sha256(topic.encode()).digest()
+        return self._locks[digest[0] % _STRIPES]
+
+    def access(self, topic: str) -> acls.TopicAccess:
+        return acls.interpret(topic, self._admin.topic_acls(topic))
+
+    def _wait(self, topic: str, present: list[acls.AclEntry],
+              absent: list[acls.AclEntry]) -> None:
+        # Best effort: Kafka has committed the change; brokers catch up within milliseconds.
+        if self._propagation > 0:
+            self._admin.wait_acls(topic, present, absent, self._propagation)
+
+    def _owned(self, topic: str, caller: str) -> acls.TopicAccess:
+        state = self.access(topic)
+        if not state.registered:
+            raise _not_registered(topic)
+        if caller not in state.owners:
+            raise ServiceError(403, "not_topic_owner",
+                               f"only the owner of topic {topic!r} may do this",
+                               hint="ask the topic's owner")
+        return state
+
+    def register(self, topic: str, caller: str) -> Outcome:
+        with self._lock(topic):
+            state = self.access(topic)
+            if caller in state.owners:
+                return "no-op"
+            if state.registered:
+                raise _owned_by_another(topic)
+            wanted = acls.owner_entries(topic, caller)
+            self._admin.create_acls(wanted)
+            self._wait(topic, wanted, [])
+            others = [o for o in self.access(topic).owners if o != caller]
+            if others:
+                self._admin.delete_acls([e for e in wanted if e not in state.entries])
+                raise ServiceError(409, "registration_conflict",
+                                   f"topic {topic!r} was registered concurrently by another user",
+                                   hint="retry; at most one registration wins")
+            return "success"
+
+    def unregister(self, topic: str, caller: str) -> Outcome:
+        with self._lock(topic):
+            state = self.access(topic)
+            if not state.registered:
+                return "no-op"
+            if caller not in state.owners:
+                raise _owned_by_another(topic)
+            self._admin.delete_acls(state.entries)
+            self._wait(topic, [], state.entries)
+            return "success"
+
+    def grant(self, topic: str, caller: str, user: str) -> Outcome:
+        with self._lock(topic):
+            state = self._owned(topic, caller)
+            if user in state.owners or user in state.grantees:
+                return "no-op"
+            wanted = acls.grantee_entries(topic, user)
+            self._admin.create_acls(wanted)
+            self._wait(topic, wanted, [])
+            return "success"
+
+    def revoke(self, topic: str, caller: str, user: str) -> Outcome:
+        with self._lock(topic):
+            state = self._owned(topic, caller)
+            if user in state.owners:
+                raise ServiceError(400, "cannot_revoke_owner",
+                                   "the owner's access cannot be revoked",
+                                   hint="use unregister_topic to give the topic up")
+            entries = state.entries_of(user)
+            if not entries:
+                return "no-op"
+            self._admin.delete_acls(entries)
+            self._wait(topic, [], entries)
+            return "success"
+
+    def users(self, topic: str, caller: str) -> TopicUsers:
+        state = self._owned(topic, caller)
+        return TopicUsers(topic=topic, owner=caller, users=state.grantees)
+
+    def topics(self, caller: str) -> list[str]:
+        return acls.topics_of(caller, self._admin.principal_acls(acls.principal_of(caller)))

@@ -1,0 +1,1 @@
+"""One router per resource: topics, keys, access (sharing), cluster (connection details)."""

@@ -1,0 +1,43 @@
+"""Topic registration: ownership written as Kafka ACLs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body
+
+from diaspora_notebook.fabric.service.auth import Caller
+from diaspora_notebook.fabric.service.deps import TopicHeader, Topics, topic_from
+from diaspora_notebook.fabric.service.errors import AUTH_RESPONSES, TOPIC_RESPONSES
+from diaspora_notebook.fabric.service.schemas import TopicIn, TopicListOut, TopicOut
+
+router = APIRouter(prefix="/v1", tags=["topics"])
+OptionalTopicBody = Annotated[TopicIn | None, Body()]
+
+
+@router.get("/list_topics", response_model=TopicListOut, responses=AUTH_RESPONSES)
+def list_topics(caller: Caller, topics: Topics) -> TopicListOut:
+    """Topics the caller owns or was granted."""
+    return TopicListOut(topics=topics.topics(caller.id))
+
+
+@router.post("/register_topic", response_model=TopicOut, responses=TOPIC_RESPONSES)
+def register_topic(caller: Caller, topics: Topics, topic: TopicHeader = None,
+                   body: OptionalTopicBody = None) -> TopicOut:
+    """Make the caller the topic's owner (ACLs only; create the topic with Kafka)."""
+    name = topic_from(topic, body.topic if body else None)
+    outcome = topics.register(name, caller.id)
+    message = ("the topic is registered to you" if outcome == "success"
+               else "the topic was already registered to you")
+    return TopicOut(status=outcome, message=message, topic=name)
+
+
+@router.post("/unregister_topic", response_model=TopicOut, responses=TOPIC_RESPONSES)
+def unregister_topic(caller: Caller, topics: Topics, topic: TopicHeader = None,
+                     body: OptionalTopicBody = None) -> TopicOut:
+    """Remove the caller's and all grantees' ACLs for the topic (its data stays)."""
+    name = topic_from(topic, body.topic if body else None)
+    outcome = topics.unregister(name, caller.id)
+    message = ("the topic's ACLs were removed" if outcome == "success"
+               else "the topic was not registered")
+    return TopicOut(status=outcome, message=message, topic=name)

@@ -1,0 +1,1 @@
+pytest_plugins = ["diaspora_notebook.testing.plugin"]

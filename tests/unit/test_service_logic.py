@@ -1,0 +1,296 @@
+"""Pure logic of the web service: topic names, the ACL encoding, settings, keys, ownership."""
+
+from __future__ import annotations
+
+import json
+import string
+import threading
+
+import pytest
+
+from diaspora_notebook.errors import DiasporaUsageError
+from diaspora_notebook.fabric.service import acls
+from diaspora_notebook.fabric.service.errors import ServiceConfigError, ServiceError
+from diaspora_notebook.fabric.service.memory import InMemoryKafkaAdmin
+from diaspora_notebook.fabric.service.ownership import TopicAccessManager
+from diaspora_notebook.fabric.service.provisioning import (
+    KafkaKeyProvisioner,
+    new_password,
+    next_iterations,
+)
+from diaspora_notebook.fabric.service.settings import load_settings, read_secret_file
+from diaspora_notebook.fabric.service.topic_names import (
+    topic_name_problem,
+    validate_identity_id,
+    validate_topic,
+)
+
+A = "2b1b3c4d-0000-4000-8000-00000000000a"
+B = "2b1b3c4d-0000-4000-8000-00000000000b"
+
+
+# -- topic names ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["t", "a.b_c-D9", "x" * 249, "...", "._-", "_x", "a__b"])
+def test_legal_topic_names(name):
+    assert topic_name_problem(name) is None
+    assert validate_topic(name) == name
+
+
+@pytest.mark.parametrize(("name", "rule"), [
+    ("", "empty"),
+    ("x" * 250, "at most 249"),
+    (".", "'.' or '..'"),
+    ("..", "'.' or '..'"),
+    ("a b", "may only contain"),
+    ("a/b", "may only contain"),
+    ("é", "may only contain"),
+    ("a\x00", "may only contain"),
+    ("__consumer_offsets", "reserved"),
+    ("__x", "reserved"),
+])
+def test_illegal_topic_names_name_the_rule(name, rule):
+    assert rule in topic_name_problem(name)
+
+
+def test_validate_topic_errors_are_400_with_codes():
+    with pytest.raises(ServiceError) as missing:
+        validate_topic(None)
+    assert (missing.value.status_code, missing.value.code) == (400, "missing_topic")
+    with pytest.raises(ServiceError) as bad:
+        validate_topic("bad name")
+    assert (bad.value.status_code, bad.value.code) == (400, "invalid_topic_name")
+    assert bad.value.hint
+
+
+def test_identity_ids_are_canonical_uuids():
+    assert validate_identity_id(A.upper()) == A
+    for value, code in [(None, "missing_user"), ("", "missing_user"), ("alice", "invalid_user"),
+                        ("alice@example.org", "invalid_user")]:
+        with pytest.raises(ServiceError) as err:
+            validate_identity_id(value)
+        assert err.value.code == code
+
+
+# -- ACL encoding ---------------------------------------------------------------------------
+
+def test_owner_entries_cover_every_topic_operation_and_prefixed_groups():
+    entries = acls.owner_entries("t1", A)
+    topic_ops = {e.operation for e in entries if e.resource_type == "TOPIC"}
+    assert topic_ops == {"CREATE", "DELETE", "DESCRIBE", "DESCRIBE_CONFIGS", "ALTER_CONFIGS",
+                         "ALTER", "READ", "WRITE"}
+    assert all(e.principal == f"User:{A}" for e in entries)
+    assert all(e.pattern_type == "LITERAL" for e in entries if e.resource_type == "TOPIC")
+    groups = [e for e in entries if e.resource_type == "GROUP"]
+    assert groups == [acls.AclEntry(f"User:{A}", "GROUP", "t1", "PREFIXED", "READ")]
+
+
+def test_grantee_entries_never_include_alter():
+    entries = acls.grantee_entries("t1", B)
+    assert {e.operation for e in entries if e.resource_type == "TOPIC"} == {
+        "READ", "WRITE", "DESCRIBE"}
+    assert not any(e.operation.startswith("ALTER") for e in entries)
+
+
+def test_interpret_reads_owner_and_grantees_and_ignores_foreign_acls():
+    found = acls.owner_entries("t1", A) + acls.grantee_entries("t1", B) + [
+        acls.AclEntry("User:C", "TOPIC", "t1", "PREFIXED", "ALTER"),  # not literal
+        acls.AclEntry("User:D", "TOPIC", "t10", "LITERAL", "ALTER"),  # other topic
+        acls.AclEntry("Group:x", "TOPIC", "t1", "LITERAL", "ALTER"),  # not a user
+    ]
+    state = acls.interpret("t1", found)
+    assert state.owners == [A] and state.owner == A
+    assert state.grantees == [B]
+    assert set(state.entries) == set(acls.owner_entries("t1", A) + acls.grantee_entries("t1", B))
+    assert acls.interpret("t1", []).registered is False
+
+
+def test_topics_of_lists_owned_and_granted_literal_topics():
+    found = (acls.owner_entries("mine", A) + acls.grantee_entries("shared", A)
+             + acls.owner_entries("theirs", B))
+    assert acls.topics_of(A, found) == ["mine", "shared"]
+    assert acls.topics_of(B, found) == ["theirs"]
+
+
+# -- settings -------------------------------------------------------------------------------
+
+def _secret(tmp_path, name, text, mode=0o600):
+    path = tmp_path / name
+    path.write_text(text)
+    path.chmod(mode)
+    return path
+
+
+def _config(tmp_path, **extra):
+    data = {"bootstrap_servers": ["127.0.0.1:9096"], "admin_username": "admin",
+            "admin_password_file": str(_secret(tmp_path, "admin.password", "pw\n")),
+            "auth_url": "http://127.0.0.1:8765/", "client_id": "svc",
+            "client_secret_file": str(_secret(tmp_path, "client.json",
+                                              json.dumps({"client_secret": "cs"}))),
+            "resource_server": "svc", "required_scope": "https://x/scopes/svc/all"}
+    data.update(extra)
+    path = tmp_path / "service.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_settings_load_from_file_with_defaults(tmp_path):
+    s = load_settings(_config(tmp_path), environ={})
+    assert s.security_protocol == "SASL_SSL" and s.sasl_mechanism == "SCRAM-SHA-512"
+    assert s.ca_file is None and s.ca_pem() is None
+    assert s.introspect_cache_seconds == 5 and s.key_provisioner == "kafka"
+    assert s.admin_password() == "pw" and s.client_secret() == "cs"
+
+
+def test_settings_env_overrides(tmp_path):
+    env = {"DIASPORA_SERVICE_BOOTSTRAP_SERVERS": "h1:1,h2:2",
+           "DIASPORA_SERVICE_INTROSPECT_CACHE_SECONDS": "1.5",
+           "DIASPORA_SERVICE_CA_FILE": str(_secret(tmp_path, "ca.pem", "PEM", 0o644))}
+    s = load_settings(_config(tmp_path), environ=env)
+    assert s.bootstrap_servers == ["h1:1", "h2:2"]
+    assert s.introspect_cache_seconds == 1.5
+    assert s.ca_pem() == "PEM"
+    s = load_settings(_config(tmp_path), environ={
+        "DIASPORA_SERVICE_BOOTSTRAP_SERVERS": '["h3:3"]'})
+    assert s.bootstrap_servers == ["h3:3"]
+
+
+@pytest.mark.parametrize(("extra", "needle"), [
+    ({"auth_url": "http://127.0.0.1:8765"}, "end with '/'"),
+    ({"bootstrap_servers": ["nohost"]}, "host:port"),
+    ({"introspect_cache_seconds": 60}, "introspect_cache_seconds"),
+    ({"admin_password": "inline"}, "admin_password"),
+    ({"security_protocol": "PLAINTEXT"}, "security_protocol"),
+])
+def test_bad_settings_are_usage_errors_naming_the_field(tmp_path, extra, needle):
+    with pytest.raises(ServiceConfigError) as err:
+        load_settings(_config(tmp_path, **extra), environ={})
+    assert needle in str(err.value)
+    assert isinstance(err.value, DiasporaUsageError)
+
+
+def test_secret_files_must_be_private(tmp_path):
+    with pytest.raises(ServiceConfigError, match="readable by other"):
+        read_secret_file(_secret(tmp_path, "s", "x", 0o644), "admin_password_file")
+    with pytest.raises(ServiceConfigError, match="cannot read"):
+        read_secret_file(tmp_path / "missing", "admin_password_file")
+    with pytest.raises(ServiceConfigError, match="empty"):
+        read_secret_file(_secret(tmp_path, "e", "\n"), "admin_password_file")
+
+
+def test_config_file_errors(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{nope")
+    with pytest.raises(ServiceConfigError, match="not valid JSON"):
+        load_settings(bad, environ={})
+    with pytest.raises(ServiceConfigError, match="cannot read"):
+        load_settings(tmp_path / "absent.json", environ={})
+
+
+# -- keys -----------------------------------------------------------------------------------
+
+def test_passwords_are_long_random_alphanumeric():
+    pw = new_password()
+    assert len(pw) >= 32 and set(pw) <= set(string.ascii_letters + string.digits)
+    assert new_password() != pw
+
+
+def test_iterations_always_change_and_stay_in_kafkas_range():
+    for current in (None, 4096, 5000, 8191):
+        for _ in range(50):
+            value = next_iterations(current)
+            assert value != current and 4096 <= value <= 16384
+
+
+def test_rotate_invalidates_the_previous_key():
+    admin = InMemoryKafkaAdmin()
+    keys = KafkaKeyProvisioner(admin)
+    first = keys.rotate(A)
+    assert admin.authenticates(A, first)
+    second = keys.rotate(A)
+    assert admin.authenticates(A, second) and not admin.authenticates(A, first)
+    assert "wait_scram" in admin.calls
+
+
+# -- ownership ------------------------------------------------------------------------------
+
+def test_register_grant_revoke_unregister_cycle():
+    admin = InMemoryKafkaAdmin()
+    topics = TopicAccessManager(admin)
+    assert topics.register("t1", A) == "success"
+    assert topics.register("t1", A) == "no-op"
+    with pytest.raises(ServiceError) as err:
+        topics.register("t1", B)
+    assert (err.value.status_code, err.value.code) == (403, "topic_owned_by_another")
+    with pytest.raises(ServiceError) as err:
+        topics.grant("t1", B, B)
+    assert err.value.code == "not_topic_owner"
+    assert topics.grant("t1", A, B) == "success"
+    assert topics.grant("t1", A, B) == "no-op"
+    assert topics.grant("t1", A, A) == "no-op"
+    assert topics.users("t1", A).users == [B]
+    assert topics.topics(B) == ["t1"]
+    with pytest.raises(ServiceError) as err:
+        topics.unregister("t1", B)
+    assert err.value.code == "topic_owned_by_another"
+    with pytest.raises(ServiceError) as err:
+        topics.revoke("t1", A, A)
+    assert err.value.code == "cannot_revoke_owner"
+    assert topics.revoke("t1", A, B) == "success"
+    assert topics.revoke("t1", A, B) == "no-op"
+    assert topics.topics(B) == []
+    topics.grant("t1", A, B)
+    assert topics.unregister("t1", A) == "success"
+    assert admin.acls == set()  # grantees' ACLs go with the owner's
+    assert topics.unregister("t1", A) == "no-op"
+    with pytest.raises(ServiceError) as err:
+        topics.grant("t1", A, B)
+    assert (err.value.status_code, err.value.code) == (404, "topic_not_registered")
+
+
+def test_concurrent_registrations_have_one_winner():
+    admin = InMemoryKafkaAdmin()
+    topics = TopicAccessManager(admin)
+    users = [f"2b1b3c4d-0000-4000-8000-0000000000{i:02d}" for i in range(16)]
+    results: dict[str, str] = {}
+    barrier = threading.Barrier(len(users))
+
+    def attempt(user):
+        barrier.wait()
+        try:
+            results[user] = topics.register("race", user)
+        except ServiceError as exc:
+            results[user] = exc.code
+
+    threads = [threading.Thread(target=attempt, args=(u,)) for u in users]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results.values()).count("success") == 1
+    assert len(topics.access("race").owners) == 1
+
+
+def test_a_second_owner_appearing_meanwhile_is_a_conflict():
+    """Another service replica registering at the same moment: ours is rolled back."""
+    admin = InMemoryKafkaAdmin()
+    topics = TopicAccessManager(admin)
+    real_create = admin.create_acls
+
+    def racing_create(entries):
+        real_create(acls.owner_entries("t", B))
+        real_create(entries)
+
+    admin.create_acls = racing_create
+    with pytest.raises(ServiceError) as err:
+        topics.register("t", A)
+    assert (err.value.status_code, err.value.code) == (409, "registration_conflict")
+    assert acls.interpret("t", admin.acls).owners == [B]
+
+
+def test_main_reports_a_bad_config_in_one_line(capsys, tmp_path):
+    from diaspora_notebook.fabric.service.__main__ import main
+
+    assert main(["--config", str(tmp_path / "absent.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ServiceConfigError: cannot read config") and "Traceback" not in err

@@ -14,8 +14,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from diaspora_notebook.errors import DiasporaError
+from diaspora_notebook.fabric.accounts_cli import add_parsers as add_account_parsers
 from diaspora_notebook.fabric.broker.install import DEFAULT_KAFKA_VERSION, install
 from diaspora_notebook.fabric.fabric import Fabric
+
+HOME_HELP = "fabric home (default: $DIASPORA_FABRIC_HOME or ~/.diaspora/fabric)"
 
 
 def _say(message: str) -> None:
@@ -55,9 +58,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"fabric home: {status['home']}")
     for row in status["processes"]:
         ports = ", ".join(f"{k} {v}" for k, v in row["ports"].items())
-        url = f"  {row['url']}" if row.get("url") else ""
-        print(f"  {row['name']:<10} {row['state']:<5} pid {row['pid'] or '-':<8} {ports}"
-              f"  data {row.get('data_bytes', 0) / 1e6:.1f} MB{url}")
+        extra = f"  {row['url']}" if row.get("url") else ""
+        if "data_bytes" in row:
+            extra += f"  data {row['data_bytes'] / 1e6:.1f} MB"
+        print(f"  {row['name']:<10} {row['state']:<5} pid {row['pid'] or '-':<8} {ports}{extra}")
     if status["untracked_pids"]:
         print(f"  untracked fabric processes: {status['untracked_pids']} (`down` stops them)")
     return 0 if all(r["state"] == "up" for r in status["processes"]) else 3
@@ -116,8 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
             home: bool = True) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_, description=help_)
         if home:
-            p.add_argument("--home", help="fabric home (default: $DIASPORA_FABRIC_HOME or "
-                           "~/.diaspora/fabric)")
+            p.add_argument("--home", help=HOME_HELP)
         p.set_defaults(func=func)
         return p
 
@@ -145,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?", help="one process (e.g. broker-1, idp, service)")
     p.add_argument("-n", "--lines", type=int, default=40)
     p.add_argument("-f", "--follow", action="store_true")
+
+    add_account_parsers(sub, HOME_HELP)
     return parser
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from diaspora_notebook.errors import DiasporaUsageError, FabricHomeError, FabricNotInstalledError
+from diaspora_notebook.fabric import webapps
 from diaspora_notebook.fabric.broker.cluster import BrokerCluster, new_cluster_id
 from diaspora_notebook.fabric.broker.config import NodePorts
 from diaspora_notebook.fabric.broker.install import (
@@ -36,6 +37,7 @@ from diaspora_notebook.fabric.home import (
     write_public,
 )
 from diaspora_notebook.fabric.launcher import (
+    ManagedProcess,
     free_port,
     require_free_ports,
     stop_all,
@@ -170,12 +172,18 @@ class Fabric:
                 )
         kafka = install(state.kafka_version, self.kafka_cache, progress=say)
         cluster = BrokerCluster(self.home, state.brokers, kafka, state.cluster_id)
-        if len(cluster.running()) == len(cluster.nodes):
+        idp = webapps.idp_process(self.home, state.idp_port)
+        service = webapps.service_process(self.home, state.service_port)
+        stopped = [n for n in cluster.nodes if not n.process.is_running()]
+        if not stopped and idp.is_running() and service.is_running():
             say("the fabric is already running")
             return self.describe()
-        stopped = [n for n in cluster.nodes if not n.process.is_running()]
         ports = {f"broker {n.node_id} client": n.ports.client_port for n in stopped}
         ports |= {f"broker {n.node_id} controller": n.ports.controller_port for n in stopped}
+        if not idp.is_running():
+            ports["identity provider"] = state.idp_port
+        if not service.is_running():
+            ports["web service"] = state.service_port
         require_free_ports(ports)
         self.home.ensure_dirs()
         if fresh:
@@ -196,19 +204,53 @@ class Fabric:
         formatted = cluster.format_storage(admin_password)
         if formatted:
             say(f"formatted Kafka storage for node(s) {formatted}")
-        say(f"starting {len(stopped)} Kafka node(s)...")
-        cluster.start([n.node_id for n in stopped])
-        cluster.wait_for_brokers(admin_password, len(cluster.nodes))
-        say(f"Kafka is ready on {','.join(cluster.bootstrap_servers)}")
+        started: list[ManagedProcess] = []
+        try:
+            if stopped:
+                say(f"starting {len(stopped)} Kafka node(s)...")
+                cluster.start([n.node_id for n in stopped])
+                started += [n.process for n in stopped]
+            cluster.wait_for_brokers(admin_password, len(cluster.nodes))
+            say(f"Kafka is ready on {','.join(cluster.bootstrap_servers)}")
+            reg = self._registration(state)
+            webapps.write_service_config(self.home, reg, cluster.bootstrap_servers,
+                                         state.idp_port)
+            for proc, port, what in ((idp, state.idp_port, "identity provider"),
+                                     (service, state.service_port, "web service")):
+                if not proc.is_running():
+                    proc.start()
+                    started.append(proc)
+                    proc.wait_ready(lambda p=port: webapps.healthy(p), webapps.START_TIMEOUT,
+                                    "GET /healthz answers 200")
+                    say(f"{what} is ready on {webapps.url(port)}")
+        except BaseException:
+            # leave the home as it was found: nothing half-running
+            stop_all(started, timeout=10)
+            raise
         self._write_fabric_json(state)
         return self.describe()
+
+    def _registration(self, state: FabricState) -> webapps.Registration:
+        reg = webapps.Registration.from_extra(state.extra)
+        if reg is None:
+            reg = webapps.register_clients(self.home)
+            state.extra.update(native_client_id=reg.native_client_id,
+                               service_client_id=reg.service_client_id,
+                               service_scope=reg.service_scope)
+            state.save(self.home.state_json)
+        return reg
 
     def down(self, timeout: float = 30.0) -> list[str]:
         """Stop every process of this fabric; sweep tagged leftovers so no JVM is orphaned."""
         state = self.state()
         processes = []
         if state is not None:
-            processes = [n.process for n in self.cluster(state).nodes]
+            # web servers first: they hold Kafka admin connections
+            processes = [webapps.service_process(self.home, state.service_port),
+                         webapps.idp_process(self.home, state.idp_port)]
+            web = stop_all(processes, timeout=timeout)
+            nodes = [n.process for n in self.cluster(state).nodes]
+            return web + stop_all(nodes, tag=str(self.home.root), timeout=timeout)
         return stop_all(processes, tag=str(self.home.root), timeout=timeout)
 
     def is_running(self) -> bool:
@@ -230,6 +272,13 @@ class Fabric:
                 "ca_file": str(self.home.ca_cert),
             },
         }
+        reg = webapps.Registration.from_extra(state.extra)
+        if reg is not None:
+            doc["auth"] = {"url": webapps.url(state.idp_port),
+                           "native_client_id": reg.native_client_id}
+            doc["service"] = {"url": webapps.url(state.service_port),
+                              "resource_server": reg.service_client_id,
+                              "scope": reg.service_scope}
         write_public(self.home.fabric_json, json.dumps(doc, indent=2) + "\n")
 
     def describe(self) -> dict[str, Any]:
@@ -255,6 +304,18 @@ class Fabric:
                     "log": str(node.server_log),
                 }
             )
+        for proc, port in ((webapps.idp_process(self.home, state.idp_port), state.idp_port),
+                           (webapps.service_process(self.home, state.service_port),
+                            state.service_port)):
+            pid = proc.pid()
+            rows.append({
+                "name": proc.name,
+                "pid": pid,
+                "state": "up" if pid and webapps.healthy(port) else "down",
+                "ports": {"http": port},
+                "url": webapps.url(port),
+                "log": str(proc.log_path),
+            })
         leftovers = set(tagged_processes(str(self.home.root))) - {r["pid"] for r in rows}
         return {"home": str(self.home.root), "processes": rows, "untracked_pids": sorted(leftovers)}
 
@@ -271,8 +332,11 @@ class Fabric:
 
     def log_files(self) -> dict[str, Path]:
         """Each process's main log, by process name."""
-        cluster = self.cluster()
-        return {n.process.name: n.server_log for n in cluster.nodes}
+        state = self._require_state()
+        logs = {n.process.name: n.server_log for n in self.cluster(state).nodes}
+        logs["idp"] = webapps.idp_process(self.home, state.idp_port).log_path
+        logs["service"] = webapps.service_process(self.home, state.service_port).log_path
+        return logs
 
     @property
     def bootstrap_servers(self) -> list[str]:

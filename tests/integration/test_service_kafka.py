@@ -167,8 +167,11 @@ def test_acls_read_back_match_the_encoding(gateway, topic_name):
         assert gateway.wait_acls(topic_name, state.entries, [], timeout=5)
         assert acls.topics_of(grantee, gateway.principal_acls(f"User:{grantee}")) == [topic_name]
     finally:
-        gateway.delete_acls(acls.owner_entries(topic_name, owner)
-                            + acls.grantee_entries(topic_name, grantee))
+        everything = (acls.owner_entries(topic_name, owner)
+                      + acls.grantee_entries(topic_name, grantee))
+        gateway.delete_acls(everything)
+    # each broker answers DescribeAcls from its own cache: wait until all have caught up
+    assert gateway.wait_acls(topic_name, [], everything, timeout=5)
     assert gateway.topic_acls(topic_name) == []
 
 

@@ -173,3 +173,17 @@ def test_garbage_form_bodies_on_pages(env: Env) -> None:
         response = env.client.post("/v2/oauth2/authorize", content=body,
                                    headers={"content-type": ctype})
         assert 400 <= response.status_code < 500
+
+
+def test_a_bug_is_a_json_500_without_its_message_in_the_log(
+        env: Env, caplog: pytest.LogCaptureFixture) -> None:
+    secret = "hunter2" * 2
+
+    def boom() -> None:
+        raise RuntimeError(f"password={secret}")
+
+    env.client.app.add_api_route("/boom", boom)
+    with TestClient(env.client.app, raise_server_exceptions=False) as client:
+        response = client.get("/boom")
+    assert response.status_code == 500 and response.json()["error"] == "server_error"
+    assert "RuntimeError" in caplog.text and "hunter2" not in caplog.text

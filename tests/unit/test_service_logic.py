@@ -294,3 +294,69 @@ def test_main_reports_a_bad_config_in_one_line(capsys, tmp_path):
     assert main(["--config", str(tmp_path / "absent.json")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("ServiceConfigError: cannot read config") and "Traceback" not in err
+
+
+# -- the Kafka gateway's failure handling (fake admin client, no network) -------------------
+
+class _SlowClient:
+    closed = 0
+
+    def __init__(self, **config):
+        self.config = config
+
+    def describe_acls(self, acl_filter):
+        import time
+
+        time.sleep(2)
+        return [], None
+
+    def close(self):
+        _SlowClient.closed += 1
+
+
+def test_gateway_bounds_waits_and_recreates_the_client(tmp_path):
+    import time
+
+    from diaspora_notebook.fabric.service.kafka_admin import KafkaAdminGateway
+    from diaspora_notebook.fabric.service.settings import ServiceSettings
+
+    pw = tmp_path / "admin.password"
+    pw.write_text("pw")
+    pw.chmod(0o600)
+    s = ServiceSettings(bootstrap_servers=["127.0.0.1:1"], admin_username="admin",
+                        admin_password_file=pw, auth_url="http://127.0.0.1:1/",
+                        client_id="c", client_secret_file=pw, resource_server="c",
+                        required_scope="s", kafka_timeout_seconds=0.2)
+    made = []
+
+    def factory(**config):
+        made.append(config)
+        return _SlowClient(**config)
+
+    gw = KafkaAdminGateway(s, client_factory=factory)
+    start = time.monotonic()
+    with pytest.raises(ServiceError) as err:
+        gw.topic_acls("t")
+    assert time.monotonic() - start < 1.5
+    assert (err.value.status_code, err.value.code) == (503, "kafka_unavailable")
+    with pytest.raises(ServiceError):
+        gw.topic_acls("t")
+    assert len(made) == 2  # a fresh client after the failure
+    cfg = made[0]
+    assert cfg["security_protocol"] == "SASL_SSL" and cfg["ssl_check_hostname"] is True
+    assert cfg["sasl_plain_password"] == "pw" and cfg["request_timeout_ms"] == 200
+    gw.close()
+
+
+def test_gateway_maps_an_unreadable_admin_secret_to_a_config_error(tmp_path):
+    from diaspora_notebook.fabric.service.kafka_admin import KafkaAdminGateway
+    from diaspora_notebook.fabric.service.settings import ServiceSettings
+
+    s = ServiceSettings(bootstrap_servers=["127.0.0.1:1"], admin_username="admin",
+                        admin_password_file=tmp_path / "missing", auth_url="http://x/",
+                        client_id="c", client_secret_file=tmp_path / "missing",
+                        resource_server="c", required_scope="s")
+    gw = KafkaAdminGateway(s, client_factory=_SlowClient)
+    with pytest.raises(ServiceConfigError, match="admin_password_file"):
+        gw.principal_acls("User:x")
+    gw.close()

@@ -72,7 +72,8 @@ class BrokerNode:
         return (self.data_dir / "meta.properties").exists()
 
     def data_size(self) -> int:
-        return sum(p.stat().st_size for p in self.data_dir.rglob("*") if p.is_file())
+        """Bytes on disk (index files are sparse: their apparent size would overstate it)."""
+        return sum(p.stat().st_blocks * 512 for p in self.data_dir.rglob("*") if p.is_file())
 
 
 class BrokerCluster:

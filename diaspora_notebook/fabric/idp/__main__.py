@@ -33,18 +33,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     import uvicorn
 
+    from diaspora_notebook.errors import DiasporaError
     from diaspora_notebook.fabric.idp.app import create_app
     from diaspora_notebook.fabric.idp.settings import IdpSettings
 
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = IdpSettings(
-        state_dir=args.state_dir.expanduser().resolve(),
-        issuer=args.issuer or f"http://{args.host}:{args.port}/",
-        access_token_lifetime=args.access_token_lifetime,
-        code_lifetime=args.code_lifetime,
-    )
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, access_log=False,
+    try:
+        settings = IdpSettings(
+            state_dir=args.state_dir.expanduser().resolve(),
+            issuer=args.issuer or f"http://{args.host}:{args.port}/",
+            access_token_lifetime=args.access_token_lifetime,
+            code_lifetime=args.code_lifetime,
+        )
+        app = create_app(settings)
+    except DiasporaError as exc:
+        build_parser().exit(2, exc.one_line() + "\n")
+    uvicorn.run(app, host=args.host, port=args.port, access_log=False,
                 log_level=args.log_level, proxy_headers=False, server_header=False)
 
 

@@ -8,12 +8,14 @@ Globus-shaped 4xx JSON body for every client mistake.
 from __future__ import annotations
 
 import logging
+import traceback
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from diaspora_notebook.fabric.idp import routes_oauth, routes_web
 from diaspora_notebook.fabric.idp.context import IdpContext
@@ -53,6 +55,7 @@ def create_app(settings: IdpSettings) -> FastAPI:
         return key.jwks()
 
     _install_error_handlers(app)
+    app.add_middleware(_CatchAll)
     return app
 
 
@@ -94,8 +97,35 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def on_validation_error(_request: Request, _exc: RequestValidationError) -> JSONResponse:
         return error_json(400, "invalid_request", "the request is malformed")
 
-    @app.exception_handler(Exception)
-    async def on_bug(_request: Request, exc: Exception) -> JSONResponse:
-        # only the exception type: its message could quote a form field
-        log.error("internal error %s", type(exc).__name__, exc_info=exc)
-        return error_json(500, "server_error", "internal error in the identity provider")
+
+
+class _CatchAll:
+    """Turn a bug into a JSON 500 and log it WITHOUT the exception message.
+
+    Starlette's own ``Exception`` handler re-raises, and uvicorn then logs ``str(exc)``, which
+    could quote a form field (a password or token); here only the type and frames are logged.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            frames = "".join(traceback.format_tb(exc.__traceback__))
+            log.error("internal error %s in %s\n%s", type(exc).__name__, scope.get("path"),
+                      frames)
+            if not started:
+                response = error_json(500, "server_error", "internal error in the IdP")
+                await response(scope, receive, send)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from diaspora_notebook.errors import DiasporaUsageError
+
 DB_FILE_NAME = "idp.sqlite3"
 KEY_FILE_NAME = "signing-key.pem"
 
@@ -30,7 +32,8 @@ class IdpSettings:
             object.__setattr__(self, "issuer", self.issuer + "/")
         object.__setattr__(self, "state_dir", Path(self.state_dir))
         if self.access_token_lifetime <= 0 or self.code_lifetime <= 0:
-            raise ValueError("token and code lifetimes must be positive")
+            raise DiasporaUsageError("token and code lifetimes must be positive seconds",
+                                     hint="e.g. --access-token-lifetime 172800")
 
     @property
     def db_path(self) -> Path:

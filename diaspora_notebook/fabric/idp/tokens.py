@@ -10,6 +10,7 @@ import base64
 import binascii
 import hashlib
 import re
+import secrets
 import time
 import uuid
 from typing import Any
@@ -20,6 +21,7 @@ from diaspora_notebook.fabric.idp.identities import oidc_claims, subject_identit
 from diaspora_notebook.fabric.idp.keys import SigningKey, at_hash
 from diaspora_notebook.fabric.idp.scopes import (
     AUTH_RESOURCE_SERVER,
+    GrantedScope,
     ScopeError,
     group_by_resource_server,
     resolve_scopes,
@@ -174,7 +176,7 @@ class TokenService:
         return self._issue(client, client.client_id, subject_is_client=True, grouped=grouped,
                            refresh=False, auth_time=time.time(), origin_code=None)
 
-    def resolve(self, scope: str) -> list[Any]:
+    def resolve(self, scope: str) -> list[GrantedScope]:
         """Scopes of a request, or ``invalid_scope``."""
         try:
             return resolve_scopes(scope, self.store.scope_registered)
@@ -295,7 +297,7 @@ class TokenService:
                    scopes: list[list[str]], code_challenge: str | None, access_type: str,
                    auth_time: float) -> str:
         """A single-use code valid for ``code_lifetime`` seconds; only its digest is stored."""
-        code = new_token("CODE").replace("CODE.", "")
+        code = secrets.token_urlsafe(32)
         self.store.insert_code(
             digest(code), client_id=client_id, identity_id=identity_id,
             redirect_uri=redirect_uri, scopes=scopes, code_challenge=code_challenge,

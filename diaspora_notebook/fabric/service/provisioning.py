@@ -9,9 +9,11 @@ take minutes to propagate). That backend is not implemented here.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
 import string
+import threading
 from typing import Protocol
 
 from diaspora_notebook.fabric.service.kafka_admin import KafkaAdminBackend
@@ -56,8 +58,14 @@ class KafkaKeyProvisioner:
         self._admin = admin
         self._mechanism = mechanism
         self._propagation = propagation_seconds
+        self._locks = [threading.Lock() for _ in range(32)]
 
     def rotate(self, user: str) -> str:
+        # one rotation per user at a time, so "the returned key works" holds for each caller
+        with self._locks[hashlib.sha256(user.encode()).digest()[0] % len(self._locks)]:
+            return self._rotate(user)
+
+    def _rotate(self, user: str) -> str:
         password = new_password()
         iterations = next_iterations(self._admin.scram_iterations(user, self._mechanism))
         self._admin.upsert_scram(user, self._mechanism, password, iterations)

@@ -69,3 +69,74 @@ class KafkaTLSError(KafkaConnectionProblem):
 
 class BrokerUnavailableError(KafkaConnectionProblem):
     """No broker answered at the bootstrap addresses."""
+
+
+# --- toolkit (client side): environments, login, the web service, Kafka clients -------------
+
+
+class EnvironmentNotFoundError(DiasporaUsageError):
+    """No environment was named and none could be found (no running local fabric)."""
+
+
+class EnvironmentConfigError(DiasporaUsageError):
+    """An environment's definition (fabric.json or environments.toml) is unusable."""
+
+
+class CredentialsConfigError(DiasporaUsageError):
+    """Login settings from the environment are contradictory or incomplete."""
+
+
+class NotLoggedInError(DiasporaError):
+    """There are no usable tokens: the user must log in (again)."""
+
+
+class DiasporaAPIError(DiasporaError):
+    """The Diaspora web service answered with an error.
+
+    :ivar http_status: the HTTP status, or None when the service could not be reached.
+    :ivar code: the service's stable error code (e.g. ``topic_owned_by_another``).
+    :ivar request_id: the request id the service reported, if any.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None, http_status: int | None = None,
+                 code: str | None = None, request_id: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.http_status = http_status
+        self.code = code
+        self.request_id = request_id
+
+
+class AccessDeniedError(DiasporaAPIError):
+    """The service refused: the caller may not do this (403)."""
+
+
+class TopicOwnedByAnotherError(AccessDeniedError):
+    """The topic is registered to another identity."""
+
+
+class NotTopicOwnerError(AccessDeniedError):
+    """Only the topic's owner may share it or list its users."""
+
+
+class InvalidTopicNameError(DiasporaAPIError, ValueError):
+    """The topic name breaks Kafka's rules (400)."""
+
+
+class TopicNotRegisteredError(DiasporaAPIError):
+    """The topic is not registered to anyone (404)."""
+
+
+class ServiceUnavailableError(DiasporaAPIError):
+    """The web service (or Kafka / the IdP behind it) is unreachable or failing (503)."""
+
+
+class UnknownUserError(DiasporaUsageError):
+    """A username did not resolve to an identity."""
+
+
+class KafkaClientMissingError(DiasporaUsageError, ImportError):
+    """kafka-python is not installed, so the Kafka wrappers cannot be used."""
+
+
+class KafkaAccessDeniedError(DiasporaError):
+    """The Kafka broker refused this identity access to a topic (no ACL for it)."""

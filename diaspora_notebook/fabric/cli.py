@@ -162,6 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # e.g. `diaspora-fabric status | head`
+        return 0
 
 
 if __name__ == "__main__":

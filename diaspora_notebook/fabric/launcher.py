@@ -36,7 +36,13 @@ def free_port() -> int:
 
 
 def port_is_free(port: int) -> bool:
+    """True if a server could listen on the port now.
+
+    SO_REUSEADDR as the servers themselves set it: connections of a just-stopped fabric linger
+    in TIME_WAIT, which must not count as busy, while a live listener still does.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

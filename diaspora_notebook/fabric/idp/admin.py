@@ -58,7 +58,7 @@ def add_user(state_dir: str | Path, username: str, password: str, *, name: str |
     except sqlite3.IntegrityError as exc:
         raise DiasporaUsageError(
             f"user {user!r} already exists",
-            hint="pick another username, or use set_password to change the password",
+            hint="pick another username, or change the password with `diaspora-fabric user passwd`",
         ) from exc
 
 

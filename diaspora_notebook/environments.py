@@ -1,0 +1,309 @@
+"""Environments as data: where the identity provider, the web service and Kafka are.
+
+An environment is a name plus endpoints; nothing in the toolkit knows whether they are local.
+
+* ``local`` is read from the local fabric's ``fabric.json`` (fabric home =
+  ``DIASPORA_FABRIC_HOME`` or ``~/.diaspora/fabric``), written by ``diaspora-fabric up``.
+* Every other name comes from a TOML file (``DIASPORA_ENVIRONMENTS_FILE``, else
+  ``~/.diaspora/environments.toml``, or a path you pass), one ``[environments.<name>]`` table
+  each; ``environments.example.toml`` in this package shows a deployment on Globus Auth and
+  Amazon MSK.
+
+Which environment a ``Client`` uses (:func:`resolve_environment`):
+
+1. the ``environment=`` argument;
+2. ``DIASPORA_ENVIRONMENT``;
+3. ``local``, if a local fabric is running (fabric.json exists and its service answers
+   ``/healthz``);
+4. otherwise an :class:`~diaspora_notebook.errors.EnvironmentNotFoundError` listing the choices.
+
+Each environment is registered with globus-sdk as an ``EnvConfig`` subclass (Auth URL and a
+``diaspora_url`` for :class:`~diaspora_notebook.web.WebClient`), so globus-sdk's clients resolve
+their URLs from it; ``os.environ`` is never changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from diaspora_notebook import config
+from diaspora_notebook.errors import EnvironmentConfigError, EnvironmentNotFoundError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+log = logging.getLogger(__name__)
+
+LOCAL = "local"
+SYSTEM_TRUST = "system"
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_SCOPE_RS = re.compile(r"^https://auth\.globus\.org/scopes/([^/]+)/[^/]+$")
+_HEALTH_TIMEOUT = 2.0
+
+
+@dataclass(frozen=True)
+class Environment:
+    """Endpoints of one Diaspora deployment (no secrets).
+
+    :param name: the environment's name (``local``, ``production``, ...).
+    :param auth_url: Globus Auth (or compatible) base URL, ending with ``/``.
+    :param native_client_id: the native app client used for user logins.
+    :param service_url: the Diaspora web service base URL, ending with ``/``.
+    :param scope: the service's scope string the tokens must carry.
+    :param resource_server: the service's resource server (its client id).
+    :param bootstrap_servers: Kafka ``host:port`` addresses.
+    :param ca_file: PEM CA bundle for the brokers, or None for the system trust store.
+    :param source: where this definition was read from (for messages).
+    """
+
+    name: str
+    auth_url: str
+    native_client_id: str
+    service_url: str
+    scope: str
+    resource_server: str
+    bootstrap_servers: tuple[str, ...]
+    security_protocol: str = "SASL_SSL"
+    sasl_mechanism: str = "SCRAM-SHA-512"
+    ca_file: Path | None = None
+    source: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        for attr in ("auth_url", "service_url"):
+            value = getattr(self, attr)
+            if not value.endswith("/"):
+                # globus-sdk builds the native redirect URI by concatenation (pitfall 1)
+                object.__setattr__(self, attr, value + "/")
+
+    @property
+    def globus_environment(self) -> str:
+        """The name registered with globus-sdk: unique per set of endpoints."""
+        digest = hashlib.sha256(
+            f"{self.auth_url}|{self.service_url}|{self.native_client_id}".encode()
+        ).hexdigest()[:10]
+        return f"diaspora-{self.name}-{digest}"
+
+    def register(self) -> str:
+        """Register this environment with globus-sdk (idempotent); return its env name."""
+        from globus_sdk.config import EnvConfig
+
+        name = self.globus_environment
+        existing = EnvConfig.get_by_name(name)
+        if existing is None or getattr(existing, "diaspora_url", None) != self.service_url:
+            type(f"DiasporaEnv_{self.name}", (EnvConfig,), {
+                "envname": name,
+                "domain": "diaspora.invalid",  # unused: the *_url attributes win
+                "auth_url": self.auth_url,
+                "diaspora_url": self.service_url,
+            })
+        return name
+
+    def describe(self) -> str:
+        trust = str(self.ca_file) if self.ca_file else "system trust store"
+        return (f"{self.name}: auth {self.auth_url}, service {self.service_url}, "
+                f"kafka {','.join(self.bootstrap_servers)} ({self.security_protocol}/"
+                f"{self.sasl_mechanism}, CA {trust})")
+
+
+def _need(data: Mapping[str, Any], key: str, where: str) -> Any:
+    value = data.get(key)
+    if value is None or value == "" or value == []:
+        raise EnvironmentConfigError(f"{where} has no {key!r}",
+                                     hint="see environments.example.toml in the package")
+    return value
+
+
+def _servers(value: Any, where: str) -> tuple[str, ...]:
+    items = [s.strip() for s in value.split(",")] if isinstance(value, str) else list(value)
+    servers = tuple(str(s) for s in items if str(s).strip())
+    for server in servers:
+        host, sep, port = server.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise EnvironmentConfigError(f"{where}: bootstrap server {server!r} is not host:port",
+                                         hint="e.g. b-1.example.kafka.us-east-1.amazonaws.com:9096")
+    if not servers:
+        raise EnvironmentConfigError(f"{where} has no bootstrap servers")
+    return servers
+
+
+def _resource_server(data: Mapping[str, Any], scope: str, where: str) -> str:
+    explicit = data.get("resource_server")
+    if explicit:
+        return str(explicit)
+    match = _SCOPE_RS.match(scope)
+    if match:
+        return match.group(1)
+    raise EnvironmentConfigError(f"{where} has no 'resource_server' and it cannot be derived "
+                                 f"from the scope {scope!r}",
+                                 hint="add resource_server = \"<the service's client id>\"")
+
+
+def _ca(value: Any, base: Path, where: str) -> Path | None:
+    if value is None or str(value).strip().lower() in (SYSTEM_TRUST, ""):
+        return None
+    path = Path(str(value)).expanduser()
+    if not path.is_absolute():
+        path = base / path
+    if not path.is_file():
+        raise EnvironmentConfigError(f"{where}: CA file {path} does not exist",
+                                     hint=f"fix ca_file, or use ca_file = \"{SYSTEM_TRUST}\"")
+    return path
+
+
+def environment_from_mapping(name: str, data: Mapping[str, Any], *, source: str,
+                             base: Path | None = None) -> Environment:
+    """Build an :class:`Environment` from one TOML table (keys as in the example file)."""
+    where = f"environment {name!r} in {source}"
+    if not _NAME.fullmatch(name):
+        raise EnvironmentConfigError(f"invalid environment name {name!r}",
+                                     hint="use letters, digits, '.', '_' or '-'")
+    scope = str(_need(data, "scope", where))
+    protocol = str(data.get("security_protocol", "SASL_SSL"))
+    if protocol != "SASL_SSL":
+        raise EnvironmentConfigError(f"{where}: security_protocol must be SASL_SSL",
+                                     hint="Diaspora keys are SCRAM credentials over TLS")
+    mechanism = str(data.get("sasl_mechanism", "SCRAM-SHA-512"))
+    if mechanism not in ("SCRAM-SHA-512", "SCRAM-SHA-256"):
+        raise EnvironmentConfigError(f"{where}: unsupported sasl_mechanism {mechanism!r}",
+                                     hint="use SCRAM-SHA-512")
+    return Environment(
+        name=name,
+        auth_url=str(_need(data, "auth_url", where)),
+        native_client_id=str(_need(data, "native_client_id", where)),
+        service_url=str(_need(data, "service_url", where)),
+        scope=scope,
+        resource_server=_resource_server(data, scope, where),
+        bootstrap_servers=_servers(_need(data, "bootstrap_servers", where), where),
+        security_protocol=protocol,
+        sasl_mechanism=mechanism,
+        ca_file=_ca(data.get("ca_file"), base or Path.cwd(), where),
+        source=source,
+    )
+
+
+def load_environments_file(path: str | Path) -> dict[str, Environment]:
+    """Every environment in a TOML file (``[environments.<name>]`` tables)."""
+    file = Path(path).expanduser()
+    try:
+        data = tomllib.loads(file.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise EnvironmentConfigError(f"cannot read environments file {file}: {exc}",
+                                     hint="fix the TOML syntax (see environments.example.toml)"
+                                     ) from exc
+    tables = data.get("environments", {})
+    if not isinstance(tables, dict):
+        raise EnvironmentConfigError(f"{file}: 'environments' must be a table of tables")
+    found = {}
+    for name, table in tables.items():
+        if not isinstance(table, dict):
+            raise EnvironmentConfigError(f"{file}: environments.{name} must be a table")
+        if name == LOCAL:
+            raise EnvironmentConfigError(f"{file}: the name 'local' is reserved for the local "
+                                         "fabric", hint="pick another name")
+        found[name] = environment_from_mapping(name, table, source=str(file), base=file.parent)
+    return found
+
+
+def load_local(home: str | Path | None = None) -> Environment:
+    """The ``local`` environment from ``<fabric home>/fabric.json``."""
+    root = Path(home).expanduser() if home else config.get_fabric_home()
+    path = root / "fabric.json"
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise EnvironmentNotFoundError(
+            f"no local fabric at {root} (no fabric.json)",
+            hint=f"start one with `diaspora-fabric up --home {root}`, or set "
+            f"DIASPORA_FABRIC_HOME to the home of a running fabric") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise EnvironmentConfigError(f"cannot read {path}: {exc}",
+                                     hint="run `diaspora-fabric up` to rewrite it") from exc
+    try:
+        kafka, auth, service = doc["kafka"], doc["auth"], doc["service"]
+    except (KeyError, TypeError):
+        raise EnvironmentConfigError(
+            f"{path} does not describe the identity provider and web service",
+            hint="this fabric was started by an older version; run `diaspora-fabric down` "
+            "then `diaspora-fabric up`") from None
+    table = {
+        "auth_url": auth.get("url"), "native_client_id": auth.get("native_client_id"),
+        "service_url": service.get("url"), "scope": service.get("scope"),
+        "resource_server": service.get("resource_server"),
+        "bootstrap_servers": kafka.get("bootstrap_servers"),
+        "security_protocol": kafka.get("security_protocol", "SASL_SSL"),
+        "sasl_mechanism": kafka.get("sasl_mechanism", "SCRAM-SHA-512"),
+        "ca_file": kafka.get("ca_file") or SYSTEM_TRUST,
+    }
+    return environment_from_mapping(LOCAL, table, source=str(path), base=root)
+
+
+def service_is_up(env: Environment, timeout: float = _HEALTH_TIMEOUT) -> bool:
+    """Whether ``env``'s web service answers ``GET /healthz`` with a 2xx."""
+    import requests
+
+    try:
+        response = requests.get(env.service_url + "healthz", timeout=timeout)
+    except requests.RequestException:
+        return False
+    return 200 <= response.status_code < 300
+
+
+def get_environment(name: str, *, environments_file: str | Path | None = None,
+                    fabric_home: str | Path | None = None) -> Environment:
+    """The environment called ``name`` (``local`` or one from the environments file)."""
+    if name == LOCAL:
+        return load_local(fabric_home)
+    file = Path(environments_file) if environments_file else config.get_environments_file()
+    known = load_environments_file(file)
+    if name not in known:
+        choices = ", ".join([LOCAL, *sorted(known)])
+        raise EnvironmentNotFoundError(
+            f"unknown environment {name!r} (known: {choices})",
+            hint=f"define [environments.{name}] in {file} (see environments.example.toml)")
+    return known[name]
+
+
+def resolve_environment(environment: str | Environment | None = None, *,
+                        environments_file: str | Path | None = None,
+                        fabric_home: str | Path | None = None) -> Environment:
+    """Pick the environment: argument > ``DIASPORA_ENVIRONMENT`` > a running local fabric."""
+    if isinstance(environment, Environment):
+        return environment
+    name = environment or config.get_environment_name()
+    if name:
+        return get_environment(name, environments_file=environments_file,
+                               fabric_home=fabric_home)
+    home = Path(fabric_home).expanduser() if fabric_home else config.get_fabric_home()
+    local: Environment | None = None
+    if (home / "fabric.json").exists():
+        try:
+            local = load_local(home)
+        except EnvironmentConfigError as exc:
+            log.debug("local fabric unusable: %s", exc)
+    if local is not None and service_is_up(local):
+        return local
+    file = Path(environments_file) if environments_file else config.get_environments_file()
+    try:
+        names = sorted(load_environments_file(file))
+    except EnvironmentConfigError:
+        names = []
+    listed = f" or one of {', '.join(names)} from {file}" if names else ""
+    why = ("its web service does not answer" if local is not None
+           else f"there is no usable fabric.json in {home}")
+    raise EnvironmentNotFoundError(
+        f"no Diaspora environment chosen, and no local fabric is running ({why})",
+        hint=f"start the local fabric with `diaspora-fabric up`, or choose an environment: "
+        f"Client(environment=...) or DIASPORA_ENVIRONMENT=local{listed} (define more in "
+        f"{file}, see environments.example.toml)")

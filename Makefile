@@ -32,7 +32,7 @@ status:
 
 # The main job: the local fabric, then every tutorial executed headless into build/.
 demo: up
-	$(PY) -m diaspora_notebook.tutorials run --out build/notebooks
+	$(BIN)/diaspora-fabric demo --out build/notebooks
 
 lab: up
 	$(BIN)/jupyter lab notebooks/

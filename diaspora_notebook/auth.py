@@ -39,7 +39,7 @@ from diaspora_notebook.login_flows import (
 
 log = logging.getLogger(__name__)
 APP_NAME = "diaspora-notebook"
-TOKEN_FILE = "tokens.db"
+TOKEN_FILE = "tokens.db"  # noqa: S105 - a file name
 
 
 def token_storage(user_dir: Path, namespace: str) -> SQLiteTokenStorage:

@@ -107,6 +107,34 @@ def _follow(logs: dict[str, Path]) -> None:
         return
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from diaspora_notebook.fabric.demo import run_tutorials
+
+    fabric = _fabric(args)
+    started = time.monotonic()
+    fabric.up(progress=_say)
+    out = Path(args.out).resolve()
+    written = run_tutorials(Path(args.notebooks), out, fabric=fabric, only=args.only,
+                            progress=_say)
+    _say(f"\n{len(written)} tutorials executed in {time.monotonic() - started:.0f} s.")
+    _say(f"Executed notebooks and HTML: {out}")
+    _say("Open them live in JupyterLab with `make lab` (the fabric keeps running; "
+         "`diaspora-fabric down` stops it).")
+    return 0
+
+
+def cmd_demo_env(args: argparse.Namespace) -> int:
+    import shlex
+
+    from diaspora_notebook.fabric.demo import kernel_environment
+
+    fabric = _fabric(args)
+    user_dir = Path(args.user_dir).expanduser() if args.user_dir else Path.home() / ".diaspora"
+    for key, value in kernel_environment(fabric, user_dir).items():
+        print(f"export {key}={shlex.quote(value)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="diaspora-fabric",
@@ -148,6 +176,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?", help="one process (e.g. broker-1, idp, service)")
     p.add_argument("-n", "--lines", type=int, default=40)
     p.add_argument("-f", "--follow", action="store_true")
+
+    p = add("demo", cmd_demo, "start the fabric and execute the tutorial notebooks headless")
+    p.add_argument("--notebooks", default="notebooks", help="directory of NN-*.ipynb")
+    p.add_argument("--out", default="build/notebooks",
+                   help="where executed notebooks and their HTML go")
+    p.add_argument("--only", action="append", help="run only notebooks starting with this")
+
+    p = add("demo-env", cmd_demo_env,
+            "print `export` lines that log notebooks in as the demo account (for Binder)")
+    p.add_argument("--user-dir", help="DIASPORA_USER_DIR for the kernels (default ~/.diaspora)")
 
     add_account_parsers(sub, HOME_HELP)
     return parser

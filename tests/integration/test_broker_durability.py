@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from kafka.admin import ACLFilter, ACLOperation, ACLPermissionType, ResourcePatternFilter
-from kafka.admin import ACLResourcePatternType, ResourceType
+from kafka.admin import (
+    ACLFilter,
+    ACLOperation,
+    ACLPermissionType,
+    ACLResourcePatternType,
+    ResourcePatternFilter,
+    ResourceType,
+)
 
 from diaspora_notebook.fabric.fabric import Fabric
 from diaspora_notebook.fabric.launcher import tagged_processes

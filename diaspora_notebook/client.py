@@ -1,0 +1,338 @@
+"""``Client``: topics, keys, identity and connection details for one environment.
+
+The public API of the original Diaspora SDK (``subject_openid``, ``register_topic``,
+``unregister_topic``, ``list_topics``, ``create_key``, ``retrieve_key``, ``logout``) with the
+same return shapes (dicts with ``status``), plus sharing, cluster details, ready-made
+connection settings and :meth:`Client.block_until_ready`. Failures raise typed
+:class:`~diaspora_notebook.errors.DiasporaError` subclasses whose ``hint`` says what to do.
+
+Clients of the same environment and user dir in one process share their login
+(:class:`~diaspora_notebook.auth.AuthSession`), so a ``logout`` is seen by all of them.
+:func:`default_client` is the process-wide client the Kafka wrappers use.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import ssl
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import globus_sdk
+from globus_sdk.login_flows import LoginFlowManager
+
+from diaspora_notebook import config
+from diaspora_notebook.auth import AuthSession, is_stale_login
+from diaspora_notebook.environments import Environment, resolve_environment
+from diaspora_notebook.errors import (
+    DiasporaUsageError,
+    KafkaClientMissingError,
+    KafkaConnectionProblem,
+    KafkaTLSError,
+    NotLoggedInError,
+    UnknownUserError,
+)
+from diaspora_notebook.keys import KeyCache
+from diaspora_notebook.web import WebClient, to_diaspora_error
+
+log = logging.getLogger(__name__)
+LIBRARIES = ("kafka-python", "confluent-kafka", "aiokafka")
+KAFKA_EXTRA_HINT = "pip install 'diaspora-notebook[kafka-python]'"
+
+_sessions: dict[tuple[str, str], AuthSession] = {}
+_sessions_lock = threading.Lock()
+
+
+def _shared_session(env: Environment, user_dir: Path) -> AuthSession:
+    key = (env.globus_environment, str(user_dir.resolve()))
+    with _sessions_lock:
+        session = _sessions.get(key)
+        if session is None or session.environment != env:
+            session = _sessions[key] = AuthSession(env, user_dir=user_dir)
+        return session
+
+
+class Client:
+    """The Diaspora web service for one environment and one logged-in identity.
+
+    :param environment: a name (``"local"``, or one from the environments file), an
+        :class:`~diaspora_notebook.environments.Environment`, or None to resolve it
+        (``DIASPORA_ENVIRONMENT``, else a running local fabric).
+    :param environments_file: TOML file of environments (default ``DIASPORA_ENVIRONMENTS_FILE``
+        or ``~/.diaspora/environments.toml``).
+    :param fabric_home: the local fabric's home (default ``DIASPORA_FABRIC_HOME``).
+    :param user_dir: where tokens and keys are kept (default ``DIASPORA_USER_DIR``).
+    :param login_flow_manager: a manager from :mod:`diaspora_notebook.login_flows`; the
+        client then has its own login instead of the process-wide one.
+    """
+
+    def __init__(self, environment: str | Environment | None = None, *,
+                 environments_file: str | Path | None = None,
+                 fabric_home: str | Path | None = None, user_dir: str | Path | None = None,
+                 login_flow_manager: LoginFlowManager | None = None) -> None:
+        self.environment = resolve_environment(environment, environments_file=environments_file,
+                                               fabric_home=fabric_home)
+        directory = Path(user_dir).expanduser() if user_dir else config.get_user_dir()
+        if login_flow_manager is not None:
+            self._session = AuthSession(self.environment, user_dir=directory,
+                                        login_flow_manager=login_flow_manager)
+        else:
+            self._session = _shared_session(self.environment, directory)
+        self._web: WebClient | None = None
+        self._web_app: object | None = None
+        self._lock = threading.RLock()
+
+    def __repr__(self) -> str:
+        env = self.environment
+        identity = self._session.identity_if_known()
+        who = identity if identity and not self._session.logged_out else "not logged in"
+        return (f"Client(environment={env.name!r}, identity={who!r}, auth_url={env.auth_url!r}, "
+                f"service_url={env.service_url!r}, "
+                f"bootstrap_servers={','.join(env.bootstrap_servers)!r})")
+
+    # --- identity ------------------------------------------------------------------------
+
+    @property
+    def user_dir(self) -> Path:
+        return self._session.user_dir
+
+    @property
+    def subject_openid(self) -> str:
+        """The logged-in identity's id (logs in first if needed)."""
+        return self._session.identity_id
+
+    def login(self, *, force: bool = False) -> str:
+        """Log in with the configured flow (``input()`` unless headless); return the identity."""
+        return self._session.login(force=force)
+
+    def begin_login(self) -> str:
+        """Two-phase (notebook) login: the URL to open. Then call :meth:`finish_login`."""
+        return self._session.begin_login()
+
+    def finish_login(self, code: str) -> str:
+        """Two-phase (notebook) login: exchange the pasted code; return the identity id."""
+        return self._session.finish_login(code)
+
+    def logout(self) -> dict[str, Any]:
+        """Revoke the tokens and delete them and the cached key."""
+        identity = self._session.identity_if_known()
+        if identity:
+            self._key_cache(identity).clear()
+        self._session.logout()
+        with self._lock:
+            self._web, self._web_app = None, None
+        _reset_default_clients()
+        return {"status": "success", "message": "logged out", "identity": identity}
+
+    # --- the web service -----------------------------------------------------------------
+
+    def _web_client(self) -> WebClient:
+        with self._lock:
+            app = self._session.app
+            if self._web is None or self._web_app is not app:
+                self._web = WebClient(resource_server=self.environment.resource_server,
+                                      scope=self.environment.scope, app=app)
+                self._web_app = app
+            return self._web
+
+    def _call(self, what: str, call: Callable[[WebClient], globus_sdk.GlobusHTTPResponse]
+              ) -> dict[str, Any]:
+        self._session.ensure_login()
+        for attempt in (1, 2):
+            try:
+                return dict(call(self._web_client()).data)
+            except NotLoggedInError:
+                raise
+            except (globus_sdk.GlobusAPIError, globus_sdk.NetworkError) as exc:
+                stale = is_stale_login(exc) or getattr(exc, "http_status", None) == 401
+                if stale and attempt == 1 and not isinstance(exc, globus_sdk.NetworkError):
+                    self._session.recover(exc)
+                    continue
+                raise to_diaspora_error(exc, what) from exc
+        raise AssertionError("unreachable")
+
+    def register_topic(self, topic: str) -> dict[str, Any]:
+        """Become the topic's owner (creates its ACLs); ``status`` is success or no-op."""
+        return self._call(f"register topic {topic!r}", lambda w: w.register_topic(topic))
+
+    def unregister_topic(self, topic: str) -> dict[str, Any]:
+        """Remove the topic's ACLs (yours and your grantees'); the data stays in Kafka."""
+        return self._call(f"unregister topic {topic!r}", lambda w: w.unregister_topic(topic))
+
+    def list_topics(self) -> dict[str, Any]:
+        """``{"status": "success", "topics": [...]}``: topics you own or were granted."""
+        return self._call("list topics", lambda w: w.list_topics())
+
+    def create_key(self) -> dict[str, Any]:
+        """A fresh Kafka password (the previous one stops working); cached for later."""
+        key = self._call("create a key", lambda w: w.create_key())
+        self._key_cache(str(key.get("username") or self.subject_openid)).put(key)
+        return key
+
+    def retrieve_key(self) -> dict[str, Any]:
+        """The cached key, or a new one from :meth:`create_key` when none is cached."""
+        cached = self._key_cache(self.subject_openid).get()
+        if cached is not None:
+            return {"status": "success", **cached}
+        return self.create_key()
+
+    def grant_user_access(self, topic: str, user: str) -> dict[str, Any]:
+        """Let ``user`` (identity id or username) produce to and consume from your topic."""
+        other = self.resolve_identity(user)
+        return self._call(f"grant {user} access to {topic!r}",
+                          lambda w: w.grant_user_access(topic, other))
+
+    def revoke_user_access(self, topic: str, user: str) -> dict[str, Any]:
+        """Take back what :meth:`grant_user_access` gave."""
+        other = self.resolve_identity(user)
+        return self._call(f"revoke {user}'s access to {topic!r}",
+                          lambda w: w.revoke_user_access(topic, other))
+
+    def list_topic_users(self, topic: str) -> dict[str, Any]:
+        """``{"status", "topic", "owner", "users"}`` of a topic you own."""
+        return self._call(f"list the users of {topic!r}", lambda w: w.list_topic_users(topic))
+
+    def cluster_info(self) -> dict[str, Any]:
+        """Bootstrap servers, security protocol, SASL mechanism and CA PEM, from the service."""
+        return self._call("get the cluster details", lambda w: w.cluster())
+
+    def resolve_identity(self, user: str) -> str:
+        """An identity id for ``user`` (an id is returned as is; usernames are looked up)."""
+        try:
+            return str(uuid.UUID(user.strip()))
+        except ValueError:
+            pass
+        from globus_sdk.scopes import AuthScopes
+
+        self._session.ensure_login()
+        auth = globus_sdk.AuthClient(app=self._session.app, app_scopes=[AuthScopes.openid])
+        try:
+            found = auth.get_identities(usernames=[user.strip()]).get("identities", [])
+        except (globus_sdk.GlobusAPIError, globus_sdk.NetworkError) as exc:
+            raise to_diaspora_error(exc, f"look up user {user!r}") from exc
+        finally:
+            auth.close()
+        for identity in found:
+            if identity.get("id") and identity.get("status") != "unused":
+                return str(identity["id"])
+        raise UnknownUserError(f"no identity has the username {user!r}",
+                               hint="check the spelling, or pass the identity id (a UUID)")
+
+    # --- Kafka ---------------------------------------------------------------------------
+
+    def _key_cache(self, identity: str) -> KeyCache:
+        return KeyCache(self.user_dir, self.environment.globus_environment, identity)
+
+    def kafka_config(self) -> dict[str, Any]:
+        """kafka-python keyword arguments for this identity (uses the cached key)."""
+        return self.connection_config("kafka-python")
+
+    def connection_config(self, library: str = "kafka-python") -> dict[str, Any]:
+        """Ready-to-use settings for ``library`` (kafka-python, confluent-kafka or aiokafka).
+
+        Has the seed's connection table: bootstrap servers, SASL_SSL, SCRAM-SHA-512, your
+        username and password (:meth:`retrieve_key`), and the environment's CA.
+        """
+        if library not in LIBRARIES:
+            raise DiasporaUsageError(f"unknown Kafka library {library!r}",
+                                     hint=f"use one of: {', '.join(LIBRARIES)}")
+        key = self.retrieve_key()
+        env = self.environment
+        ca = str(env.ca_file) if env.ca_file else None
+        if library == "confluent-kafka":
+            conf = {"bootstrap.servers": ",".join(env.bootstrap_servers),
+                    "security.protocol": env.security_protocol,
+                    "sasl.mechanisms": env.sasl_mechanism,
+                    "sasl.username": key["username"], "sasl.password": key["password"]}
+            if ca:
+                conf["ssl.ca.location"] = ca
+            return conf
+        conf = {"bootstrap_servers": list(env.bootstrap_servers),
+                "security_protocol": env.security_protocol, "sasl_mechanism": env.sasl_mechanism,
+                "sasl_plain_username": key["username"], "sasl_plain_password": key["password"]}
+        if library == "aiokafka":
+            conf["bootstrap_servers"] = ",".join(env.bootstrap_servers)
+            conf["ssl_context"] = ssl.create_default_context(cafile=ca)
+        elif ca:
+            conf["ssl_cafile"] = ca
+        return conf
+
+    def block_until_ready(self, timeout: float = 60.0) -> dict[str, Any]:
+        """Wait until the key authenticates to the brokers (a new key takes a moment).
+
+        :raises KafkaAuthenticationError: the key still fails at the deadline.
+        :raises BrokerUnavailableError: no broker answered by the deadline.
+        :raises KafkaTLSError: the broker's certificate is not trusted (raised at once).
+        """
+        try:
+            from kafka import KafkaAdminClient
+        except ImportError:
+            raise KafkaClientMissingError("block_until_ready needs kafka-python",
+                                          hint=KAFKA_EXTRA_HINT) from None
+        from diaspora_notebook.kafka_diagnose import diagnosed_connection
+
+        started = time.monotonic()
+        deadline = started + timeout
+        conf = self.kafka_config()
+        last: KafkaConnectionProblem | None = None
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                with diagnosed_connection(conf["bootstrap_servers"]):
+                    admin = KafkaAdminClient(
+                        **conf, bootstrap_timeout_ms=int(max(1.0, min(remaining, 10.0)) * 1000),
+                        request_timeout_ms=10000)
+                admin.close()
+                return {"status": "success", "username": conf["sasl_plain_username"],
+                        "waited_seconds": round(time.monotonic() - started, 3)}
+            except KafkaTLSError:
+                raise
+            except KafkaConnectionProblem as exc:
+                last = exc
+                log.debug("key not ready yet: %s", exc)
+                time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+        if last is None:
+            from diaspora_notebook.errors import BrokerUnavailableError
+
+            last = BrokerUnavailableError(f"no attempt finished within {timeout} s",
+                                          hint="use a longer timeout")
+        raise last
+
+
+# --- the process-wide default client ------------------------------------------------------
+
+_default_lock = threading.Lock()
+_default_clients: dict[tuple[str | None, ...], Client] = {}
+_DEFAULT_KEY_VARS = (config.ENVIRONMENT, config.ENVIRONMENTS_FILE, config.FABRIC_HOME,
+                     config.USER_DIR, config.SDK_CLIENT_ID, config.LOGIN_USERNAME)
+
+
+def default_client() -> Client:
+    """The process-wide client for the current ``DIASPORA_*`` settings (thread-safe)."""
+    key = tuple(os.environ.get(name) for name in _DEFAULT_KEY_VARS)
+    with _default_lock:
+        client = _default_clients.get(key)
+        if client is None:
+            client = _default_clients[key] = Client()
+        return client
+
+
+def set_default_client(client: Client | None) -> None:
+    """Make ``client`` the one the Kafka wrappers use (None: back to automatic)."""
+    with _default_lock:
+        _default_clients.clear()
+        if client is not None:
+            key = tuple(os.environ.get(name) for name in _DEFAULT_KEY_VARS)
+            _default_clients[key] = client
+
+
+def _reset_default_clients() -> None:
+    with _default_lock:
+        _default_clients.clear()

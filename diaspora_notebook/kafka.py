@@ -1,0 +1,142 @@
+"""``KafkaAdmin``, ``KafkaProducer``, ``KafkaConsumer``, ``NewTopic``: kafka-python, pre-configured.
+
+Each wrapper gets the bootstrap servers, SASL_SSL, SCRAM-SHA-512, the username and password of
+:meth:`Client.retrieve_key <diaspora_notebook.client.Client.retrieve_key>` and the environment's
+CA from the process-wide :func:`~diaspora_notebook.client.default_client` (pass ``client=`` to
+use another). Your keyword arguments win. The producer serializes values as JSON by default,
+as the original SDK did. With the key cached, building one makes no web-service call.
+
+Construction runs inside :func:`~diaspora_notebook.kafka_diagnose.diagnosed_connection` with a
+bounded bootstrap timeout, so a wrong key, an untrusted CA or a stopped broker raise
+``KafkaAuthenticationError``, ``KafkaTLSError`` or ``BrokerUnavailableError``.
+
+Without kafka-python, ``import diaspora_notebook`` still works and using a wrapper raises
+:class:`~diaspora_notebook.errors.KafkaClientMissingError` naming the extra to install.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from diaspora_notebook.errors import KafkaAccessDeniedError, KafkaClientMissingError
+
+KAFKA_EXTRA_HINT = "pip install 'diaspora-notebook[kafka-python]'"
+BOOTSTRAP_TIMEOUT_MS = 15000
+MAX_BLOCK_MS = 15000
+
+
+class NewTopic:
+    """A topic to create with :meth:`KafkaAdmin.create_topics` (the seed's ``NewTopic``).
+
+    Works with kafka-python 3, which deprecates its own ``NewTopic`` objects: ``KafkaAdmin``
+    turns these into kafka-python's dict form.
+    """
+
+    def __init__(self, name: str, num_partitions: int = -1, replication_factor: int = -1,
+                 replica_assignments: dict[int, list[int]] | None = None,
+                 topic_configs: dict[str, str] | None = None) -> None:
+        self.name = name
+        self.num_partitions = num_partitions
+        self.replication_factor = replication_factor
+        self.replica_assignments = replica_assignments or {}
+        self.topic_configs = topic_configs or {}
+
+    def __repr__(self) -> str:
+        return (f"NewTopic(name={self.name!r}, num_partitions={self.num_partitions}, "
+                f"replication_factor={self.replication_factor})")
+
+    def as_options(self) -> dict[str, Any]:
+        """kafka-python 3's ``{num_partitions, replication_factor, assignments, configs}``."""
+        return {"num_partitions": self.num_partitions,
+                "replication_factor": self.replication_factor,
+                "assignments": dict(self.replica_assignments),
+                "configs": dict(self.topic_configs)}
+
+
+def _json_serializer(value: Any) -> bytes:
+    return json.dumps(value).encode("utf-8")
+
+
+def _settings(client: Any, user: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    from diaspora_notebook.client import default_client
+
+    base = (client or default_client()).kafka_config()
+    return {**base, **defaults, **user}
+
+
+try:
+    import kafka as _kafka
+    from kafka.admin import KafkaAdminClient as _KafkaAdminClient
+    from kafka.errors import TopicAuthorizationFailedError as _TopicAuthorizationFailed
+except ImportError:  # the wrappers below explain what to install
+    _kafka = None
+
+
+def _denied(topic: str, exc: BaseException) -> KafkaAccessDeniedError:
+    return KafkaAccessDeniedError(
+        f"the Kafka broker refused access to topic {topic!r} ({type(exc).__name__})",
+        hint="register the topic with Client().register_topic(...), or ask its owner to "
+        "grant you access with grant_user_access")
+
+
+if _kafka is not None:
+    from diaspora_notebook.kafka_diagnose import diagnosed_connection
+
+    class KafkaAdmin(_KafkaAdminClient):  # type: ignore[misc]
+        """``kafka.admin.KafkaAdminClient`` logged in with your Diaspora key."""
+
+        def __init__(self, *, client: Any = None, **kwargs: Any) -> None:
+            conf = _settings(client, kwargs, {"bootstrap_timeout_ms": BOOTSTRAP_TIMEOUT_MS})
+            with diagnosed_connection(conf["bootstrap_servers"]):
+                super().__init__(**conf)
+
+        def create_topics(self, new_topics: Any, *args: Any, **kwargs: Any) -> Any:
+            if isinstance(new_topics, (list, tuple)) and new_topics and all(
+                    isinstance(t, NewTopic) for t in new_topics):
+                new_topics = {t.name: t.as_options() for t in new_topics}
+            return super().create_topics(new_topics, *args, **kwargs)
+
+    class KafkaProducer(_kafka.KafkaProducer):  # type: ignore[misc,name-defined]
+        """``kafka.KafkaProducer`` logged in with your key; values are JSON by default."""
+
+        def __init__(self, *, client: Any = None, **kwargs: Any) -> None:
+            conf = _settings(client, kwargs, {"value_serializer": _json_serializer,
+                                              "bootstrap_timeout_ms": BOOTSTRAP_TIMEOUT_MS,
+                                              "max_block_ms": MAX_BLOCK_MS})
+            with diagnosed_connection(conf["bootstrap_servers"]):
+                super().__init__(**conf)
+
+        def send(self, topic: str, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return super().send(topic, *args, **kwargs)
+            except _TopicAuthorizationFailed as exc:
+                raise _denied(topic, exc) from exc
+
+    class KafkaConsumer(_kafka.KafkaConsumer):  # type: ignore[misc,name-defined]
+        """``kafka.KafkaConsumer`` logged in with your key."""
+
+        def __init__(self, *topics: str, client: Any = None, **kwargs: Any) -> None:
+            conf = _settings(client, kwargs, {"bootstrap_timeout_ms": BOOTSTRAP_TIMEOUT_MS})
+            with diagnosed_connection(conf["bootstrap_servers"]):
+                super().__init__(*topics, **conf)
+
+else:
+
+    class _Missing:
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            raise KafkaClientMissingError(
+                f"{type(self).__name__} needs kafka-python, which is not installed",
+                hint=KAFKA_EXTRA_HINT)
+
+    class KafkaAdmin(_Missing):  # type: ignore[no-redef]
+        """Needs kafka-python: ``pip install 'diaspora-notebook[kafka-python]'``."""
+
+    class KafkaProducer(_Missing):  # type: ignore[no-redef]
+        """Needs kafka-python: ``pip install 'diaspora-notebook[kafka-python]'``."""
+
+    class KafkaConsumer(_Missing):  # type: ignore[no-redef]
+        """Needs kafka-python: ``pip install 'diaspora-notebook[kafka-python]'``."""
+
+
+__all__ = ["KafkaAdmin", "KafkaConsumer", "KafkaProducer", "NewTopic"]

@@ -1,0 +1,165 @@
+"""Tokens for tests against a running local fabric, obtained like a real user would.
+
+Every token comes from the fabric's identity provider through the UNMODIFIED globus-sdk:
+``NativeAppAuthClient`` runs the PKCE authorization-code flow, and
+:func:`~diaspora_notebook.login_form.complete_login_form` fills in the IdP's login and consent
+pages like a browser. Nothing is faked and nothing reaches beyond 127.0.0.1.
+
+Every password, token and Kafka key handed out here (or passed to :func:`remember_secret`) is
+remembered in :data:`ISSUED_SECRETS`, so a test can prove none of them ended up in a log
+(:func:`secrets_in_logs`).
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import globus_sdk
+from globus_sdk.config import EnvConfig
+
+from diaspora_notebook.fabric.fabric import Fabric
+from diaspora_notebook.login_form import complete_login_form
+
+AUTH_RESOURCE_SERVER = "auth.globus.org"
+
+ISSUED_SECRETS: set[str] = set()
+_secrets_lock = threading.Lock()
+
+
+def remember_secret(*values: str | None) -> None:
+    """Remember secrets (passwords, tokens, keys) that must never appear in a log."""
+    with _secrets_lock:
+        ISSUED_SECRETS.update(v for v in values if v)
+
+
+@functools.lru_cache(maxsize=None)
+def environment_for(auth_url: str) -> str:
+    """Register (once) a globus-sdk ``EnvConfig`` whose Auth service is ``auth_url``."""
+    if not auth_url.endswith("/"):
+        auth_url += "/"
+    port = auth_url.rstrip("/").rsplit(":", 1)[-1]
+    name = f"diaspora-fabric-{port}"
+    # EnvConfig subclasses register themselves under ``envname`` when they are created
+    type(f"DiasporaFabricEnv{port}", (EnvConfig,),
+         {"envname": name, "domain": "localhost", "auth_url": auth_url})
+    return name
+
+
+def fabric_environment(fabric: Fabric) -> str:
+    """The globus-sdk environment name that points every Auth call at ``fabric``'s IdP."""
+    return environment_for(fabric.describe()["auth"]["url"])
+
+
+def service_url(fabric: Fabric) -> str:
+    """The web service's base URL (ends with ``/``)."""
+    url = str(fabric.describe()["service"]["url"])
+    return url if url.endswith("/") else url + "/"
+
+
+def service_scope(fabric: Fabric) -> str:
+    return str(fabric.describe()["service"]["scope"])
+
+
+def native_client(fabric: Fabric) -> globus_sdk.NativeAppAuthClient:
+    """A globus-sdk native client for the fabric's registered notebook client."""
+    return globus_sdk.NativeAppAuthClient(fabric.describe()["auth"]["native_client_id"],
+                                          environment=fabric_environment(fabric))
+
+
+def user_tokens(fabric: Fabric, username: str, password: str,
+                scopes: Iterable[str] | None = None, *,
+                refresh_tokens: bool = False) -> dict[str, dict[str, Any]]:
+    """Log ``username`` in through the PKCE flow; return the tokens by resource server.
+
+    :param scopes: what to request; default ``openid`` plus the service's scope.
+    :returns: ``OAuthTokenResponse.by_resource_server``: resource server -> token data
+        (``access_token``, ``refresh_token``, ``scope``, ``expires_at_seconds``, ...).
+    """
+    wanted = list(scopes) if scopes is not None else ["openid", service_scope(fabric)]
+    client = native_client(fabric)
+    client.oauth2_start_flow(wanted, refresh_tokens=refresh_tokens)
+    code = complete_login_form(client.oauth2_get_authorize_url(), username, password)
+    response = client.oauth2_exchange_code_for_tokens(code)
+    by_rs: dict[str, dict[str, Any]] = dict(response.by_resource_server)
+    for data in by_rs.values():
+        remember_secret(data.get("access_token"), data.get("refresh_token"))
+    remember_secret(response.get("id_token"))
+    return by_rs
+
+
+def service_token(fabric: Fabric, username: str, password: str) -> str:
+    """An access token for the web service (scope: the service's scope only)."""
+    tokens = user_tokens(fabric, username, password, [service_scope(fabric)])
+    return str(tokens[fabric.describe()["service"]["resource_server"]]["access_token"])
+
+
+def service_headers(token: str, **extra: str) -> dict[str, str]:
+    """HTTP headers that authenticate a call to the web service with ``token``."""
+    return {"Authorization": f"Bearer {token}", **extra}
+
+
+def new_identity(fabric: Fabric, prefix: str = "e2e") -> tuple[str, str, str]:
+    """A fresh IdP user with a unique name: ``(username, password, identity_id)``."""
+    from diaspora_notebook.fabric.idp import admin
+
+    username = f"{prefix}-{uuid.uuid4().hex[:12]}@example.org"
+    password = f"pw-{uuid.uuid4().hex}"
+    remember_secret(password)
+    identity_id = admin.add_user(fabric.home.idp_dir, username, password)
+    return username, password, identity_id
+
+
+def new_confidential_client(fabric: Fabric, prefix: str = "e2e-svc") -> tuple[str, str]:
+    """A fresh confidential client (a service identity): ``(client_id, secret)``."""
+    from diaspora_notebook.fabric.idp import admin
+
+    client_id, secret = admin.add_client(fabric.home.idp_dir,
+                                         f"{prefix}-{uuid.uuid4().hex[:8]}", confidential=True)
+    assert secret, "a confidential client always has a secret"
+    remember_secret(secret)
+    return client_id, secret
+
+
+def client_credentials_token(fabric: Fabric, client_id: str, secret: str) -> str:
+    """A service-scope access token for a confidential client (client_credentials grant)."""
+    client = globus_sdk.ConfidentialAppAuthClient(client_id, secret,
+                                                  environment=fabric_environment(fabric))
+    response = client.oauth2_client_credentials_tokens([service_scope(fabric)])
+    rs = fabric.describe()["service"]["resource_server"]
+    token = str(response.by_resource_server[rs]["access_token"])
+    remember_secret(token)
+    return token
+
+
+def log_files(fabric: Fabric) -> list[Path]:
+    """Every log file under the fabric home (process logs, Kafka's server logs)."""
+    root = Path(fabric.home.root)
+    found = []
+    for path in root.rglob("*"):
+        if not path.is_file():
+            continue
+        parts = path.relative_to(root).parts
+        # Kafka's data directories hold *.log segments: message data, not logs
+        if "data" in parts or "kraft" in parts:
+            continue
+        if ".log" in path.name or "logs" in parts or path.suffix in (".out", ".err"):
+            found.append(path)
+    return sorted(found)
+
+
+def secrets_in_logs(fabric: Fabric, values: Iterable[str] | None = None) -> dict[str, list[str]]:
+    """Which log files contain which secrets (shown as their first 6 characters)."""
+    with _secrets_lock:
+        wanted = [v for v in (values if values is not None else ISSUED_SECRETS) if len(v) >= 8]
+    leaks: dict[str, list[str]] = {}
+    for path in log_files(fabric):
+        text = path.read_text(errors="replace")
+        hits = sorted({v[:6] + "..." for v in wanted if v in text})
+        if hits:
+            leaks[str(path)] = hits
+    return leaks

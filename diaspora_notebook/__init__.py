@@ -22,13 +22,15 @@ _LAZY = {
     "KafkaProducer": "diaspora_notebook.kafka",
     "KafkaConsumer": "diaspora_notebook.kafka",
     "NewTopic": "diaspora_notebook.kafka",
+    "NotebookLogin": "diaspora_notebook.client",
 }
 
 __all__ = ["Client", "DiasporaError", "Environment", "KafkaAdmin", "KafkaConsumer",
-           "KafkaProducer", "NewTopic", "default_client"]
+           "KafkaProducer", "NewTopic", "NotebookLogin", "default_client",
+           "load_ipython_extension", "unload_ipython_extension"]
 
 if TYPE_CHECKING:
-    from diaspora_notebook.client import Client, default_client
+    from diaspora_notebook.client import Client, NotebookLogin, default_client
     from diaspora_notebook.environments import Environment
     from diaspora_notebook.kafka import KafkaAdmin, KafkaConsumer, KafkaProducer, NewTopic
 
@@ -42,6 +44,20 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
+
+
+def load_ipython_extension(shell: Any) -> None:
+    """``%load_ext diaspora_notebook``: the magics, settings and error display (lazy import)."""
+    from diaspora_notebook.notebook import load_ipython_extension as load
+
+    load(shell)
+
+
+def unload_ipython_extension(shell: Any) -> None:
+    """``%unload_ext diaspora_notebook``."""
+    from diaspora_notebook.notebook import unload_ipython_extension as unload
+
+    unload(shell)
 
 
 def __dir__() -> list[str]:

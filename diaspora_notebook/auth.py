@@ -105,10 +105,13 @@ class AuthSession:
         app_config = globus_sdk.GlobusAppConfig(
             environment=envname, token_storage=storage, request_refresh_tokens=True,
             token_validation_error_handler=self._on_invalid_tokens)
+        # the service's scope from the start, so any login (even a two-phase one begun
+        # before a WebClient exists) asks for it
+        requirements = {self.environment.resource_server: [self.environment.scope]}
         if self._credentials:
             client_id, secret = self._credentials
             return globus_sdk.ClientApp(APP_NAME, client_id=client_id, client_secret=secret,
-                                        config=app_config)
+                                        scope_requirements=requirements, config=app_config)
         login_client = globus_sdk.NativeAppAuthClient(
             client_id=self.environment.native_client_id, environment=envname, app_name=APP_NAME)
         manager = self._explicit_manager
@@ -120,7 +123,8 @@ class AuthSession:
         import dataclasses
 
         app_config = dataclasses.replace(app_config, login_flow_manager=self._manager)
-        return globus_sdk.UserApp(APP_NAME, login_client=login_client, config=app_config)
+        return globus_sdk.UserApp(APP_NAME, login_client=login_client,
+                                  scope_requirements=requirements, config=app_config)
 
     @property
     def app(self) -> globus_sdk.GlobusApp:

@@ -285,7 +285,7 @@ class Client:
             if remaining <= 0:
                 break
             try:
-                with diagnosed_connection(conf["bootstrap_servers"]):
+                with diagnosed_connection(conf):
                     admin = KafkaAdminClient(
                         **conf, bootstrap_timeout_ms=int(max(1.0, min(remaining, 10.0)) * 1000),
                         request_timeout_ms=10000)
@@ -336,3 +336,21 @@ def set_default_client(client: Client | None) -> None:
 def _reset_default_clients() -> None:
     with _default_lock:
         _default_clients.clear()
+
+
+class NotebookLogin:
+    """The plain two-phase login a widget or magic drives: ``start()`` then ``complete(code)``.
+
+    :param client: the client to log in (default: :func:`default_client`).
+    """
+
+    def __init__(self, client: Client | None = None) -> None:
+        self.client = client or default_client()
+
+    def start(self) -> str:
+        """Begin a login; return the URL the user opens (PKCE state is kept)."""
+        return self.client.begin_login()
+
+    def complete(self, code: str) -> str:
+        """Exchange the code the login page showed; return the identity id."""
+        return self.client.finish_login(code)

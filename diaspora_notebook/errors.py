@@ -140,3 +140,11 @@ class KafkaClientMissingError(DiasporaUsageError, ImportError):
 
 class KafkaAccessDeniedError(DiasporaError):
     """The Kafka broker refused this identity access to a topic (no ACL for it)."""
+
+
+class LiveStreamError(DiasporaError):
+    """A live DataFrame's stream stopped or could not deliver what was waited for."""
+
+
+class LiveStreamTimeoutError(LiveStreamError, TimeoutError):
+    """``LiveDataFrame.wait`` ran out of time; the message carries the stream's counters."""

@@ -19,7 +19,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from diaspora_notebook.errors import KafkaAccessDeniedError, KafkaClientMissingError
+from diaspora_notebook.errors import (
+    KafkaAccessDeniedError,
+    KafkaClientMissingError,
+)
+from diaspora_notebook.kafka_diagnose import diagnosed_connection
 
 KAFKA_EXTRA_HINT = "pip install 'diaspora-notebook[kafka-python]'"
 BOOTSTRAP_TIMEOUT_MS = 15000
@@ -58,6 +62,15 @@ def _json_serializer(value: Any) -> bytes:
     return json.dumps(value).encode("utf-8")
 
 
+def _value_serializer() -> Any:
+    """kafka-python 3's ``JsonSerializer`` (no deprecation warning), else a function."""
+    try:
+        from kafka.serializer import JsonSerializer
+    except ImportError:
+        return _json_serializer
+    return JsonSerializer()
+
+
 def _settings(client: Any, user: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
     from diaspora_notebook.client import default_client
 
@@ -68,7 +81,7 @@ def _settings(client: Any, user: dict[str, Any], defaults: dict[str, Any]) -> di
 try:
     import kafka as _kafka
     from kafka.admin import KafkaAdminClient as _KafkaAdminClient
-    from kafka.errors import TopicAuthorizationFailedError as _TopicAuthorizationFailed
+    from kafka.errors import AuthorizationError as _AuthorizationError
 except ImportError:  # the wrappers below explain what to install
     _kafka = None
 
@@ -81,14 +94,13 @@ def _denied(topic: str, exc: BaseException) -> KafkaAccessDeniedError:
 
 
 if _kafka is not None:
-    from diaspora_notebook.kafka_diagnose import diagnosed_connection
 
     class KafkaAdmin(_KafkaAdminClient):  # type: ignore[misc]
         """``kafka.admin.KafkaAdminClient`` logged in with your Diaspora key."""
 
         def __init__(self, *, client: Any = None, **kwargs: Any) -> None:
             conf = _settings(client, kwargs, {"bootstrap_timeout_ms": BOOTSTRAP_TIMEOUT_MS})
-            with diagnosed_connection(conf["bootstrap_servers"]):
+            with diagnosed_connection(conf):
                 super().__init__(**conf)
 
         def create_topics(self, new_topics: Any, *args: Any, **kwargs: Any) -> Any:
@@ -101,24 +113,31 @@ if _kafka is not None:
         """``kafka.KafkaProducer`` logged in with your key; values are JSON by default."""
 
         def __init__(self, *, client: Any = None, **kwargs: Any) -> None:
-            conf = _settings(client, kwargs, {"value_serializer": _json_serializer,
+            conf = _settings(client, kwargs, {"value_serializer": _value_serializer(),
                                               "bootstrap_timeout_ms": BOOTSTRAP_TIMEOUT_MS,
                                               "max_block_ms": MAX_BLOCK_MS})
-            with diagnosed_connection(conf["bootstrap_servers"]):
+            with diagnosed_connection(conf):
                 super().__init__(**conf)
 
         def send(self, topic: str, *args: Any, **kwargs: Any) -> Any:
+            """As kafka-python's; a topic without your ACLs fails with KafkaAccessDeniedError."""
             try:
-                return super().send(topic, *args, **kwargs)
-            except _TopicAuthorizationFailed as exc:
+                future = super().send(topic, *args, **kwargs)
+            except _AuthorizationError as exc:
                 raise _denied(topic, exc) from exc
+            # kafka-python 3 returns an already failed future when the metadata is refused
+            if future.failed() and isinstance(future.exception, _AuthorizationError):
+                denied = _denied(topic, future.exception)
+                denied.__cause__ = future.exception
+                future.exception = denied
+            return future
 
     class KafkaConsumer(_kafka.KafkaConsumer):  # type: ignore[misc,name-defined]
         """``kafka.KafkaConsumer`` logged in with your key."""
 
         def __init__(self, *topics: str, client: Any = None, **kwargs: Any) -> None:
             conf = _settings(client, kwargs, {"bootstrap_timeout_ms": BOOTSTRAP_TIMEOUT_MS})
-            with diagnosed_connection(conf["bootstrap_servers"]):
+            with diagnosed_connection(conf):
                 super().__init__(*topics, **conf)
 
 else:

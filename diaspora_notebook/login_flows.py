@@ -75,7 +75,7 @@ class CommandLineLoginFlowManager(_GlobusCommandLine):
     def prompt_for_code(self) -> str:
         try:
             code = input("Authorization code: ").strip()
-        except EOFError:
+        except (EOFError, OSError):  # no stdin (a daemon, CI, captured test output)
             raise NotLoggedInError("a login is needed but there is no input to read the "
                                    "authorization code from", hint=LOGIN_HINT) from None
         if not code:

@@ -37,7 +37,7 @@ def remember_secret(*values: str | None) -> None:
         ISSUED_SECRETS.update(v for v in values if v)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def environment_for(auth_url: str) -> str:
     """Register (once) a globus-sdk ``EnvConfig`` whose Auth service is ``auth_url``."""
     if not auth_url.endswith("/"):

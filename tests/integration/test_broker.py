@@ -15,7 +15,7 @@ from .kafka_helpers import allow_topic_owner, consume, create_user, produce, use
 
 
 def _admin(config: dict) -> KafkaAdminClient:
-    with diagnosed_connection(config["bootstrap_servers"]):
+    with diagnosed_connection(config):
         return KafkaAdminClient(**config, bootstrap_timeout_ms=5000, request_timeout_ms=10000)
 
 
@@ -36,8 +36,14 @@ def test_wrong_password_is_an_authentication_error_not_a_hang(fabric: Fabric) ->
 
 
 def test_plaintext_connection_to_the_client_port_fails(fabric: Fabric) -> None:
-    with pytest.raises(BrokerUnavailableError):
+    with pytest.raises(KafkaTLSError, match="speaks TLS but the client was configured"):
         _admin({"bootstrap_servers": fabric.bootstrap_servers})
+
+
+def test_a_stopped_broker_is_reported_as_unavailable(fabric: Fabric) -> None:
+    config = {**fabric.admin_config(), "bootstrap_servers": ["127.0.0.1:1"]}
+    with pytest.raises(BrokerUnavailableError, match="no Kafka broker answered"):
+        _admin(config)
 
 
 def test_client_that_does_not_trust_the_fabric_ca_fails(fabric: Fabric) -> None:

@@ -1,0 +1,131 @@
+"""``Diaspora``: the notebook settings (``%config Diaspora.<trait>``) and the client they select.
+
+Every trait has a ``DIASPORA_*`` environment variable for its default, so a papermill or CI run
+can set them without touching the notebook. ``%config Diaspora`` lists them with their help.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from traitlets import Bool, Enum, Float, Integer, Unicode, default
+from traitlets.config import Configurable
+
+from diaspora_notebook.errors import DiasporaUsageError
+
+_FALSE = ("0", "false", "no", "off", "")
+
+
+def env_flag(name: str, fallback: bool) -> bool:
+    """A boolean ``DIASPORA_*`` variable (``0``/``false``/``no``/``off`` are false)."""
+    value = os.environ.get(name)
+    if value is None:
+        return fallback
+    return value.strip().lower() not in _FALSE
+
+
+def env_number(name: str, fallback: float) -> float:
+    """A numeric ``DIASPORA_*`` variable; a malformed value is an error that names it."""
+    value = os.environ.get(name)
+    if value is None or not value.strip():
+        return fallback
+    try:
+        return float(value)
+    except ValueError:
+        raise DiasporaUsageError(f"{name}={value!r} is not a number",
+                                 hint=f"set {name} to a number of seconds, or unset it") from None
+
+
+def env_text(name: str) -> str | None:
+    value = os.environ.get(name)
+    return value.strip() if value and value.strip() else None
+
+
+class Diaspora(Configurable):
+    """Settings of the Diaspora magics and widgets (``%config Diaspora.<name> = value``)."""
+
+    verbose_errors = Bool(
+        help="Show full tracebacks for Diaspora errors instead of one line "
+             "(env DIASPORA_VERBOSE_ERRORS). The cell fails either way.").tag(config=True)
+    environment = Unicode(
+        None, allow_none=True,
+        help="Environment the magics use ('local' or a name from the environments file); "
+             "None: DIASPORA_ENVIRONMENT, else a running local fabric.").tag(config=True)
+    widget = Bool(
+        help="Use ipywidgets for login, topics and keys (env DIASPORA_WIDGETS=0 turns them "
+             "off: plain HTML output and input() login).").tag(config=True)
+    peek_timeout = Float(
+        help="Seconds %diaspora_peek waits for messages (env DIASPORA_PEEK_TIMEOUT).",
+    ).tag(config=True)
+    peek_rows = Integer(10, help="Default number of messages %diaspora_peek shows.").tag(
+        config=True)
+    kafka_timeout = Float(
+        help="Seconds a produce or a broker call may take (env DIASPORA_KAFKA_TIMEOUT).",
+    ).tag(config=True)
+    stream_max_rows = Integer(
+        1000, help="Default --max-rows of %diaspora_stream.").tag(config=True)
+    login_link = Enum(
+        ("auto", "proxy", "direct"),
+        help="How the login link reaches a local identity provider: 'proxy' through "
+             "jupyter-server-proxy (<base_url>proxy/<port>/...), 'direct' as is, 'auto' "
+             "proxy when behind JupyterHub/Binder (env DIASPORA_LOGIN_LINK).").tag(config=True)
+    proxy_base_url = Unicode(
+        None, allow_none=True,
+        help="The Jupyter server's base URL for proxied login links (env "
+             "DIASPORA_PROXY_BASE_URL, else JUPYTERHUB_SERVICE_PREFIX, else '/').").tag(
+        config=True)
+
+    @default("verbose_errors")
+    def _verbose_default(self) -> bool:
+        return env_flag("DIASPORA_VERBOSE_ERRORS", False)
+
+    @default("widget")
+    def _widget_default(self) -> bool:
+        return env_flag("DIASPORA_WIDGETS", True)
+
+    @default("peek_timeout")
+    def _peek_timeout_default(self) -> float:
+        return env_number("DIASPORA_PEEK_TIMEOUT", 10.0)
+
+    @default("kafka_timeout")
+    def _kafka_timeout_default(self) -> float:
+        return env_number("DIASPORA_KAFKA_TIMEOUT", 30.0)
+
+    @default("login_link")
+    def _login_link_default(self) -> str:
+        value = (env_text("DIASPORA_LOGIN_LINK") or "auto").lower()
+        return value if value in ("auto", "proxy", "direct") else "auto"
+
+    @default("proxy_base_url")
+    def _proxy_base_default(self) -> str | None:
+        return env_text("DIASPORA_PROXY_BASE_URL")
+
+    def client(self, environment: str | None = None) -> Any:
+        """The client of ``environment`` (default: this object's ``environment`` trait).
+
+        Without any environment it is the process-wide default client, the one the Kafka
+        wrappers use too, so a login in the notebook serves both.
+        """
+        from diaspora_notebook.client import Client, default_client
+
+        name = environment or self.environment
+        if not name:
+            return default_client()
+        return Client(environment=name)
+
+    def logged_in_client(self) -> Any:
+        """:meth:`client`, but a person who has not logged in gets a clear error at once.
+
+        Headless logins (client credentials, DIASPORA_LOGIN_*) happen on demand as in any
+        script; an interactive login would otherwise prompt with ``input()`` in the middle of
+        an unrelated magic (or fail inside a widget callback, where there is no stdin).
+        """
+        from diaspora_notebook.errors import NotLoggedInError
+        from diaspora_notebook.notebook.commands.login import logged_in_identity, login_kind
+
+        client = self.client()
+        if login_kind(client) == "interactive" and logged_in_identity(client) is None:
+            raise NotLoggedInError("you are not logged in to Diaspora",
+                                   hint="run %diaspora_login first")
+        return client

@@ -1,0 +1,26 @@
+"""``%diaspora_stream TOPIC... [--from-beginning | --start S] [--max-rows N] [--mode M] [-o VAR]``.
+
+Calls the plain ``live_dataframe`` (``LiveDataFrame``) API; the object displays itself (a live
+view) and keeps consuming in the background, so the cell returns at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from diaspora_notebook.errors import DiasporaUsageError
+
+
+def run_stream(settings: Any, *, topics: list[str], from_beginning: bool = False,
+               start: str | None = None, max_rows: int | None = None,
+               mode: str = "append") -> Any:
+    from diaspora_notebook.stream import live_dataframe, parse_start
+
+    if from_beginning and start:
+        raise DiasporaUsageError("--from-beginning and --start contradict each other",
+                                 hint="use one of them")
+    begin: Any = "earliest" if from_beginning else "latest"
+    if start:
+        begin = parse_start(start)
+    return live_dataframe(topics, start=begin, max_rows=max_rows or settings.stream_max_rows,
+                          mode=mode, client=settings.logged_in_client())

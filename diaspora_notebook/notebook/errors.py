@@ -1,0 +1,90 @@
+"""Errors in a notebook: one line, no traceback, and the cell still fails.
+
+A :class:`~diaspora_notebook.errors.DiasporaError` raised by a magic becomes an IPython
+``UsageError`` (the one exception IPython shows without a traceback and that still marks the
+cell as failed, so "Run All", nbclient and papermill stop). IPython only special-cases the exact
+``UsageError`` class (subclasses get a traceback, see ipython/ipython#14024), so the error is a
+plain ``UsageError`` carrying a ``diaspora_line`` attribute, and :func:`install` patches
+``shell.show_usage_error`` to print that line as ``Name: what happened - what to do`` instead of
+``UsageError: ...`` (the jupysql pattern). ``%config Diaspora.verbose_errors = True`` re-raises
+the original exception with its traceback instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from IPython.core.error import UsageError
+
+from diaspora_notebook.errors import DiasporaError
+
+F = TypeVar("F", bound=Callable[..., Any])
+_PATCHED = "_diaspora_original_show_usage_error"
+
+
+def cell_error(exc: DiasporaError) -> UsageError:
+    """The ``UsageError`` that shows ``exc`` as one line (``exc`` stays on ``.diaspora_error``)."""
+    line = exc.one_line()
+    err = UsageError(line)
+    err.diaspora_line = line  # type: ignore[attr-defined]
+    err.diaspora_error = exc  # type: ignore[attr-defined]
+    return err
+
+
+@contextmanager
+def reported(verbose: bool = False) -> Iterator[None]:
+    """Turn a ``DiasporaError`` raised inside into a one-line cell failure.
+
+    :param verbose: re-raise the original exception (full traceback) instead.
+    """
+    try:
+        yield
+    except DiasporaError as exc:
+        if verbose:
+            raise
+        raise cell_error(exc) from None
+
+
+def reporting(method: F) -> F:
+    """Decorate a magic method of an object with ``settings.verbose_errors``."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with reported(bool(getattr(self.settings, "verbose_errors", False))):
+            return method(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _show_usage_error(shell: Any, exc: BaseException) -> None:
+    line = getattr(exc, "diaspora_line", None)
+    if line is None:
+        getattr(shell, _PATCHED)(exc)
+    else:
+        print(line, file=sys.stderr)
+
+
+def install(shell: Any) -> None:
+    """Make ``shell`` print Diaspora usage errors as their one line (idempotent)."""
+    if getattr(shell, _PATCHED, None) is None:
+        setattr(shell, _PATCHED, shell.show_usage_error)
+        shell.show_usage_error = functools.partial(_show_usage_error, shell)
+
+
+def uninstall(shell: Any) -> None:
+    """Undo :func:`install`."""
+    original = getattr(shell, _PATCHED, None)
+    if original is not None:
+        shell.show_usage_error = original
+        delattr(shell, _PATCHED)
+
+
+def widget_message(exc: BaseException) -> str:
+    """The text a widget shows inline for a failed action (no traceback, ever)."""
+    if isinstance(exc, DiasporaError):
+        return exc.one_line()
+    return f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,1 @@
+"""ipywidgets views (skins over plain state objects); ipywidgets is imported lazily."""

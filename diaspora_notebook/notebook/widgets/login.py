@@ -1,0 +1,119 @@
+"""The two-phase login widget: a link, a code box and Submit; then who is logged in + Logout.
+
+Non-blocking by design (a cell that waits cannot receive widget clicks): the cell displays the
+link and returns; the Submit callback exchanges the code while the kernel is idle. The code box
+is cleared as soon as it is read, server text is escaped, errors show inline.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from diaspora_notebook.notebook.commands import login as login_cmd
+from diaspora_notebook.notebook.errors import widget_message
+from diaspora_notebook.notebook.html import esc, status_line
+
+
+def ipywidgets() -> Any:
+    """``ipywidgets``, imported on first use (with an install hint if it is missing)."""
+    try:
+        import ipywidgets as widgets
+    except ImportError:
+        from diaspora_notebook.errors import DiasporaUsageError
+
+        raise DiasporaUsageError("the Diaspora widgets need ipywidgets",
+                                 hint="pip install ipywidgets, or %config Diaspora.widget = "
+                                 "False for plain output") from None
+    return widgets
+
+
+class LoginWidget:
+    """Login skin over ``Client.begin_login``/``finish_login`` and ``Client.logout``.
+
+    :param client: the :class:`~diaspora_notebook.client.Client` to log in.
+    :param settings: the ``Diaspora`` settings (login link mode, proxy base URL).
+    :param identity: details of the identity already logged in (skips phase one).
+    """
+
+    def __init__(self, client: Any, settings: Any, *,
+                 identity: dict[str, Any] | None = None) -> None:
+        w = ipywidgets()
+        self.client, self.settings = client, settings
+        self.identity: dict[str, Any] | None = None
+        self.url: str | None = None
+        self.status = w.HTML()
+        self.link = w.HTML()
+        self.code = w.Text(placeholder="paste the authorization code here",
+                           description="Code:", layout=w.Layout(width="28em"))
+        self.submit = w.Button(description="Submit", button_style="primary")
+        self.logout = w.Button(description="Logout")
+        self.message = w.HTML()
+        self.code_row = w.HBox([self.code, self.submit])
+        self.widget = w.VBox([self.status, self.link, self.code_row, self.logout,
+                              self.message])
+        self.submit.on_click(lambda _b: self.on_submit())
+        self.logout.on_click(lambda _b: self.on_logout())
+        if identity is not None:
+            self._show_identity(identity)
+        else:
+            self.start()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    # --- states ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Phase one: a fresh login link and an empty code box."""
+        self.identity = None
+        self.url, direct = login_cmd.begin(self.client, self.settings)
+        env = self.client.environment.name
+        self.status.value = status_line(f"Not logged in to Diaspora ({env}).")
+        other = (f' &middot; <a href="{esc(direct)}" target="_blank" rel="noopener">direct '
+                 "link</a>" if direct != self.url else "")
+        self.link.value = (f'<a href="{esc(self.url)}" target="_blank" rel="noopener" '
+                           'style="font-weight:600">Open login page</a>' + other +
+                           " &mdash; log in, then paste the code shown at the end.")
+        self._visible(login=True)
+
+    def _show_identity(self, details: dict[str, Any]) -> None:
+        self.identity = details
+        self.status.value = status_line(
+            f"Logged in as {login_cmd.describe_identity(details)} "
+            f"({self.client.environment.name})", kind="success")
+        self.link.value = ""
+        self._visible(login=False)
+
+    def _visible(self, *, login: bool) -> None:
+        self.code_row.layout.display = None if login else "none"
+        self.link.layout.display = None if login else "none"
+        self.logout.layout.display = "none" if login else None
+
+    # --- callbacks (short: the work is in commands.login) ---------------------------------
+
+    def on_submit(self) -> None:
+        code, self.code.value = self.code.value.strip(), ""
+        if not code:
+            self.message.value = status_line("Paste the code first.", kind="error")
+            return
+        self.message.value = status_line("Logging in...", kind="busy")
+        try:
+            self._show_identity(login_cmd.finish(self.client, code))
+            self.message.value = ""
+        except Exception as exc:  # shown inline; a fresh link replaces the used one
+            self.message.value = status_line(widget_message(exc), kind="error")
+            self._restart()
+
+    def _restart(self) -> None:
+        try:
+            self.start()
+        except Exception as exc:
+            self.message.value += "<br>" + status_line(widget_message(exc), kind="error")
+
+    def on_logout(self) -> None:
+        try:
+            self.client.logout()
+            self.message.value = status_line("Logged out.", kind="success")
+            self._restart()
+        except Exception as exc:
+            self.message.value = status_line(widget_message(exc), kind="error")

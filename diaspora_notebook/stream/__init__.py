@@ -1,0 +1,24 @@
+"""Live pandas views of Kafka topics (state only: the widgets live in ``notebook.widgets``).
+
+``LiveDataFrame`` is the public class; ``live_dataframe`` the plain function magics call.
+"""
+
+from __future__ import annotations
+
+from diaspora_notebook.stream.consumer_thread import parse_start
+from diaspora_notebook.stream.flatten import RowDecoder, flatten
+from diaspora_notebook.stream.frame import LiveFrame
+from diaspora_notebook.stream.live import LiveDataFrame, live_dataframe, running_streams, stop_all
+from diaspora_notebook.stream.stats import StreamStats
+
+__all__ = [
+    "LiveDataFrame",
+    "LiveFrame",
+    "RowDecoder",
+    "StreamStats",
+    "flatten",
+    "live_dataframe",
+    "parse_start",
+    "running_streams",
+    "stop_all",
+]

@@ -1,0 +1,409 @@
+"""``LiveDataFrame``: a pandas view of Kafka topics that keeps itself up to date.
+
+::
+
+    live = LiveDataFrame("ns-1234.sensors", start="earliest", max_rows=5_000)
+    live            # in Jupyter: a live table with counters, Pause and Stop
+    live.df         # a consistent snapshot (a copy)
+    live.stats      # events, rate, lag per partition, errors, rows dropped by the window
+    live.stop()
+
+A daemon thread does all Kafka work, so the kernel stays free. That thread never prints: problems
+go to ``live.stats`` / ``live.error`` and the widget.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from diaspora_notebook.errors import DiasporaUsageError, LiveStreamError, LiveStreamTimeoutError
+from diaspora_notebook.stream.consumer_thread import ConsumerLoop, Start
+from diaspora_notebook.stream.flatten import Deserializer, RowDecoder
+from diaspora_notebook.stream.frame import LiveFrame
+from diaspora_notebook.stream.stats import StreamStats, StreamStatus
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+log = logging.getLogger(__name__)
+
+BatchCallback = Callable[["pd.DataFrame"], Any]
+_RUNNING: weakref.WeakSet[LiveDataFrame] = weakref.WeakSet()
+
+
+class LiveDataFrame:
+    """A bounded, live-updating DataFrame of the events on Kafka topics.
+
+    :param topics: a topic name or several
+    :param start: ``"latest"`` (events produced from now on), ``"earliest"``, an offset ``n``
+        (each partition from offset n), ``-n`` (the last n events of each partition) or a
+        ``datetime``/``pd.Timestamp`` (naive means UTC)
+    :param group_id: consume as this consumer group (offsets are committed, so a new
+        LiveDataFrame with the same group continues where this one stopped); by default every
+        partition is read directly and nothing is committed
+    :param max_rows: most rows held; the oldest are dropped (and counted) beyond it
+    :param mode: ``"append"`` or ``"latest_by_key"`` (one row per Kafka key, the newest)
+    :param deserializer: ``"json"``, ``"text"``, ``"bytes"`` or a function ``bytes -> object``
+    :param flatten: spread JSON objects over columns, nested keys joined with ``"."``
+    :param refresh_hz: most widget refreshes per second
+    :param client: a ``diaspora_notebook.client.Client``; its Kafka settings are read lazily
+    :param consumer_config: kafka-python ``KafkaConsumer`` kwargs (instead of ``client``)
+    """
+
+    def __init__(
+        self,
+        topics: str | Iterable[str],
+        *,
+        start: Start = "latest",
+        group_id: str | None = None,
+        max_rows: int = 10_000,
+        mode: str = "append",
+        deserializer: str | Deserializer = "json",
+        flatten: bool = True,
+        refresh_hz: float = 4,
+        client: Any = None,
+        consumer_config: dict[str, Any] | None = None,
+    ) -> None:
+        self.topics = [topics] if isinstance(topics, str) else list(topics)
+        if not self.topics or not all(isinstance(t, str) and t for t in self.topics):
+            raise DiasporaUsageError(
+                f"topics must be a topic name or a list of them, not {topics!r}",
+                hint="e.g. LiveDataFrame('ns-0123456789ab.events')",
+            )
+        if (client is None) == (consumer_config is None):
+            raise DiasporaUsageError(
+                "give exactly one of client= and consumer_config=",
+                hint="client=Client() after logging in, or consumer_config={...} with "
+                "kafka-python KafkaConsumer settings",
+            )
+        if not refresh_hz or refresh_hz <= 0:
+            raise DiasporaUsageError(
+                f"refresh_hz must be positive, not {refresh_hz!r}", hint="4 is the default"
+            )
+        self.refresh_hz = float(refresh_hz)
+        self._client = client
+        self._consumer_config = dict(consumer_config) if consumer_config is not None else None
+        self.frame = LiveFrame(
+            max_rows=max_rows, mode=mode, decoder=RowDecoder(deserializer, flatten=flatten)
+        )
+        self.status = StreamStatus()
+        self._callbacks: list[BatchCallback] = []
+        self._parked: list[dict[Any, list[Any]]] = []
+        # The thread holds only a weak reference: a LiveDataFrame nobody uses any more is
+        # collected, and then its thread stops (see the finalizer below).
+        ref = weakref.ref(self)
+
+        def sink(batch: dict[Any, list[Any]]) -> None:
+            live = ref()
+            if live is None:
+                self_loop.stop_event.set()
+            else:
+                live._sink(batch)
+
+        def config() -> dict[str, Any]:
+            live = ref()
+            if live is None:
+                raise LiveStreamError("the LiveDataFrame was garbage-collected")
+            return live._kafka_config()
+
+        self._loop = self_loop = ConsumerLoop(
+            topics=self.topics,
+            frame=self.frame,
+            status=self.status,
+            sink=sink,
+            config=config,
+            start=start,
+            group_id=group_id,
+        )
+        self.start = start
+        self.group_id = group_id
+        self._loop.thread.start()
+        _RUNNING.add(self)
+        weakref.finalize(self, self._loop.stop_event.set)
+
+    # --- Kafka settings ------------------------------------------------------------------------
+
+    def _kafka_config(self) -> dict[str, Any]:
+        if self._consumer_config is not None:
+            return self._consumer_config
+        getter = getattr(self._client, "connection_config", None)
+        if getter is None:
+            raise DiasporaUsageError(
+                f"{type(self._client).__name__} cannot give Kafka settings "
+                "(no connection_config method)",
+                hint="pass consumer_config={...} with kafka-python KafkaConsumer settings",
+            )
+        return dict(getter("kafka-python"))
+
+    # --- the consumer thread's side ------------------------------------------------------------
+
+    def _sink(self, batch: dict[Any, list[Any]]) -> None:
+        """Called by the consumer thread with each poll result (``{}``: hand over parked ones)."""
+        with self.status.lock:
+            paused = self.status.paused
+        if paused or (self._parked and batch):
+            if batch:
+                self._parked.append(batch)  # keeps order; bounded: the consumer is paused too
+            if paused:
+                return
+        parked, self._parked = self._parked, []
+        for held in parked:
+            self._ingest(held)
+        if batch and not parked:
+            self._ingest(batch)
+
+    def _ingest(self, batch: dict[Any, list[Any]]) -> None:
+        callbacks = self._callbacks
+        for records in batch.values():
+            fresh = self.frame.ingest(records)
+            if callbacks and fresh:
+                self._run_callbacks(fresh)
+        with self.status.lock:
+            self.status.rate.add(self.frame.events)
+
+    def _run_callbacks(self, records: Any) -> None:
+        try:
+            batch_df = self.frame.batch_frame(records)
+        except Exception as exc:  # a bug in decoding must not kill the stream either
+            self.status.record_callback_error(exc)
+            return
+        for callback in list(self._callbacks):
+            try:
+                callback(batch_df)
+            except Exception as exc:  # user code: counted and shown, never fatal
+                self.status.record_callback_error(exc)
+
+    # --- public API ------------------------------------------------------------------------------
+
+    @property
+    def df(self) -> pd.DataFrame:
+        """A consistent snapshot of the held rows (a copy: it never changes under you)."""
+        return self.frame.snapshot()
+
+    def tail(self, n: int = 10) -> pd.DataFrame:
+        """The newest ``n`` rows (cheap: only those are materialized).
+
+        :param n: how many rows
+        """
+        return self.frame.snapshot(tail=max(int(n), 0))
+
+    @property
+    def stats(self) -> StreamStats:
+        """Counters, rate, lag per partition and errors, as one consistent snapshot."""
+        frame = self.frame
+        status = self.status
+        with frame.lock:
+            counts = {
+                "events": frame.events,
+                "rows": frame.rows,
+                "rows_dropped": frame.rows_dropped,
+                "rows_replaced": frame.rows_replaced,
+                "duplicates": frame.duplicates,
+                "decode_errors": frame.decode_errors,
+            }
+        with status.lock:
+            return StreamStats(
+                state=status.state,
+                max_rows=frame.max_rows,
+                rate=status.rate.rate(),
+                lag=dict(status.lag),
+                callback_errors=status.callback_errors,
+                consumer_errors=status.consumer_errors,
+                error=status.error,
+                last_error=status.last_error,
+                last_callback_error=status.last_callback_error,
+                paused=status.paused,
+                **counts,
+            )
+
+    @property
+    def error(self) -> str | None:
+        """What is wrong right now (``None`` when the stream is healthy or recovered)."""
+        with self.status.lock:
+            return self.status.error
+
+    @property
+    def state(self) -> str:
+        """``starting``, ``running``, ``paused``, ``retrying``, ``stopped``."""
+        with self.status.lock:
+            return self.status.state
+
+    @property
+    def version(self) -> int:
+        """Grows whenever rows are added (cheap change detection for views)."""
+        return self.frame.version
+
+    def pause(self) -> None:
+        """Stop adding rows until ``resume()``; events are not lost, they wait in Kafka."""
+        with self.status.lock:
+            if self.status.state in ("stopped", "failed"):
+                return
+            self.status.paused = True
+            if self.status.state == "running":
+                self.status.state = "paused"
+
+    def resume(self) -> None:
+        """Continue after ``pause()``: every event produced meanwhile arrives, exactly once."""
+        with self.status.lock:
+            self.status.paused = False
+            if self.status.state == "paused":
+                self.status.state = "running"
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop consuming and close the consumer; the rows stay readable.
+
+        :param timeout: seconds to wait for the consumer thread to finish
+        """
+        self._loop.stop_event.set()
+        if threading.current_thread() is not self._loop.thread:
+            self._loop.thread.join(timeout)
+        _RUNNING.discard(self)
+
+    @property
+    def running(self) -> bool:
+        return self._loop.thread.is_alive() and not self._loop.stop_event.is_set()
+
+    def on_batch(self, callback: BatchCallback, *, remove: bool = False) -> BatchCallback:
+        """Call ``callback(batch_df)`` with each batch of new rows (in the consumer thread).
+
+        Exceptions are caught and counted in ``stats.callback_errors`` (the traceback in
+        ``stats.last_callback_error``); they never stop the stream. Do not print from a callback:
+        it runs in a background thread, so output lands in whichever cell runs at the time.
+        Usable as a decorator.
+
+        :param callback: takes a DataFrame of the new rows (same columns as ``df``)
+        :param remove: unregister ``callback`` instead
+        """
+        callbacks = [c for c in self._callbacks if c is not callback]
+        if not remove:
+            callbacks.append(callback)
+        self._callbacks = callbacks  # replaced, not mutated: the thread reads it without a lock
+        return callback
+
+    def wait(self, n: int | None = None, timeout: float = 30.0) -> LiveDataFrame:
+        """Block until ``n`` events arrived in total (``None``: until caught up with the topics).
+
+        :param n: events since the start (not rows held: the window may have dropped some)
+        :param timeout: seconds; then ``LiveStreamTimeoutError`` says what is happening
+        """
+        deadline = time.monotonic() + timeout
+        frame = self.frame
+        while True:
+            with frame.lock:
+                if n is not None and frame.events >= n:
+                    return self
+                if n is None and self._caught_up():
+                    return self
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._loop.thread.is_alive():
+                    break
+                frame.changed.wait(min(left, 0.1))
+        stats = self.stats
+        what = f"{n:,} events" if n is not None else "the end of the topics"
+        if not self._loop.thread.is_alive():
+            raise LiveStreamError(
+                f"the stream stopped before {what} arrived ({stats.summary()})",
+                hint="fix the consumer settings, then create a new LiveDataFrame"
+                if stats.state == "failed" else "create a new LiveDataFrame to read again",
+            )
+        raise LiveStreamTimeoutError(
+            f"waited {timeout:g} s for {what}: {stats.summary()}",
+            hint=f"the consumer reports: {stats.error}" if stats.error else
+            "check that events are being produced and that start= covers them",
+        )
+
+    def _caught_up(self) -> bool:
+        with self.status.lock:
+            lag = dict(self.status.lag)
+            state = self.status.state
+        return state == "running" and bool(lag) and all(v == 0 for v in lag.values())
+
+    def plot(self, y: str | list[str], *, x: str | None = None, last: int = 500) -> Any:
+        """A live line plot of numeric columns (an ipywidgets view; display it in Jupyter).
+
+        :param y: column name(s) to draw
+        :param x: column for the x axis (default: ``timestamp``)
+        :param last: newest rows shown
+        """
+        from diaspora_notebook.notebook.widgets.live import LivePlot
+
+        return LivePlot(self, y=[y] if isinstance(y, str) else list(y), x=x, last=last)
+
+    def view(self, *, rows: int = 10) -> Any:
+        """The ipywidgets view: the newest rows as a table, counters, Pause and Stop.
+
+        :param rows: rows shown in the table
+        """
+        from diaspora_notebook.notebook.widgets.live import LiveView
+
+        return LiveView(self, rows=rows)
+
+    # --- context manager and display -------------------------------------------------------------
+
+    def __enter__(self) -> LiveDataFrame:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"<LiveDataFrame {', '.join(self.topics)} - {self.stats.summary()}>"
+
+    def _repr_html_(self) -> str:
+        stats = self.stats
+        table = self.tail(10).to_html(max_cols=30, show_dimensions=False)
+        return (
+            f"<div><b>LiveDataFrame</b> {html.escape(', '.join(self.topics))}: "
+            f"{html.escape(stats.summary())}</div>{table}"
+        )
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        """In a Jupyter kernel: the live widget; elsewhere a text (and HTML) summary."""
+        if _in_kernel():
+            try:
+                view = self.view()
+            except ImportError:
+                pass
+            else:
+                return view._repr_mimebundle_(include=include, exclude=exclude)
+        return {"text/plain": repr(self), "text/html": self._repr_html_()}
+
+
+def _in_kernel() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def live_dataframe(topics: str | Iterable[str], **options: Any) -> LiveDataFrame:
+    """The plain function behind ``%diaspora_stream``: ``LiveDataFrame(topics, **options)``.
+
+    :param topics: a topic name or several
+    :param options: keyword arguments of ``LiveDataFrame``
+    """
+    return LiveDataFrame(topics, **options)
+
+
+def running_streams() -> list[LiveDataFrame]:
+    """Every LiveDataFrame of this process that has not been stopped."""
+    return [live for live in list(_RUNNING) if live.running]
+
+
+def stop_all(timeout: float = 10.0) -> int:
+    """Stop every running LiveDataFrame (e.g. before re-running a notebook); return how many.
+
+    :param timeout: seconds to wait for each consumer thread
+    """
+    streams = running_streams()
+    for live in streams:
+        live.stop(timeout)
+    return len(streams)

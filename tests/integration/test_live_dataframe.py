@@ -1,0 +1,528 @@
+"""LiveDataFrame against the real local fabric: arrival, windows, pause/resume, stop, a broker
+restart and revoked access (no duplicate, no gap), and the widget through a dummy comm."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import (
+    ACL,
+    ACLFilter,
+    ACLOperation,
+    ACLPermissionType,
+    ACLResourcePatternType,
+    NewTopic,
+    ResourcePattern,
+    ResourcePatternFilter,
+    ResourceType,
+)
+
+from diaspora_notebook.errors import LiveStreamTimeoutError
+from diaspora_notebook.fabric.fabric import Fabric
+from diaspora_notebook.stream import LiveDataFrame, running_streams
+
+from .kafka_helpers import allow_topic_owner, create_user, user_config
+
+
+def make_topic(fabric: Fabric, name: str, partitions: int = 2) -> str:
+    admin = fabric.admin_client()
+    try:
+        admin.create_topics([NewTopic(name, partitions, 1)])
+    finally:
+        admin.close()
+    return name
+
+
+@pytest.fixture
+def producer(fabric: Fabric):
+    prod = KafkaProducer(**fabric.admin_config(), acks="all", linger_ms=2)
+    yield prod
+    prod.close(timeout=10)
+
+
+def send(producer: KafkaProducer, topic: str, values: list[Any], *, keys=None,
+         partition: int | None = None) -> None:
+    futures = []
+    for i, value in enumerate(values):
+        raw = value if isinstance(value, bytes) else json.dumps(value).encode()
+        key = keys[i].encode() if keys else None
+        futures.append(producer.send(topic, raw, key=key, partition=partition))
+    for fut in futures:
+        fut.get(timeout=30)
+
+
+def topic_contents(fabric: Fabric, topic: str) -> set[tuple[int, int]]:
+    """Every (partition, offset) in the topic, read with a plain consumer (the ground truth)."""
+    consumer = KafkaConsumer(**fabric.admin_config(), enable_auto_commit=False)
+    try:
+        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        end = consumer.end_offsets(tps)
+        seen: set[tuple[int, int]] = set()
+        deadline = time.monotonic() + 30
+        while any(consumer.position(tp) < end[tp] for tp in tps) and time.monotonic() < deadline:
+            for records in consumer.poll(timeout_ms=500).values():
+                seen.update((r.partition, r.offset) for r in records)
+        return seen
+    finally:
+        consumer.close()
+
+
+def assert_exactly_once(df, expected: set[tuple[int, int]]) -> None:
+    pairs = list(zip(df["partition"].tolist(), df["offset"].tolist(), strict=True))
+    assert len(pairs) == len(set(pairs)), "duplicate rows in the view"
+    missing = expected - set(pairs)
+    assert not missing, f"{len(missing)} events missing, e.g. {sorted(missing)[:5]}"
+    assert set(pairs) == expected
+
+
+def live_for(fabric: Fabric, topic: str, **kwargs: Any) -> LiveDataFrame:
+    kwargs.setdefault("start", "earliest")
+    return LiveDataFrame(topic, consumer_config=fabric.admin_config(), **kwargs)
+
+
+# --- arrival and columns -----------------------------------------------------------------------
+
+
+def test_every_event_arrives_with_its_columns(fabric, topic_name, producer):
+    make_topic(fabric, topic_name, partitions=3)
+    values = [{"i": i, "sensor": {"id": f"s{i % 4}", "temp": 20 + i / 10}} for i in range(600)]
+    values += [b"not json {", b'"just a string"', b"17"]
+    with live_for(fabric, topic_name) as live:
+        send(producer, topic_name, values, keys=[f"k{i % 5}" for i in range(len(values))])
+        live.wait(n=len(values), timeout=60)
+        df = live.df
+        live.wait(timeout=30)  # caught up: lag 0 everywhere
+        stats = live.stats
+    assert len(df) == len(values)
+    assert list(df.columns[:5]) == ["topic", "partition", "offset", "timestamp", "key"]
+    assert {"i", "sensor.id", "sensor.temp", "value", "_error"} <= set(df.columns)
+    assert str(df["timestamp"].dt.tz) == "UTC"
+    assert sorted(df["i"].dropna().astype(int)) == list(range(600))
+    bad = df[df["_error"].notna()]
+    assert bad["value"].tolist() == ["not json {"]
+    assert set(df["value"].dropna()) == {"not json {", "just a string", 17}
+    assert stats.events == len(values) and stats.decode_errors == 1
+    assert stats.total_lag == 0 and stats.duplicates == 0
+    assert set(stats.lag) == {f"{topic_name}[{p}]" for p in range(3)}
+    assert_exactly_once(df, topic_contents(fabric, topic_name))
+
+
+def test_start_latest_sees_events_produced_after_creation_only(fabric, topic_name, producer):
+    make_topic(fabric, topic_name, partitions=1)
+    send(producer, topic_name, [{"old": i} for i in range(10)])
+    time.sleep(0.05)
+    with live_for(fabric, topic_name, start="latest") as live:
+        # produced at once: before the background consumer has even connected
+        send(producer, topic_name, [{"new": i} for i in range(5)])
+        live.wait(n=5, timeout=30)
+        live.wait(timeout=30)
+        df = live.df
+    assert df["offset"].tolist() == [10, 11, 12, 13, 14]
+    assert "old" not in df.columns
+
+
+def test_start_last_n_and_offset(fabric, topic_name, producer):
+    make_topic(fabric, topic_name, partitions=2)
+    for p in (0, 1):
+        send(producer, topic_name, [{"i": i} for i in range(20)], partition=p)
+    with live_for(fabric, topic_name, start=-5) as live:
+        df = live.wait(timeout=30).df
+    assert sorted(df["offset"]) == sorted(list(range(15, 20)) * 2)
+    with live_for(fabric, topic_name, start=18) as live:
+        df = live.wait(timeout=30).df
+    assert sorted(df["offset"]) == [18, 18, 19, 19]
+
+
+def test_window_and_latest_by_key_live(fabric, topic_name, producer):
+    make_topic(fabric, topic_name, partitions=1)
+    send(producer, topic_name, [{"i": i} for i in range(300)],
+         keys=[f"k{i % 7}" for i in range(300)])
+    with live_for(fabric, topic_name, max_rows=50) as live:
+        live.wait(n=300, timeout=30)
+        df, stats = live.df, live.stats
+    assert df["offset"].tolist() == list(range(250, 300))
+    assert (stats.rows, stats.rows_dropped, stats.events) == (50, 250, 300)
+    with live_for(fabric, topic_name, mode="latest_by_key") as live:
+        live.wait(n=300, timeout=30)
+        df = live.df
+    assert sorted(df["key"]) == [f"k{i}" for i in range(7)]
+    assert sorted(df["i"].astype(int)) == list(range(293, 300))
+
+
+# --- pause, resume, stop -----------------------------------------------------------------------
+
+
+def test_pause_resume_loses_nothing_and_repeats_nothing(fabric, topic_name, producer):
+    make_topic(fabric, topic_name, partitions=2)
+    with live_for(fabric, topic_name) as live:
+        send(producer, topic_name, [{"i": i} for i in range(100)])
+        live.wait(n=100, timeout=30)
+        live.pause()
+        assert live.state == "paused"
+        send(producer, topic_name, [{"i": i} for i in range(100, 250)])
+        time.sleep(1.5)
+        assert len(live.df) == 100 and live.stats.events == 100
+        with pytest.raises(LiveStreamTimeoutError, match="100 events"):
+            live.wait(n=101, timeout=0.5)
+        live.resume()
+        live.wait(n=250, timeout=30)
+        time.sleep(0.5)
+        df = live.df
+        assert live.stats.duplicates == 0
+    assert len(df) == 250
+    assert sorted(df["i"].astype(int)) == list(range(250))
+    assert_exactly_once(df, topic_contents(fabric, topic_name))
+
+
+def test_stop_and_context_manager(fabric, topic_name, producer):
+    make_topic(fabric, topic_name, partitions=1)
+    with live_for(fabric, topic_name) as live:
+        send(producer, topic_name, [{"i": i} for i in range(10)])
+        live.wait(n=10, timeout=30)
+        assert live in running_streams()
+    assert live.state == "stopped" and not live.running
+    assert not live._loop.thread.is_alive()
+    assert live not in running_streams()
+    send(producer, topic_name, [{"i": i} for i in range(10, 20)])
+    time.sleep(0.5)
+    assert len(live.df) == 10  # still readable; no more growth
+    live.stop()  # stopping twice is fine
+
+    other = live_for(fabric, topic_name)
+    other.wait(n=20, timeout=30)
+    other.stop()
+    assert other.state == "stopped"
+
+
+def test_on_batch_callbacks_and_their_errors(fabric, topic_name, producer):
+    make_topic(fabric, topic_name, partitions=2)
+    seen: list[int] = []
+    lock = threading.Lock()
+    with live_for(fabric, topic_name) as live:
+
+        @live.on_batch
+        def count(batch):
+            with lock:
+                seen.extend(batch["i"].astype(int).tolist())
+
+        def broken(batch):
+            raise ZeroDivisionError("user bug")
+
+        live.on_batch(broken)
+        send(producer, topic_name, [{"i": i} for i in range(200)])
+        live.wait(n=200, timeout=30)
+        time.sleep(0.2)
+        stats = live.stats
+        assert live.running
+        live.on_batch(broken, remove=True)
+    assert sorted(seen) == list(range(200))
+    assert stats.callback_errors >= 1
+    assert "ZeroDivisionError: user bug" in stats.last_callback_error
+    assert stats.error is None  # a callback failing is not a stream problem
+
+
+def test_consumer_group_continues_where_it_stopped(fabric, topic_name, producer):
+    make_topic(fabric, topic_name, partitions=2)
+    group = f"g-{topic_name}"
+    send(producer, topic_name, [{"i": i} for i in range(50)])
+    with live_for(fabric, topic_name, group_id=group) as live:
+        live.wait(n=50, timeout=60)
+        live.wait(timeout=30)
+    send(producer, topic_name, [{"i": i} for i in range(50, 80)])
+    with live_for(fabric, topic_name, group_id=group) as live:
+        live.wait(n=30, timeout=60)
+        live.wait(timeout=30)
+        df = live.df
+    assert sorted(df["i"].astype(int)) == list(range(50, 80))
+
+
+# --- failures: broker restart, revoked access ---------------------------------------------------
+
+
+@pytest.mark.slow
+def test_broker_restart_mid_stream_no_duplicate_no_gap(fabric, topic_name):
+    make_topic(fabric, topic_name, partitions=2)
+    cluster = fabric.cluster()
+    stop_producing = threading.Event()
+    acked: list[int] = []
+
+    def produce_forever():
+        prod = KafkaProducer(**fabric.admin_config(), acks="all", retries=1_000_000,
+                             max_block_ms=120_000, request_timeout_ms=5_000,
+                             delivery_timeout_ms=120_000)
+        i = 0
+        try:
+            while not stop_producing.is_set():
+                try:
+                    prod.send(topic_name, json.dumps({"i": i}).encode()).get(timeout=120)
+                    acked.append(i)
+                except Exception:  # the broker is down for a while: keep trying
+                    time.sleep(0.2)
+                i += 1
+                time.sleep(0.005)
+        finally:
+            prod.close(timeout=10)
+
+    thread = threading.Thread(target=produce_forever, daemon=True)
+    with live_for(fabric, topic_name) as live:
+        thread.start()
+        live.wait(n=200, timeout=60)
+        cluster.stop()
+        try:
+            deadline = time.monotonic() + 30
+            while live.error is None and time.monotonic() < deadline:
+                time.sleep(0.2)
+            outage_error = live.error
+            outage_state = live.state
+        finally:
+            cluster.start()
+            cluster.wait_for_brokers(fabric.home.admin_password(), 1)
+        before = live.stats.events
+        live.wait(n=before + 200, timeout=120)
+        stop_producing.set()
+        thread.join(150)
+        live.wait(timeout=60)
+        df = live.df
+        stats = live.stats
+    assert outage_error is not None, "the outage was never reported in stats.error"
+    assert outage_state == "retrying"
+    assert stats.error is None and stats.consumer_errors >= 1
+    assert_exactly_once(df, topic_contents(fabric, topic_name))
+    got = set(df["i"].astype(int))
+    assert set(acked) <= got
+
+
+@pytest.mark.slow
+def test_revoked_access_is_reported_and_recovers(fabric, topic_name, producer):
+    make_topic(fabric, topic_name, partitions=1)
+    admin = fabric.admin_client()
+    user, password = f"live-{topic_name}", "live-password-0123456789"
+    try:
+        create_user(admin, user, password)
+        allow_topic_owner(admin, user, topic_name)
+        send(producer, topic_name, [{"i": i} for i in range(20)])
+        live = LiveDataFrame(topic_name, start="earliest",
+                             consumer_config=user_config(fabric, user, password))
+        with live:
+            live.wait(n=20, timeout=30)
+            read_acl = ResourcePatternFilter(ResourceType.TOPIC, topic_name,
+                                             ACLResourcePatternType.LITERAL)
+            admin.delete_acls([ACLFilter(f"User:{user}", "*", ACLOperation.ANY,
+                                         ACLPermissionType.ANY, read_acl)])
+            send(producer, topic_name, [{"i": i} for i in range(20, 40)])
+            deadline = time.monotonic() + 30
+            while live.error is None and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert live.error is not None and "Authorization" in live.error
+            assert live.running
+            admin.create_acls([ACL(f"User:{user}", "*", op, ACLPermissionType.ALLOW,
+                                   ResourcePattern(ResourceType.TOPIC, topic_name,
+                                                   ACLResourcePatternType.LITERAL))
+                               for op in (ACLOperation.READ, ACLOperation.DESCRIBE)])
+            send(producer, topic_name, [{"i": i} for i in range(40, 60)])
+            live.wait(n=60, timeout=60)
+            df = live.df
+            assert live.error is None
+    finally:
+        admin.close()
+    assert df["i"].astype(int).tolist() == list(range(60))
+
+
+# --- the widget, without a browser ------------------------------------------------------------
+
+
+class DummyComm:
+    """Records what a widget would send to the browser (ipywidgets' own test pattern)."""
+
+    comm_id = "dummy"
+    kernel = "Truthy"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.messages: list[dict[str, Any]] = []
+
+    def open(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def on_msg(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def send(self, data: Any = None, **kwargs: Any) -> None:
+        self.messages.append(data)
+
+    def close(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def dummy_comm(monkeypatch):
+    import comm
+
+    comms: list[DummyComm] = []
+
+    def create(**kwargs: Any) -> DummyComm:
+        comms.append(DummyComm(**kwargs))
+        return comms[-1]
+
+    monkeypatch.setattr(comm, "create_comm", create)
+    return comms
+
+
+def sent_updates(widget: Any) -> list[dict[str, Any]]:
+    return [m["state"] for m in widget.comm.messages if m and m.get("method") == "update"]
+
+
+def test_widget_shows_the_tail_counters_and_drives_pause_and_stop(fabric, topic_name, producer,
+                                                                   dummy_comm):
+    from diaspora_notebook.notebook.widgets.live import LiveView
+
+    make_topic(fabric, topic_name, partitions=1)
+    live = live_for(fabric, topic_name)
+    view = LiveView(live, rows=5, autorefresh=False)
+    try:
+        send(producer, topic_name, [{"i": i, "name": f"<b>n{i}</b>"} for i in range(30)])
+        send(producer, topic_name, [b"garbage"])
+        live.wait(n=31, timeout=30)
+        view.refresh()
+        table = view.table.value
+        assert "&lt;b&gt;n29&lt;/b&gt;" in table and "n24" not in table
+        assert "garbage" in table and "not JSON" in table
+        assert "<b>31</b> events" in view.counters.value
+        assert "errors 1" in view.counters.value
+        assert "could not be decoded" in view.errors.value
+        assert any("value" in s for s in sent_updates(view.table))
+
+        view.pause_button.click()
+        assert live.stats.paused and view.pause_button.description == "Resume"
+        send(producer, topic_name, [{"i": i} for i in range(30, 40)])
+        time.sleep(1.0)
+        view.refresh()
+        assert live.stats.events == 31 and "paused" in view.counters.value
+        view.pause_button.click()
+        assert view.pause_button.description == "Pause"
+        live.wait(n=41, timeout=30)
+
+        view.stop_button.click()
+        assert live.state == "stopped"
+        assert view.stop_button.disabled and view.pause_button.disabled
+        assert "stopped" in view.counters.value
+    finally:
+        live.stop()
+        view.close()
+
+
+def test_widget_refreshes_itself_at_most_refresh_hz(fabric, topic_name, producer, dummy_comm):
+    make_topic(fabric, topic_name, partitions=1)
+    with live_for(fabric, topic_name, refresh_hz=4) as live:
+        view = live.view(rows=3)
+        try:
+            stop = threading.Event()
+
+            def trickle():
+                i = 0
+                while not stop.is_set():
+                    send(producer, topic_name, [{"i": i}])
+                    i += 1
+                    time.sleep(0.01)
+
+            thread = threading.Thread(target=trickle, daemon=True)
+            before = len(sent_updates(view.table))
+            start = time.monotonic()
+            thread.start()
+            time.sleep(2.0)
+            stop.set()
+            thread.join(10)
+            elapsed = time.monotonic() - start
+            updates = len(sent_updates(view.table)) - before
+            assert 2 <= updates <= 4 * elapsed + 2
+            assert view.refresher is not None and view.refresher.thread.is_alive()
+        finally:
+            view.close()
+    time.sleep(0.6)
+    assert not view.refresher.thread.is_alive()
+
+
+def test_plot_and_reprs(fabric, topic_name, producer, dummy_comm):
+    make_topic(fabric, topic_name, partitions=1)
+    with live_for(fabric, topic_name) as live:
+        send(producer, topic_name, [{"t": i * 1.5, "label": "x"} for i in range(50)])
+        live.wait(n=50, timeout=30)
+        plot = live.plot(y=["t", "label"])
+        try:
+            plot.refresh()
+            assert plot.image.value.startswith("<svg") and "<polyline" in plot.image.value
+            assert "\u2014 t" in plot.image.value
+        finally:
+            plot.close()
+        text = repr(live)
+        assert text.startswith(f"<LiveDataFrame {topic_name} - running: 50 events")
+        bundle = live._repr_mimebundle_()  # outside a kernel: text and HTML, no widget
+        assert set(bundle) == {"text/plain", "text/html"} and "<table" in bundle["text/html"]
+        view = live.view()
+        try:
+            assert "application/vnd.jupyter.widget-view+json" in view._repr_mimebundle_()
+        finally:
+            view.close()
+
+
+# --- construction paths -------------------------------------------------------------------------
+
+
+class _StandInClient:
+    """Anything with ``connection_config("kafka-python")`` works as ``client=`` (read lazily)."""
+
+    def __init__(self, fabric: Fabric) -> None:
+        self.fabric = fabric
+        self.calls: list[str] = []
+
+    def connection_config(self, library: str) -> dict[str, Any]:
+        self.calls.append(library)
+        return self.fabric.admin_config()
+
+
+def test_client_settings_are_read_lazily_in_the_thread(fabric, topic_name, producer):
+    make_topic(fabric, topic_name, partitions=1)
+    client = _StandInClient(fabric)
+    with LiveDataFrame(topic_name, start="earliest", client=client) as live:
+        send(producer, topic_name, [{"i": 1}])
+        live.wait(n=1, timeout=30)
+    assert client.calls == ["kafka-python"]
+
+
+def test_bad_settings_fail_fast_and_say_so(fabric, topic_name):
+    live = LiveDataFrame(topic_name, consumer_config={**fabric.admin_config(), "acks": "all"})
+    with pytest.raises(Exception, match="stopped before") as info:
+        live.wait(n=1, timeout=30)
+    assert live.state == "failed"
+    assert "Unrecognized configs" in (live.error or "")
+    assert "fix the consumer settings" in info.value.hint
+
+
+def test_usage_errors_are_raised_at_once(fabric):
+    from diaspora_notebook.errors import DiasporaUsageError
+
+    with pytest.raises(DiasporaUsageError, match="exactly one of"):
+        LiveDataFrame("t")
+    with pytest.raises(DiasporaUsageError, match="mode"):
+        LiveDataFrame("t", consumer_config={}, mode="upsert")
+    with pytest.raises(DiasporaUsageError, match="start"):
+        LiveDataFrame("t", consumer_config={}, start="newest")
+
+
+def test_a_forgotten_stream_stops_its_thread(fabric, topic_name):
+    import gc
+
+    make_topic(fabric, topic_name, partitions=1)
+    live = live_for(fabric, topic_name)
+    live.wait(timeout=30)
+    thread = live._loop.thread
+    del live
+    gc.collect()
+    thread.join(10)
+    assert not thread.is_alive()

@@ -1,0 +1,254 @@
+"""Widgets without a browser: a dummy comm, ``.click()`` and value changes, the real fabric.
+
+The login widget is driven the way a person would use it: open its link (here: the IdP's real
+login and consent forms, filled by ``complete_login_form``), paste the code, click Submit. Once
+through jupyter-server-proxy, with a real Jupyter server under a JupyterHub-like base URL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+import requests
+
+from diaspora_notebook.login_form import complete_login_form
+from diaspora_notebook.notebook.commands import kafka_ops
+from diaspora_notebook.notebook.commands.context import Diaspora
+from diaspora_notebook.notebook.widgets.key import KeyWidget
+from diaspora_notebook.notebook.widgets.login import LoginWidget
+from diaspora_notebook.notebook.widgets.topics import TopicManager
+from diaspora_notebook.testing.identities import login
+
+
+class DummyComm:
+    """Records what a widget would send to the front end (as ipywidgets' own tests do)."""
+
+    kernel = "Truthy"
+
+    def __init__(self, *args, **kwargs):
+        self.comm_id = uuid.uuid4().hex  # a model id per widget, as a kernel would give
+        self.messages = []
+
+    def open(self, *args, **kwargs):
+        pass
+
+    def on_msg(self, *args, **kwargs):
+        pass
+
+    def send(self, *args, **kwargs):
+        self.messages.append((args, kwargs))
+
+    def close(self, *args, **kwargs):
+        pass
+
+
+@pytest.fixture(autouse=True)
+def dummy_comm(monkeypatch):
+    import comm
+
+    monkeypatch.setattr(comm, "create_comm", lambda *a, **k: DummyComm())
+    monkeypatch.setattr(comm, "get_comm_manager", lambda *a, **k: {})
+
+
+def widget_state(view) -> str:
+    """Everything the front end would save for ``view`` and its children, as JSON text."""
+    from ipywidgets.embed import dependency_state
+
+    return json.dumps(dependency_state(view, drop_defaults=False))
+
+
+def interactive_env(monkeypatch, identity, tmp_path):
+    """The fixture fabric, a fresh user dir, and NO headless credentials (a person logs in)."""
+    for name in ("DIASPORA_SDK_CLIENT_ID", "DIASPORA_SDK_CLIENT_SECRET",
+                 "DIASPORA_LOGIN_USERNAME", "DIASPORA_LOGIN_PASSWORD",
+                 "DIASPORA_ENVIRONMENTS_FILE", "JUPYTERHUB_SERVICE_PREFIX",
+                 "DIASPORA_PROXY_BASE_URL", "DIASPORA_LOGIN_LINK"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DIASPORA_ENVIRONMENT", "local")
+    monkeypatch.setenv("DIASPORA_FABRIC_HOME", str(identity.fabric_home))
+    monkeypatch.setenv("DIASPORA_USER_DIR", str(tmp_path / "user"))
+
+
+def test_login_widget_two_phase(monkeypatch, sdk_identity, tmp_path):
+    person = sdk_identity("widget")
+    interactive_env(monkeypatch, person, tmp_path)
+    settings = Diaspora()
+    client = settings.client()
+    w = LoginWidget(client, settings)
+    assert "Not logged in" in w.status.value and "Open login page" in w.link.value
+    assert w.url.startswith(client.environment.auth_url)
+    # a wrong code: the error shows inline and a fresh link replaces the used one
+    first_url = w.url
+    w.code.value = "not-a-code"
+    w.submit.click()
+    assert "NotLoggedInError" in w.message.value and w.identity is None
+    assert w.url != first_url and w.code.value == ""
+    # the real thing: open the link, log in, paste the code, Submit
+    w.code.value = complete_login_form(w.url, person.username, person.password)
+    w.submit.click()
+    assert w.code.value == ""  # the secret field is cleared once read
+    assert f"Logged in as {person.username} ({person.id})" in w.status.value
+    assert w.logout.layout.display is None and w.code_row.layout.display == "none"
+    assert client.list_topics()["status"] == "success"  # the tokens carry the service scope
+    # already logged in: %diaspora_login shows the identity at once
+    again = LoginWidget(client, settings, identity=w.identity)
+    assert person.username in again.status.value
+    w.logout.click()
+    assert "Logged out" in w.message.value and "Not logged in" in w.status.value
+
+
+def test_login_magic_returns_the_widget(monkeypatch, sdk_identity, tmp_path):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    person = sdk_identity("magic")
+    interactive_env(monkeypatch, person, tmp_path)
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "diaspora_notebook")
+    try:
+        w = shell.run_cell("%diaspora_login").result
+        assert isinstance(w, LoginWidget) and w.identity is None
+        w.code.value = complete_login_form(w.url, person.username, person.password)
+        w.submit.click()
+        assert person.username in w.status.value
+        shown = shell.run_cell("%diaspora_login").result
+        assert isinstance(shown, LoginWidget) and shown.identity["id"] == person.id
+    finally:
+        shell.run_cell("%diaspora_logout")
+        shell.run_line_magic("unload_ext", "diaspora_notebook")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def jupyter_behind_prefix(tmp_path):
+    """A real Jupyter server with jupyter-server-proxy under ``/user/tester/`` (no auth)."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTER")}
+    env["JUPYTER_CONFIG_DIR"] = str(tmp_path / "jupyter-config")
+    with open(tmp_path / "jupyter.log", "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "jupyter_server", f"--port={port}", "--ip=127.0.0.1",
+             "--no-browser", "--allow-root", "--ServerApp.base_url=/user/tester/",
+             "--IdentityProvider.token=", "--ServerApp.password=",
+             "--ServerApp.disable_check_xsrf=True", f"--ServerApp.root_dir={tmp_path}"],
+            stdout=subprocess.DEVNULL, stderr=log, env=env, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{base}/user/tester/api/status", timeout=2).ok:
+                    break
+            except requests.RequestException:
+                pass
+            if proc.poll() is not None:
+                pytest.fail((tmp_path / "jupyter.log").read_text()[-2000:])
+            time.sleep(0.3)
+        else:
+            pytest.fail("jupyter server did not start: "
+                        + (tmp_path / "jupyter.log").read_text()[-2000:])
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_login_link_through_jupyter_server_proxy(monkeypatch, sdk_identity, tmp_path,
+                                                 jupyter_behind_prefix):
+    person = sdk_identity("binder")
+    interactive_env(monkeypatch, person, tmp_path)
+    monkeypatch.setenv("JUPYTERHUB_SERVICE_PREFIX", "/user/tester/")
+    settings = Diaspora()
+    w = LoginWidget(settings.client(), settings)
+    idp_port = settings.client().environment.auth_url.rstrip("/").rsplit(":", 1)[1]
+    assert w.url.startswith(f"/user/tester/proxy/{idp_port}/v2/oauth2/authorize?")
+    assert "direct link" in w.link.value
+    # the browser resolves the relative link against the Jupyter server it came from
+    code = complete_login_form(jupyter_behind_prefix + w.url, person.username, person.password)
+    w.code.value = code
+    w.submit.click()
+    assert f"Logged in as {person.username}" in w.status.value
+
+
+def test_topic_manager_buttons(monkeypatch, sdk_identity, tmp_path, topic_name):
+    owner, friend = sdk_identity("owner"), sdk_identity("friend")
+    client, friend_client = login(owner), login(friend)
+    m = TopicManager(client)
+    assert "No topics yet" in m.table.value and "0 topic(s)" in m.message.value
+    m.topic.value = topic_name
+    m.buttons["register"].click()
+    assert "success" in m.message.value and topic_name in m.table.value
+    assert "not created" in m.table.value and topic_name in m.topic.options
+    m.partitions.value = 3
+    m.buttons["create"].click()
+    assert "created with 3 partition" in m.message.value
+    assert m.infos[0].partitions == 3 and m.infos[0].messages == 0
+    kafka_ops.produce(client, topic_name, [{"n": 1}, {"n": 2}])
+    m.buttons["refresh"].click()
+    assert m.infos[0].messages == 2 and "1 topic(s)" in m.message.value
+    m.user.value = friend.username
+    m.buttons["grant"].click()
+    assert "success" in m.message.value, m.message.value
+    assert topic_name in friend_client.list_topics()["topics"]
+    m.buttons["users"].click()
+    assert friend.id in m.message.value
+    m.buttons["revoke"].click()
+    assert topic_name not in friend_client.list_topics()["topics"]
+    m.buttons["delete"].click()  # asks first
+    assert "Click Delete again" in m.message.value and m.infos[0].on_broker
+    m.buttons["delete"].click()
+    assert "deleted" in m.message.value and not m.infos[0].on_broker
+    m.buttons["unregister"].click()
+    assert "success" in m.message.value and not m.infos
+    # errors show inline: someone else's topic, an unknown user
+    friend_client.register_topic(f"{topic_name}-x")
+    m.topic.value = f"{topic_name}-x"
+    m.buttons["register"].click()
+    assert "TopicOwnedByAnotherError" in m.message.value
+    m.topic.value = topic_name
+    m.buttons["register"].click()
+    m.user.value = "no-such-user-anywhere"
+    m.buttons["grant"].click()
+    assert "UnknownUserError" in m.message.value
+    client.unregister_topic(topic_name)
+
+
+def test_key_widget_reveal_and_rotate(sdk_identity):
+    client = login(sdk_identity("key"))
+    w = KeyWidget(client)
+    password = client.retrieve_key()["password"]
+    assert password and w.key.password == password
+    assert password not in widget_state(w.widget)  # nothing to save in the notebook
+    assert password not in repr(w.widget)          # nor in text/plain
+    assert "connection_config" in w.snippets["kafka-python"].value
+    w.reveal.value = True
+    assert password in widget_state(w.widget) and password in w.password.value
+    assert password in w.snippets["confluent-kafka"].value
+    w.reveal.value = False
+    assert password not in widget_state(w.widget)
+    w.rotate.click()
+    assert w.confirm_row.layout.display is None and w.rotate.disabled
+    w.cancel.click()
+    assert w.confirm_row.layout.display == "none" and client.retrieve_key()["password"] == \
+        password
+    w.rotate.click()
+    w.confirm.click()
+    new = client.retrieve_key()["password"]
+    assert new != password and w.key.password == new
+    assert "New key created" in w.message.value
+    assert new not in widget_state(w.widget) and password not in widget_state(w.widget)
+    client.block_until_ready(timeout=60)  # the rotated key works on the broker

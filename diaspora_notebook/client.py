@@ -106,12 +106,55 @@ class Client:
         """The logged-in identity's id (logs in first if needed)."""
         return self._session.identity_id
 
+    @property
+    def login_kind(self) -> str:
+        """``"client"`` (client credentials), ``"programmatic"`` (headless) or ``"interactive"``."""
+        return str(self._session.kind)
+
+    def logged_in_identity(self) -> str | None:
+        """The identity id if usable tokens exist now; unlike ``subject_openid``, never logs in."""
+        session = self._session
+        try:
+            if session.logged_out:
+                return None
+            identity = session.identity_if_known()
+            if identity is None:
+                return None
+            if session.kind != "client" and session.app.login_required():
+                return None
+            return str(identity)
+        except Exception:  # an unreadable token store means "not logged in" here
+            return None
+
+    def whoami(self) -> dict[str, Any]:
+        """``{"id", "username", "name", "email"}`` of the logged-in identity (logs in if needed)."""
+        ident = self.subject_openid
+        details: dict[str, Any] = {"id": ident, "username": None, "name": None, "email": None}
+        if self.login_kind == "client":
+            details["username"] = f"client {ident}"
+            return details
+        from globus_sdk.scopes import AuthScopes
+
+        auth = globus_sdk.AuthClient(app=self._session.app, app_scopes=[AuthScopes.openid])
+        try:
+            found = auth.get_identities(ids=[ident]).get("identities", [])
+        except (globus_sdk.GlobusAPIError, globus_sdk.NetworkError):
+            return details  # the id alone still answers the question
+        finally:
+            auth.close()
+        for item in found:
+            if item.get("id") == ident:
+                details.update({k: item.get(k) for k in ("username", "name", "email")})
+        return details
+
     def login(self, *, force: bool = False) -> str:
         """Log in with the configured flow (``input()`` unless headless); return the identity."""
+        self._web_client()  # registers the service scope first, so the login grants it
         return self._session.login(force=force)
 
     def begin_login(self) -> str:
         """Two-phase (notebook) login: the URL to open. Then call :meth:`finish_login`."""
+        self._web_client()  # registers the service scope first, so the code grants it
         return self._session.begin_login()
 
     def finish_login(self, code: str) -> str:

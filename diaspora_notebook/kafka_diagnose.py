@@ -128,16 +128,14 @@ def _servers(config: Mapping[str, Any]) -> list[str]:
 
 
 @contextmanager
-def diagnosed_connection(config: Mapping[str, Any] | Sequence[str]) -> Iterator[None]:
+def diagnosed_connection(config: Mapping[str, Any]) -> Iterator[None]:
     """Raise a ``KafkaConnectionProblem`` in place of kafka-python's bootstrap timeouts.
 
-    ``config`` is the kafka-python configuration being used (bootstrap servers, security
-    protocol, CA file); a bare list of servers is accepted too.
+    ``config`` is the kafka-python configuration being used: the diagnosis needs its security
+    protocol and CA file, not only the servers.
     """
     from kafka.errors import KafkaTimeoutError
 
-    if not isinstance(config, Mapping):
-        config = {"bootstrap_servers": list(config)}
     recorder = _Recorder()
     _KAFKA_LOGGER.addHandler(recorder)
     try:

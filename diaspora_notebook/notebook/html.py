@@ -81,11 +81,8 @@ def client_html(client: Any, identity: Mapping[str, Any] | None = None) -> str:
 
 
 def _identity_if_known(client: Any) -> str | None:
-    session = getattr(client, "_session", None)
     try:
-        if session is None or session.logged_out:
-            return None
-        return session.identity_if_known()
+        return client.logged_in_identity()  # type: ignore[no-any-return]
     except Exception:  # a repr must never fail
         return None
 

@@ -8,6 +8,7 @@ import nbformat
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
+from diaspora_notebook.login_form import complete_login_form
 from diaspora_notebook.notebook.html import MASK, IdentityView, KeyView
 from diaspora_notebook.testing.identities import login
 
@@ -33,6 +34,7 @@ def shell(monkeypatch, sdk_identity):
     yield sh
     sh.run_cell("%diaspora_logout")
     sh.run_line_magic("unload_ext", "diaspora_notebook")
+    sh.config.pop("Diaspora", None)  # %config settings outlive the extension in a session
 
 
 def ok(sh, code):
@@ -64,6 +66,28 @@ def test_login_whoami_logout(shell, capsys):
     assert "logged out" in repr(ok(shell, "%diaspora_logout"))
     fails_with_one_line(shell, capsys, "%diaspora_whoami", "NotLoggedInError")
     assert isinstance(ok(shell, "%diaspora_login --force"), IdentityView)
+
+
+def test_login_without_widget_reads_the_code_with_input(monkeypatch, sdk_identity, capsys):
+    person = sdk_identity("typist")
+    use_identity(monkeypatch, person)
+    monkeypatch.delenv("DIASPORA_LOGIN_USERNAME")
+    monkeypatch.delenv("DIASPORA_LOGIN_PASSWORD")
+
+    def fake_input(prompt=""):  # the person opens the printed link and types the code
+        url = capsys.readouterr().out.split("below:\n", 1)[1].split()[0]
+        return complete_login_form(url, person.username, person.password)
+
+    monkeypatch.setattr("builtins.input", fake_input)
+    sh = InteractiveShell.instance()
+    sh.run_line_magic("load_ext", "diaspora_notebook")
+    try:
+        shown = ok(sh, "%diaspora_login --no-widget")
+        assert isinstance(shown, IdentityView) and shown.details["id"] == person.id
+        assert ok(sh, "%diaspora_whoami").details["username"] == person.username
+    finally:
+        sh.run_cell("%diaspora_logout")
+        sh.run_line_magic("unload_ext", "diaspora_notebook")
 
 
 def test_register_topics_unregister(shell, topic_name):

@@ -116,10 +116,10 @@ def bob(fabric: Fabric) -> User:
 
 def authenticates(fabric: Fabric, user: str, password: str) -> bool:
     """Whether Kafka accepts ``user``/``password`` (a refused password is diagnosed as such)."""
+    config = user_config(fabric, user, password)
     try:
-        with diagnosed_connection(fabric.bootstrap_servers):
-            client = KafkaAdminClient(**user_config(fabric, user, password),
-                                      bootstrap_timeout_ms=8000)
+        with diagnosed_connection(config):
+            client = KafkaAdminClient(**config, bootstrap_timeout_ms=8000)
     except KafkaAuthenticationError:
         return False
     client.close()

@@ -52,9 +52,10 @@ class DummyComm:
 @pytest.fixture(autouse=True)
 def dummy_comm(monkeypatch):
     import comm
+    import ipywidgets  # noqa: F401 - imported before the patch: it registers a comm target
 
     monkeypatch.setattr(comm, "create_comm", lambda *a, **k: DummyComm())
-    monkeypatch.setattr(comm, "get_comm_manager", lambda *a, **k: {})
+    monkeypatch.setattr(comm, "get_comm_manager", lambda *a, **k: None)
 
 
 def widget_state(view) -> str:

@@ -196,6 +196,7 @@ def shell(monkeypatch, tmp_path):
     sh.run_line_magic("load_ext", "diaspora_notebook")
     yield sh
     sh.run_line_magic("unload_ext", "diaspora_notebook")
+    sh.config.pop("Diaspora", None)  # %config settings outlive the extension in a session
 
 
 def test_load_registers_magics_config_and_is_idempotent(shell):
@@ -277,3 +278,32 @@ def test_login_env_that_does_not_exist_fails_and_is_not_kept(shell, capsys):
     from diaspora_notebook.notebook import settings
 
     assert settings(shell).environment is None
+
+
+def test_client_gets_an_html_view_from_the_extension(shell, tmp_path):
+    from diaspora_notebook.client import Client
+    from diaspora_notebook.environments import Environment
+
+    env = Environment(name="demo", auth_url="http://127.0.0.1:1/", native_client_id="n",
+                      service_url="http://127.0.0.1:2/", scope="s", resource_server="r",
+                      bootstrap_servers=("127.0.0.1:3",))
+    client = Client(env, user_dir=tmp_path / "u")
+    data, _ = shell.display_formatter.format(client)
+    html = data["text/html"]
+    assert "Diaspora client" in html and "not logged in" in html and "127.0.0.1:3" in html
+    shell.run_line_magic("unload_ext", "diaspora_notebook")
+    assert "text/html" not in shell.display_formatter.format(client)[0]
+    shell.run_line_magic("load_ext", "diaspora_notebook")
+
+
+def test_widgets_default_off_only_in_a_terminal(monkeypatch):
+    from traitlets.config import Configurable
+
+    class TerminalInteractiveShell(Configurable):
+        pass
+
+    monkeypatch.delenv("DIASPORA_WIDGETS", raising=False)
+    assert Diaspora().widget is True
+    assert Diaspora(parent=TerminalInteractiveShell()).widget is False
+    monkeypatch.setenv("DIASPORA_WIDGETS", "1")
+    assert Diaspora(parent=TerminalInteractiveShell()).widget is True

@@ -35,12 +35,12 @@ UserHeader = Annotated[str | None, Header(alias="User",
 
 def pick(name: str, header: str | None, body: str | None) -> str | None:
     """One value from a header or a body field; both given and different is an error."""
-    if header is not None and body is not None and header.strip() != body.strip():
+    # no stripping: " t " is not the topic "t" (HTTP already trims header whitespace)
+    if header is not None and body is not None and header != body:
         raise ServiceError(400, f"conflicting_{name}",
                            f"the {name} in the header and in the body differ",
                            hint=f"send the {name} once")
-    value = header if header is not None else body
-    return value.strip() if value is not None else None
+    return header if header is not None else body
 
 
 def topic_from(header: str | None, body: str | None) -> str:

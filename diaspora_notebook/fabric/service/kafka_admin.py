@@ -37,6 +37,7 @@ from diaspora_notebook.fabric.service.errors import ServiceConfigError, ServiceE
 from diaspora_notebook.fabric.service.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
+POOL_WORKERS = 16
 T = TypeVar("T")
 _POLL_SECONDS = 0.1
 
@@ -120,7 +121,8 @@ class KafkaAdminGateway:
         self._timeout = settings.kafka_timeout_seconds
         self._lock = threading.Lock()
         self._client: Any = None
-        self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="kafka-admin")
+        self._pool = ThreadPoolExecutor(max_workers=POOL_WORKERS,
+                                        thread_name_prefix="kafka-admin")
 
     # -- client lifecycle ---------------------------------------------------------------------
 
@@ -134,6 +136,9 @@ class KafkaAdminGateway:
             ssl_cafile=str(s.ca_file) if s.ca_file else None, ssl_check_hostname=True,
             request_timeout_ms=timeout_ms, bootstrap_timeout_ms=timeout_ms,
             reconnect_backoff_max_ms=1000,
+            # the pool shares this one client; kafka-python's default of 5 in-flight requests
+            # per connection would make concurrent calls fail with NodeNotReadyError
+            max_in_flight_requests_per_connection=2 * POOL_WORKERS,
         )
 
     def _get_client(self) -> Any:
@@ -164,8 +169,7 @@ class KafkaAdminGateway:
             raise _unavailable(what, f"no answer within {deadline:g} s") from None
         except (ServiceError, ServiceConfigError):
             raise
-        except (kerr.ClusterAuthorizationFailedError, kerr.AuthenticationFailedError,
-                kerr.SaslAuthenticationFailedError) as exc:
+        except (kerr.ClusterAuthorizationFailedError, kerr.SaslAuthenticationFailedError) as exc:
             self._reset()
             raise ServiceError(503, "kafka_admin_rejected",
                                f"Kafka refused the service's admin user while {what} "

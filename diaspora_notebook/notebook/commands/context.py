@@ -82,7 +82,9 @@ class Diaspora(Configurable):
 
     @default("widget")
     def _widget_default(self) -> bool:
-        return env_flag("DIASPORA_WIDGETS", True)
+        # a terminal IPython cannot show widgets: plain text there unless asked otherwise
+        terminal = type(self.parent).__name__ == "TerminalInteractiveShell"
+        return env_flag("DIASPORA_WIDGETS", not terminal)
 
     @default("peek_timeout")
     def _peek_timeout_default(self) -> float:
@@ -122,10 +124,9 @@ class Diaspora(Configurable):
         an unrelated magic (or fail inside a widget callback, where there is no stdin).
         """
         from diaspora_notebook.errors import NotLoggedInError
-        from diaspora_notebook.notebook.commands.login import logged_in_identity, login_kind
 
         client = self.client()
-        if login_kind(client) == "interactive" and logged_in_identity(client) is None:
+        if client.login_kind == "interactive" and client.logged_in_identity() is None:
             raise NotLoggedInError("you are not logged in to Diaspora",
                                    hint="run %diaspora_login first")
         return client

@@ -87,86 +87,27 @@ def browser_url(url: str, *, mode: str = "auto", base_url: str | None = None,
     return proxied_url(url, base) if (available and base) else url
 
 
-# --- who is logged in (adapters over the Client; see the report about public names) --------
-
-
-def login_kind(client: Any) -> str:
-    """``"client"`` (client credentials), ``"programmatic"`` (headless) or ``"interactive"``."""
-    return str(getattr(getattr(client, "_session", None), "kind", "interactive"))
-
-
-def logged_in_identity(client: Any) -> str | None:
-    """The identity id if there are usable tokens now; never starts a login."""
-    session = getattr(client, "_session", None)
-    if session is None:
-        return None
-    try:
-        if session.logged_out:
-            return None
-        identity = session.identity_if_known()
-        if identity is None:
-            return None
-        if session.kind != "client" and session.app.login_required():
-            return None
-        return str(identity)
-    except Exception:  # unreadable token store: treat as not logged in
-        return None
-
-
-def identity_details(client: Any, identity: str | None = None) -> dict[str, Any]:
-    """``{"id", "username", "name", "email"}`` of the logged-in identity."""
-    ident = identity or client.subject_openid
-    details: dict[str, Any] = {"id": ident, "username": None, "name": None, "email": None}
-    if login_kind(client) == "client":
-        details["username"] = "client " + ident
-        return details
-    try:
-        import globus_sdk
-        from globus_sdk.scopes import AuthScopes
-
-        auth = globus_sdk.AuthClient(app=client._session.app, app_scopes=[AuthScopes.openid])
-        try:
-            found = auth.get_identities(ids=[ident]).get("identities", [])
-        finally:
-            auth.close()
-    except Exception:  # the id alone is still a useful answer
-        return details
-    for item in found:
-        if item.get("id") == ident:
-            details.update({k: item.get(k) for k in ("username", "name", "email")})
-    return details
-
-
 def describe_identity(details: Mapping[str, Any]) -> str:
     """``alice (c2bc...)`` for status lines."""
     return f"{details.get('username') or details.get('name') or 'unknown'} ({details['id']})"
 
 
-def prepare_login(client: Any) -> None:
-    """Register the service scope on the app before ``begin_login`` (else the code lacks it)."""
-    web = getattr(client, "_web_client", None)
-    if callable(web):
-        web()
-
-
 def begin(client: Any, settings: Any) -> tuple[str, str]:
     """Phase one: ``(url to show, direct url)``."""
-    prepare_login(client)
     url = client.begin_login()
     return browser_url(url, mode=settings.login_link, base_url=settings.proxy_base_url), url
 
 
 def finish(client: Any, code: str) -> dict[str, Any]:
     """Phase two: exchange the pasted code; the identity's details."""
-    identity = client.finish_login(code.strip())
-    return identity_details(client, identity)
+    client.finish_login(code.strip())
+    return client.whoami()
 
 
 def login_headless(client: Any, *, force: bool = False) -> dict[str, Any]:
     """Log in with client credentials or DIASPORA_LOGIN_USERNAME/PASSWORD (no widget)."""
-    prepare_login(client)
-    identity = client.login(force=force)
-    return identity_details(client, identity)
+    client.login(force=force)
+    return client.whoami()
 
 
 def login_with_input(client: Any, settings: Any) -> dict[str, Any]:
@@ -190,11 +131,11 @@ def login_with_input(client: Any, settings: Any) -> dict[str, Any]:
 
 def require_identity(client: Any) -> dict[str, Any]:
     """The logged-in identity's details, or NotLoggedInError (no login is started)."""
-    identity = logged_in_identity(client)
+    identity = client.logged_in_identity()
     if identity is None:
         raise NotLoggedInError("you are not logged in to Diaspora",
                                hint="run %diaspora_login")
-    return identity_details(client, identity)
+    return client.whoami()
 
 
 # --- the magics' bodies ----------------------------------------------------------------------
@@ -208,11 +149,11 @@ def run_login(settings: Any, *, environment: str | None = None, widget: bool = T
     client = settings.client(environment)  # an unknown name fails here, before it sticks
     if environment:
         settings.environment = environment
-    identity = None if force else logged_in_identity(client)
+    identity = None if force else client.logged_in_identity()
     use_widget = widget and settings.widget
     if identity is not None:
-        details = identity_details(client, identity)
-    elif login_kind(client) != "interactive":
+        details = client.whoami()
+    elif client.login_kind != "interactive":
         details = login_headless(client, force=force)
     elif use_widget:
         from diaspora_notebook.notebook.widgets.login import LoginWidget

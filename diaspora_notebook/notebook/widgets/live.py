@@ -163,7 +163,7 @@ class LiveView:
         self.refresh()
 
     def _on_stop(self, _button: Any) -> None:
-        self.live.stop()
+        self.live.stop(timeout=3.0)  # the thread finishes on its own if it takes longer
         self.refresh()
 
     def refresh(self) -> None:

@@ -153,6 +153,14 @@ class ConsumerLoop:
     # --- life cycle ---------------------------------------------------------------------------
 
     def run(self) -> None:
+        try:
+            self._run()
+        except BaseException as exc:  # never let threading's excepthook print into a cell
+            log.debug("live consumer thread crashed", exc_info=True)
+            self.status.record_error(exc, describe_error(exc), state="failed")
+            self._close(autocommit=False)
+
+    def _run(self) -> None:
         from kafka.errors import KafkaConfigurationError
 
         delay = BACKOFF[0]

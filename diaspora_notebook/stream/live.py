@@ -15,6 +15,7 @@ go to ``live.stats`` / ``live.error`` and the widget.
 from __future__ import annotations
 
 import html
+import importlib.util
 import logging
 import threading
 import time
@@ -75,6 +76,11 @@ class LiveDataFrame:
             raise DiasporaUsageError(
                 f"topics must be a topic name or a list of them, not {topics!r}",
                 hint="e.g. LiveDataFrame('ns-0123456789ab.events')",
+            )
+        if importlib.util.find_spec("kafka") is None:
+            raise DiasporaUsageError(
+                "LiveDataFrame needs kafka-python, which is not installed",
+                hint="pip install 'diaspora-notebook[kafka-python]'",
             )
         if (client is None) == (consumer_config is None):
             raise DiasporaUsageError(

@@ -300,7 +300,9 @@ def test_broker_restart_mid_stream_no_duplicate_no_gap(fabric, topic_name):
 
 
 @pytest.mark.slow
-def test_revoked_access_is_reported_and_recovers(fabric, topic_name, producer):
+def test_revoked_access_is_reported_and_recovers(fabric, topic_name, producer, dummy_comm):
+    from diaspora_notebook.notebook.widgets.live import LiveView
+
     make_topic(fabric, topic_name, partitions=1)
     admin = fabric.admin_client()
     user, password = f"live-{topic_name}", "live-password-0123456789"
@@ -322,6 +324,10 @@ def test_revoked_access_is_reported_and_recovers(fabric, topic_name, producer):
                 time.sleep(0.2)
             assert live.error is not None and "Authorization" in live.error
             assert live.running
+            view = LiveView(live, autorefresh=False)
+            assert "TopicAuthorizationFailedError" in view.errors.value  # shown, not printed
+            assert "retrying" in view.counters.value
+            view.close()
             admin.create_acls([ACL(f"User:{user}", "*", op, ACLPermissionType.ALLOW,
                                    ResourcePattern(ResourceType.TOPIC, topic_name,
                                                    ACLResourcePatternType.LITERAL))
@@ -469,6 +475,16 @@ def test_plot_and_reprs(fabric, topic_name, producer, dummy_comm):
             assert "application/vnd.jupyter.widget-view+json" in view._repr_mimebundle_()
         finally:
             view.close()
+
+
+def test_in_a_kernel_displaying_shows_the_widget(fabric, topic_name, dummy_comm, monkeypatch):
+    import diaspora_notebook.stream.live as live_module
+
+    make_topic(fabric, topic_name, partitions=1)
+    monkeypatch.setattr(live_module, "_in_kernel", lambda: True)
+    with live_for(fabric, topic_name) as live:
+        bundle = live._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
 
 
 # --- construction paths -------------------------------------------------------------------------

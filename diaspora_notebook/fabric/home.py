@@ -43,31 +43,13 @@ def random_secret(length: int = 40) -> str:
     return "".join(secrets.choice(_ALPHANUMERIC) for _ in range(length))
 
 
-def write_private(path: Path, data: str | bytes) -> None:
-    """Atomically write ``data`` to ``path`` as 0600: never readable by others, even briefly."""
+def _write_atomically(path: Path, data: bytes, mode: int) -> None:
+    """Write via a temp file in the same directory, chmod before any byte, then rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    raw = data.encode() if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        os.fchmod(fd, 0o600)
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as fh:
-            fh.write(raw)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def write_public(path: Path, data: str) -> None:
-    """Atomically write a non-secret file (0644)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "w") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
@@ -76,6 +58,16 @@ def write_public(path: Path, data: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def write_private(path: Path, data: str | bytes) -> None:
+    """Atomically write ``data`` to ``path`` as 0600: never readable by others, even briefly."""
+    _write_atomically(path, data.encode() if isinstance(data, str) else data, 0o600)
+
+
+def write_public(path: Path, data: str) -> None:
+    """Atomically write a non-secret file (0644)."""
+    _write_atomically(path, data.encode(), 0o644)
 
 
 def read_json(path: Path) -> dict[str, Any]:

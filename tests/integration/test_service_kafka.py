@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient
 from kafka.errors import (
     GroupAuthorizationFailedError,
     KafkaTimeoutError,
@@ -29,6 +29,8 @@ from diaspora_notebook.fabric.service.kafka_admin import KafkaAdminGateway
 from diaspora_notebook.fabric.service.ownership import TopicAccessManager
 from diaspora_notebook.fabric.service.provisioning import KafkaKeyProvisioner
 from diaspora_notebook.fabric.service.settings import ServiceSettings
+
+from .kafka_helpers import consume, produce, user_config
 
 SCOPE = "https://auth.example/scopes/svc/all"
 DENIED = (TopicAuthorizationFailedError, GroupAuthorizationFailedError)
@@ -54,38 +56,9 @@ def gateway(fabric, tmp_path):
     gw.close()
 
 
-def _config(fabric: Any, user: str, password: str) -> dict[str, Any]:
-    return {"bootstrap_servers": list(fabric.bootstrap_servers),
-            "security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-512",
-            "sasl_plain_username": user, "sasl_plain_password": password,
-            "ssl_cafile": str(fabric.home.ca_cert)}
-
-
-def _produce(fabric, user, password, topic, values):
-    producer = KafkaProducer(**_config(fabric, user, password), acks="all", max_block_ms=10000)
-    try:
-        return [producer.send(topic, v).get(timeout=20) for v in values]
-    finally:
-        producer.close(timeout=5)
-
-
-def _consume(fabric, user, password, topic, group, expected, timeout=20.0):
-    consumer = KafkaConsumer(topic, **_config(fabric, user, password), group_id=group,
-                             auto_offset_reset="earliest", enable_auto_commit=True)
-    got: list[bytes] = []
-    deadline = time.monotonic() + timeout
-    try:
-        while len(got) < expected and time.monotonic() < deadline:
-            for records in consumer.poll(timeout_ms=500).values():
-                got.extend(r.value for r in records)
-    finally:
-        consumer.close()
-    return got
-
-
 def _authenticates(fabric, user, password) -> bool:
     try:
-        client = KafkaAdminClient(**_config(fabric, user, password), bootstrap_timeout_ms=5000)
+        client = KafkaAdminClient(**user_config(fabric, user, password), bootstrap_timeout_ms=5000)
     except KafkaTimeoutError:  # kafka-python reports a rejected SCRAM login as a bootstrap timeout
         return False
     client.close()
@@ -110,39 +83,41 @@ def test_register_share_revoke_with_real_clients(fabric, gateway, topic_name):
     assert topics.topics(alice) == [topic_name]
 
     # the owner creates the topic itself (CREATE on the literal topic), then uses it
-    owner_admin = KafkaAdminClient(**_config(fabric, alice, alice_pw), bootstrap_timeout_ms=10000)
+    owner_admin = KafkaAdminClient(**user_config(fabric, alice, alice_pw),
+                                   bootstrap_timeout_ms=10000)
     try:
         owner_admin.create_topics({topic_name: {"num_partitions": 1, "replication_factor": 1}})
     finally:
         owner_admin.close()
-    sent = _produce(fabric, alice, alice_pw, topic_name, [b"one", b"two"])
+    sent = produce(fabric, alice, alice_pw, topic_name, [b"one", b"two"])
     assert [m.offset for m in sent] == [0, 1]
-    assert _consume(fabric, alice, alice_pw, topic_name, f"{topic_name}-alice", 2) == [
+    assert consume(fabric, alice, alice_pw, topic_name, 2, group=f"{topic_name}-alice") == [
         b"one", b"two"]
 
     # bob is denied until granted
     with pytest.raises(TopicAuthorizationFailedError):
-        _produce(fabric, bob, bob_pw, topic_name, [b"intrusion"])
+        produce(fabric, bob, bob_pw, topic_name, [b"intrusion"])
     with pytest.raises(DENIED):
-        _consume(fabric, bob, bob_pw, topic_name, f"{topic_name}-bob", 1, timeout=5)
+        consume(fabric, bob, bob_pw, topic_name, 1, group=f"{topic_name}-bob", timeout=5)
 
     assert topics.grant(topic_name, alice, bob) == "success"
     assert topics.users(topic_name, alice).users == [bob]
     assert topics.topics(bob) == [topic_name]
-    assert _consume(fabric, bob, bob_pw, topic_name, f"{topic_name}-bob", 2) == [b"one", b"two"]
-    _produce(fabric, bob, bob_pw, topic_name, [b"from-bob"])
+    got = consume(fabric, bob, bob_pw, topic_name, 2, group=f"{topic_name}-bob")
+    assert got == [b"one", b"two"]
+    produce(fabric, bob, bob_pw, topic_name, [b"from-bob"])
 
     assert topics.revoke(topic_name, alice, bob) == "success"
     assert topics.topics(bob) == []
     with pytest.raises(DENIED):
-        _consume(fabric, bob, bob_pw, topic_name, f"{topic_name}-bob2", 1, timeout=5)
+        consume(fabric, bob, bob_pw, topic_name, 1, group=f"{topic_name}-bob2", timeout=5)
 
     # unregister removes the ACLs (not the data): even the former owner is now denied
     topics.grant(topic_name, alice, bob)
     assert topics.unregister(topic_name, alice) == "success"
     assert acls.interpret(topic_name, gateway.topic_acls(topic_name)).entries == []
     with pytest.raises(TopicAuthorizationFailedError):
-        _produce(fabric, alice, alice_pw, topic_name, [b"after"])
+        produce(fabric, alice, alice_pw, topic_name, [b"after"])
     assert topics.unregister(topic_name, alice) == "no-op"
 
 
@@ -194,14 +169,14 @@ def test_http_routes_against_real_kafka(fabric, tmp_path, topic_name):
         assert client.get("/v1/list_topics", headers=headers).json()["topics"] == [topic_name]
         cluster = client.get("/v1/cluster", headers=headers).json()
         assert cluster["ca_cert_pem"] == fabric.home.ca_cert.read_text()
-        owner_admin = KafkaAdminClient(**_config(fabric, alice, key["password"]),
+        owner_admin = KafkaAdminClient(**user_config(fabric, alice, key["password"]),
                                        bootstrap_timeout_ms=10000)
         try:
             owner_admin.create_topics({topic_name: {"num_partitions": 1,
                                                     "replication_factor": 1}})
         finally:
             owner_admin.close()
-        _produce(fabric, alice, key["password"], topic_name, [b"via-http"])
+        produce(fabric, alice, key["password"], topic_name, [b"via-http"])
         assert client.post("/v1/unregister_topic", headers={**headers, "Topic": topic_name}
                            ).json()["status"] == "success"
         counts = client.get("/metrics").json()["requests"]

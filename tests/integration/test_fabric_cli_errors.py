@@ -69,3 +69,31 @@ def test_state_json_with_missing_fields_is_reported(tmp_path: Path) -> None:
     result = _run("status", "--home", str(home))
     assert result.returncode == 1
     assert "malformed field" in result.stderr
+
+
+def test_install_without_mvn_names_the_fix(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    java = Path(os.environ.get("JAVA_HOME", "/usr")) / "bin" / "java"
+    (bin_dir / "java").symlink_to(java if java.exists() else "/usr/bin/java")
+    env = {**os.environ, "PATH": str(bin_dir)}
+    result = _run("install", "--cache", str(tmp_path / "cache"), env=env)
+    assert result.returncode == 1
+    assert "mvn (Apache Maven) was not found" in result.stderr
+    assert "apt-get install maven" in result.stderr
+
+
+def test_install_with_the_registry_unreachable_explains(tmp_path: Path) -> None:
+    # a Maven mirror on a closed loopback port stands in for an unreachable Maven Central
+    fake_home = tmp_path / "mvn-home"
+    (fake_home / ".m2").mkdir(parents=True)
+    (fake_home / ".m2" / "settings.xml").write_text(
+        "<settings><mirrors><mirror><id>closed</id><mirrorOf>*</mirrorOf>"
+        "<url>http://127.0.0.1:9/maven2</url></mirror></mirrors></settings>")
+    env = {**os.environ, "MAVEN_OPTS": f"-Duser.home={fake_home} "
+           f"-Dmaven.repo.local={tmp_path / 'empty-repo'}"}
+    result = _run("install", "--cache", str(tmp_path / "cache"), env=env)
+    assert result.returncode == 1, result.stderr
+    assert "could not download Kafka" in result.stderr
+    assert "Maven Central" in result.stderr
+    assert not any((tmp_path / "cache").glob("*/manifest.json")), "a failed install left a cache"

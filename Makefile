@@ -12,8 +12,8 @@ $(BIN)/python:
 	$(PY) -m pip install --upgrade --quiet pip
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml
-	@echo ">> installing diaspora-notebook and its dev dependencies into $(VENV)"
-	$(PY) -m pip install --quiet --progress-bar off -e ".[dev]"
+	@echo ">> installing diaspora-notebook and its dev dependencies into $(VENV) (a few minutes the first time)"
+	$(PY) -m pip install --progress-bar on -e ".[dev]"
 	@touch $@
 
 venv: $(VENV)/.installed
@@ -34,8 +34,11 @@ status:
 demo: up
 	$(BIN)/diaspora-fabric demo --out build/notebooks
 
+# A person logs in with the widget (login-info says as whom); for headless kernels:
+#   eval "$$(.venv/bin/diaspora-fabric demo-env)" && make lab
 lab: up
-	$(BIN)/jupyter lab notebooks/
+	@$(PY) -m diaspora_notebook.fabric.demo login-info
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
 
 test: install-kafka
 	$(BIN)/ruff check .

@@ -125,6 +125,16 @@ if _kafka is not None:
                 future = super().send(topic, *args, **kwargs)
             except _AuthorizationError as exc:
                 raise _denied(topic, exc) from exc
+            except _kafka.errors.KafkaError as exc:
+                if "ClusterAuthorizationFailed" not in str(exc):
+                    raise
+                # the idempotent producer asked for a producer id while the key could write
+                # to no topic; kafka-python keeps that failure for the producer's lifetime
+                raise KafkaAccessDeniedError(
+                    f"this producer was refused a producer id ({type(exc).__name__}): when it "
+                    "was built, your key could write to no topic",
+                    hint="register a topic (or get access granted), then build a new "
+                    "KafkaProducer") from exc
             # kafka-python 3 returns an already failed future when the metadata is refused
             if future.failed() and isinstance(future.exception, _AuthorizationError):
                 denied = _denied(topic, future.exception)

@@ -51,8 +51,9 @@ class _Recorder(logging.Handler):
 def _auth_error(where: str) -> KafkaAuthenticationError:
     return KafkaAuthenticationError(
         f"the Kafka broker at {where} rejected the username/password (SCRAM-SHA-512)",
-        hint="the key was rotated or revoked: fetch the current one with "
-        "Client().retrieve_key(), or make a new one with Client().create_key()",
+        hint="the key was rotated or revoked (perhaps by create_key on another machine; "
+        "retrieve_key() returns this machine's cached copy): make a new one here with "
+        "Client().create_key()",
     )
 
 

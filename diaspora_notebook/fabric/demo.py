@@ -22,6 +22,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import sqlite3
 import sys
 import threading
@@ -115,8 +116,8 @@ def login_info(fabric: Fabric) -> str:
         f"{users['demo-friend'].username})",
         f"  password: in {path} (readable by you only); to print it:",
         f"    {show}",
-        "Or log every kernel in headless as the demo account: make lab HEADLESS=1",
-        "  (that is: eval \"$(diaspora-fabric demo-env)\" before jupyter lab).",
+        "Or log every kernel in headless as the demo account (Run All just works):",
+        "  eval \"$(.venv/bin/diaspora-fabric demo-env)\" && make lab",
     ])
 
 
@@ -203,8 +204,27 @@ class SecretWatch:
         self.collect()
 
     def leaks(self, text: str) -> list[str]:
-        """The secrets found in ``text``, each shortened to a hint (never the whole secret)."""
-        return sorted(f"{s[:3]}...({len(s)} chars)" for s in self.seen if s in text)
+        """The secrets found in ``text``, each shortened to a hint (never the whole secret).
+
+        Besides every secret seen, anything shaped like a key or token of the local fabric
+        counts: a key created and deleted between two reads of the watch is still caught.
+        """
+        found = {s for s in self.seen if s in text} | set(secret_shaped(text))
+        return sorted(f"{s[:3]}...({len(s)} chars)" for s in found)
+
+
+# the local fabric's secrets: keys are 48 letters and digits (service/provisioning.py), tokens
+# "AT."/"RT." + token_urlsafe(32) (idp/hashing.py)
+_KEY_SHAPE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z0-9]{48}(?![A-Za-z0-9])")
+_TOKEN_SHAPE = re.compile(r"(?<![A-Za-z0-9_.-])(?:AT|RT)\.[A-Za-z0-9_-]{40,}")
+# base64 images, where long runs of letters and digits are no secret
+_IMAGES = re.compile(r'data:[\w/+.-]+;base64,[A-Za-z0-9+/=\s]+|"image/[\w+.-]+": "[^"]*"')
+
+
+def secret_shaped(text: str) -> list[str]:
+    """Strings in ``text`` (images left out) shaped like a local fabric's key or token."""
+    text = _IMAGES.sub("", text)
+    return _KEY_SHAPE.findall(text) + _TOKEN_SHAPE.findall(text)
 
 
 # --- running the tutorials --------------------------------------------------------------------
@@ -257,7 +277,9 @@ def run_tutorials(
         progress(f"[{index}/{len(paths)}] {path.name} ({cells} code cells) ...")
         started = time.monotonic()
         client = NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name=kernel_name,
-                                resources={"metadata": {"path": str(notebooks.resolve())}})
+                                resources={"metadata": {"path": str(notebooks.resolve())}},
+                                # quiet: the kernel's "running over TCP" warning, per notebook
+                                extra_arguments=["--IPKernelApp.log_level=ERROR"])
         failure: CellExecutionError | None = None
         with SecretWatch(user_dir, extra=[env[k] for k in SECRET_VARIABLES]) as watch:
             try:

@@ -213,7 +213,9 @@ class DiasporaMagics(Magics):
             tokens, text = produce_cmd.split_line(line)
         else:
             tokens, text = line.split(), cell
-        args = parse_argstring(self.diaspora_produce, " ".join(tokens))
+        # expand {var} / $var in the options and the topic only: the JSON stays verbatim
+        expanded = self.shell.var_expand(" ".join(tokens)) if self.shell else " ".join(tokens)
+        args = parse_argstring(self.diaspora_produce, expanded)
         return produce_cmd.run_produce(self.settings, topic=args.topic, text=text,
                                        key=args.key, timeout=args.timeout)
 

@@ -116,7 +116,8 @@ def test_the_leak_check_catches_a_printed_key(fabric, tmp_path) -> None:
         metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}})
     nbformat.write(nb, notebooks / "00-leak.ipynb")
-    leak = r"00-leak.ipynb shows secrets: \S{3}\.\.\.\(48 chars\)"  # named, not repeated
+    # the message names the leak by its first characters, never in full
+    leak = r"00-leak.ipynb shows secrets in its outputs: \S{3}\.\.\.\(48 chars\)"
     with pytest.raises(SecretLeakError, match=leak):
         run_tutorials(notebooks, tmp_path / "out", fabric=fabric, user_dir=tmp_path / "user",
                       progress=lambda _m: None)

@@ -10,8 +10,11 @@ This is the typed API behind ``diaspora-fabric``; tests and later tools use it d
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
+import shutil
+import sqlite3
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -84,6 +87,18 @@ class FabricState:
         write_public(path, json.dumps(asdict(self), indent=2) + "\n")
 
 
+def _out_of_space(root: Path, exc: BaseException) -> bool:
+    """Whether ``exc`` means the home's disk is full (SQLite may only say "disk I/O error")."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    if "full" in str(exc):
+        return True
+    try:
+        return shutil.disk_usage(root).free < 1024 * 1024
+    except OSError:
+        return False
+
+
 class Fabric:
     """One local fabric. Constructing it reads nothing; ``up`` creates what is missing."""
 
@@ -150,6 +165,20 @@ class Fabric:
         progress: Progress | None = None,
     ) -> dict[str, Any]:
         """Bring every part up (creating the fabric at the first call); return fabric.json."""
+        try:
+            return self._up(brokers, port, kafka_version, progress)
+        except (OSError, sqlite3.Error) as exc:
+            if not _out_of_space(self.home.root, exc):
+                raise
+            raise FabricHomeError(
+                f"no space left on the device of the fabric home {self.home.root} ({exc})",
+                hint="free some space there (or use a home on a bigger disk with --home) and run "
+                "`diaspora-fabric up` again; what this `up` started was stopped and the files "
+                "already in the home were not changed",
+            ) from exc
+
+    def _up(self, brokers: int | None, port: int | None, kafka_version: str,
+            progress: Progress | None) -> dict[str, Any]:
         say = progress or (lambda _m: None)
         find_java()  # before anything is written: a missing java must leave the home untouched
         state = self.state()

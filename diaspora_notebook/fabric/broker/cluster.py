@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import errno
 import logging
 import os
 import signal
@@ -171,6 +172,9 @@ class BrokerCluster:
             result = subprocess.run(argv, capture_output=True, text=True, timeout=120,
                                     stdin=subprocess.DEVNULL)
             if result.returncode != 0:
+                output = result.stdout + result.stderr
+                if "No space left on device" in output:
+                    raise OSError(errno.ENOSPC, "No space left on device", str(node.data_dir))
                 # never echo argv: it carries the admin password
                 raise FabricStartError(
                     f"formatting Kafka storage for node {node.node_id} failed:\n"

@@ -1,0 +1,108 @@
+"""Draw docs/img/performance.png from benchmarks/results/latest.json (written by run_all.py).
+
+    python benchmarks/plot.py [--results RESULTS.json] [--out PNG]
+
+Three panels: the throughput ratios against their targets, service latency (p50 bar, p99
+whisker) next to the GET /healthz baseline, and fabric cold start vs restart time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_RESULTS = ROOT / "benchmarks" / "results" / "latest.json"
+DEFAULT_OUT = ROOT / "docs" / "img" / "performance.png"
+
+
+def draw(results: dict[str, Any], out: Path) -> Path:
+    meta = results["meta"]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.6), gridspec_kw={"width_ratios": [1, 1.3, 1]})
+
+    # 1. throughput ratios vs targets
+    ax = axes[0]
+    ing, pro = results["live_ingest"], results["producer"]
+    names = ["LiveDataFrame\nvs raw consume", "our KafkaProducer\nvs kafka-python"]
+    ratios = [ing["ratio"], pro["ratio"]]
+    targets = [0.8, 0.95]
+    bars = ax.bar(names, ratios, color=["#4C72B0", "#55A868"], width=0.55)
+    for bar, target, ratio in zip(bars, targets, ratios, strict=True):
+        x0, w = bar.get_x(), bar.get_width()
+        ax.hlines(target, x0 - 0.08, x0 + w + 0.08, colors="#C44E52", linestyles="--")
+        ax.text(x0 + w / 2, ratio + 0.02, f"{ratio:.2f}", ha="center", va="bottom")
+        ax.text(x0 + w + 0.1, target, f"target {target}", va="center", fontsize=8,
+                color="#C44E52")
+    ax.set_ylim(0, max(1.25, max(ratios) + 0.15))
+    ax.set_ylabel("throughput ratio (ours / baseline)")
+    ax.set_title("Throughput, same settings")
+    ax.text(0.02, 0.02, f"ingest {ing['live_events_per_s']:,.0f} vs {ing['raw_events_per_s']:,.0f}"
+            f" ev/s\nproduce {pro['ours_events_per_s']:,.0f} vs {pro['raw_events_per_s']:,.0f}"
+            " ev/s", transform=ax.transAxes, fontsize=8, va="bottom")
+
+    # 2. service latency: p50 bars, p99 whiskers
+    ax = axes[1]
+    svc = results["service"]
+    calls = ["healthz", "list_topics", "create_key", "register_topic"]
+    p50 = [svc[c]["p50_ms"] for c in calls]
+    p99 = [svc[c]["p99_ms"] for c in calls]
+    err = [[0] * len(calls), [b - a for a, b in zip(p50, p99, strict=True)]]
+    ax.bar(calls, p50, yerr=err, capsize=6, color=["#8C8C8C", "#64B5CD", "#DD8452", "#C44E52"],
+           width=0.6)
+    for i, (a, b) in enumerate(zip(p50, p99, strict=True)):
+        ax.text(i, b * 1.02 + 0.5, f"p50 {a:.1f}\np99 {b:.1f} ms", ha="center", va="bottom",
+                fontsize=8)
+    ax.set_ylim(0, max(p99) * 1.35 + 2)
+    ax.set_ylabel("ms per call (bar p50, whisker p99)")
+    ax.set_title(f"Web service latency (n={svc['n']} each, keep-alive HTTP)")
+
+    # 3. cold start vs restart
+    ax = axes[2]
+    cold = results["cold_start"]
+    labels = [f"{c['brokers']} broker{'s' if c['brokers'] > 1 else ''}" for c in cold]
+    xs = range(len(cold))
+    width = 0.38
+    ax.bar([x - width / 2 for x in xs], [c["cold_ready_s"] for c in cold], width,
+           label="fresh home", color="#4C72B0")
+    ax.bar([x + width / 2 for x in xs], [c["restart_ready_s"] for c in cold], width,
+           label="restart", color="#8172B2")
+    for x, c in zip(xs, cold, strict=True):
+        ax.text(x - width / 2, c["cold_ready_s"] + 0.2, f"{c['cold_ready_s']:.1f}s", ha="center")
+        ax.text(x + width / 2, c["restart_ready_s"] + 0.2, f"{c['restart_ready_s']:.1f}s",
+                ha="center")
+    ax.set_xticks(list(xs), labels)
+    ax.set_ylabel("seconds until every part answers")
+    ax.set_title("Fabric start (`up`)")
+    ax.legend(loc="upper left", fontsize=8)
+    ax.set_ylim(0, max(c["cold_ready_s"] for c in cold) * 1.3)
+
+    machine = meta["machine"]
+    fig.suptitle(f"diaspora-notebook performance, {meta['mode']} run {meta['when']} "
+                 f"({machine['cpus']} CPUs, Python {machine['python']}, kafka-python "
+                 f"{machine['kafka_python']}, load avg {machine['load_avg'][0]:.1f})", fontsize=11)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--results", default=str(DEFAULT_RESULTS))
+    parser.add_argument("--out", default=str(DEFAULT_OUT))
+    args = parser.parse_args(argv)
+    out = draw(json.loads(Path(args.results).read_text()), Path(args.out))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -124,7 +124,7 @@ def login_info(fabric: Fabric) -> str:
 # --- the leak check ---------------------------------------------------------------------------
 
 
-def _token_strings(tokens_db: Path) -> set[str]:
+def tokens_in_store(tokens_db: Path) -> set[str]:
     """Access and refresh tokens in a globus-sdk SQLite token store (read-only)."""
     found: set[str] = set()
     if not tokens_db.is_file():
@@ -160,7 +160,7 @@ def secrets_in_user_dir(user_dir: Path) -> set[str]:
     if not user_dir.is_dir():
         return found
     for tokens_db in [user_dir / "tokens.db", *user_dir.glob("*/tokens.db")]:
-        found |= _token_strings(tokens_db)
+        found |= tokens_in_store(tokens_db)
     for keys_dir in [user_dir / "keys", *user_dir.glob("*/keys")]:
         found |= _key_passwords(keys_dir)
     return found

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import sqlite3
 import stat
 import tempfile
 import time
@@ -28,6 +27,7 @@ import pytest
 import requests
 
 from diaspora_notebook.errors import KafkaAuthenticationError
+from diaspora_notebook.fabric.demo import tokens_in_store
 from diaspora_notebook.fabric.fabric import Fabric
 from diaspora_notebook.kafka import KafkaProducer
 from diaspora_notebook.testing.tokens import (
@@ -71,21 +71,6 @@ def user_dirs(basetemp: Path) -> list[Path]:
     return sorted(p.resolve() for p in found)
 
 
-def _token_strings(tokens_db: Path) -> set[str]:
-    found: set[str] = set()
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{tokens_db}?mode=ro", uri=True,
-                                                timeout=2)) as db:
-            rows = db.execute("SELECT token_data_json FROM token_storage").fetchall()
-    except sqlite3.Error:
-        return found
-    for (text,) in rows:
-        with contextlib.suppress(ValueError, TypeError, AttributeError):
-            data = json.loads(text)
-            found.update(str(data[n]) for n in ("access_token", "refresh_token") if data.get(n))
-    return found
-
-
 def secrets_on_disk(homes: list[Path], users: list[Path]) -> set[str]:
     """Secrets the homes and user dirs hold right now (issued through any path)."""
     found: set[str] = set()
@@ -107,7 +92,7 @@ def secrets_on_disk(homes: list[Path], users: list[Path]) -> set[str]:
                 found.update(line for line in lines[1:4] if len(line) >= 40)
     for user in users:
         if (user / "tokens.db").is_file():
-            found |= _token_strings(user / "tokens.db")
+            found |= tokens_in_store(user / "tokens.db")
         for key_file in (user / "keys").glob("*.json") if (user / "keys").is_dir() else ():
             with contextlib.suppress(OSError, ValueError, AttributeError):
                 password = json.loads(key_file.read_text()).get("password")

@@ -4,6 +4,7 @@ The original SDK's API, imported lazily so that ``import diaspora_notebook`` nee
 kafka-python nor a network::
 
     from diaspora_notebook import Client, KafkaAdmin, KafkaProducer, KafkaConsumer, NewTopic
+    from diaspora_notebook import LiveDataFrame   # consumed events as a live pandas frame
 """
 
 from __future__ import annotations
@@ -23,16 +24,18 @@ _LAZY = {
     "KafkaConsumer": "diaspora_notebook.kafka",
     "NewTopic": "diaspora_notebook.kafka",
     "NotebookLogin": "diaspora_notebook.client",
+    "LiveDataFrame": "diaspora_notebook.stream",
 }
 
 __all__ = ["Client", "DiasporaError", "Environment", "KafkaAdmin", "KafkaConsumer",
-           "KafkaProducer", "NewTopic", "NotebookLogin", "default_client",
+           "KafkaProducer", "LiveDataFrame", "NewTopic", "NotebookLogin", "default_client",
            "load_ipython_extension", "unload_ipython_extension"]
 
 if TYPE_CHECKING:
     from diaspora_notebook.client import Client, NotebookLogin, default_client
     from diaspora_notebook.environments import Environment
     from diaspora_notebook.kafka import KafkaAdmin, KafkaConsumer, KafkaProducer, NewTopic
+    from diaspora_notebook.stream import LiveDataFrame
 
 
 def __getattr__(name: str) -> Any:

@@ -229,7 +229,11 @@ class Fabric:
                 )
             write_private(self.home.admin_password_file, random_secret() + "\n")
         admin_password = self.home.admin_password()
-        cluster.write_configs(admin_password)
+        if not self.home.controller_password_file.exists():
+            # static PLAIN credentials of the quorum: a new one is fine for an existing home
+            write_private(self.home.controller_password_file, random_secret() + "\n")
+        controller_password = self.home.controller_password_file.read_text().strip()
+        cluster.write_configs(admin_password, controller_password)
         formatted = cluster.format_storage(admin_password)
         if formatted:
             say(f"formatted Kafka storage for node(s) {formatted}")

@@ -7,7 +7,7 @@ Layout (``FabricHome.root`` defaults to ``~/.diaspora/fabric``, or ``DIASPORA_FA
     tls/ca.pem             the fabric CA certificate (public)
     tls/ca.key             CA private key (0600)
     tls/server.pem         broker key + certificate chain (0600)
-    secrets/               0700; admin.password, service-client.json (0600 each)
+    secrets/               0700; admin.password, controller.password, service-client.json (0600)
     broker/n<id>/          server.properties, data/, logs/
     idp/                   identity provider SQLite state and signing key
     service/               web service config (paths to secrets, not secrets)
@@ -126,6 +126,10 @@ class FabricHome:
     @property
     def admin_password_file(self) -> Path:
         return self.secrets_dir / "admin.password"
+
+    @property
+    def controller_password_file(self) -> Path:
+        return self.secrets_dir / "controller.password"
 
     @property
     def service_client_file(self) -> Path:

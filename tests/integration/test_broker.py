@@ -88,3 +88,55 @@ def test_acls_are_enforced_per_user(fabric: Fabric, topic_name: str) -> None:
         bob_admin.close()
     # bob gets nothing even when he reads partitions directly, without a group
     assert consume(fabric, "acl-bob", "bob-password-0123456789", topic_name, 1, timeout=3) == []
+
+
+CONTROLLER_PROBE = """
+import org.apache.kafka.clients.admin.*;
+import java.nio.file.*;
+import java.util.*;
+var props = new Properties();
+props.put("bootstrap.controllers", System.getProperty("ctrl"));
+props.put("request.timeout.ms", "4000");
+props.put("default.api.timeout.ms", "6000");
+var pwFile = System.getProperty("pwfile");
+if (pwFile != null) {
+  props.put("security.protocol", "SASL_PLAINTEXT");
+  props.put("sasl.mechanism", "PLAIN");
+  props.put("sasl.jaas.config", "org.apache.kafka.common.security.plain.PlainLoginModule "
+      + "required username=\\"controller\\" password=\\""
+      + Files.readString(Path.of(pwFile)).strip() + "\\";");
+}
+try (var admin = Admin.create(props)) {
+  System.out.println("RESULT nodes=" + admin.describeCluster().nodes().get().size());
+} catch (Exception e) { System.out.println("RESULT refused " + e.getClass().getSimpleName()); }
+/exit
+"""
+
+
+def _controller_probe(fabric: Fabric, tmp_path, password_file=None) -> str:
+    """Java's own Admin client against the controller listener (kafka-python cannot do that)."""
+    import shutil
+    import subprocess
+
+    jshell = shutil.which("jshell")
+    assert jshell, "jshell (part of a JDK 17) is needed for this test: apt-get install " \
+                   "openjdk-17-jdk-headless"
+    script = tmp_path / "probe.jsh"
+    script.write_text(CONTROLLER_PROBE)
+    port = fabric.state().brokers[0].controller_port
+    argv = [jshell, "--class-path", ":".join(str(j) for j in fabric.cluster().kafka.jars()),
+            f"-R-Dctrl=127.0.0.1:{port}"]
+    if password_file is not None:
+        argv.append(f"-R-Dpwfile={password_file}")
+    out = subprocess.run([*argv, str(script)], capture_output=True, text=True, timeout=120)
+    return next((line for line in out.stdout.splitlines() if line.startswith("RESULT")),
+                out.stdout + out.stderr)
+
+
+def test_controller_port_refuses_clients_without_the_quorum_credentials(fabric: Fabric,
+                                                                        tmp_path) -> None:
+    # an open controller port would make every local account a super user (User:ANONYMOUS)
+    assert _controller_probe(fabric, tmp_path).startswith("RESULT refused")
+    # the probe itself works: with the quorum's PLAIN credentials the controller answers
+    assert _controller_probe(fabric, tmp_path, fabric.home.controller_password_file) == \
+        "RESULT nodes=1"

@@ -76,8 +76,9 @@ def secrets_on_disk(homes: list[Path], users: list[Path]) -> set[str]:
     found: set[str] = set()
     for home in homes:
         secrets_dir = home / "secrets"
-        with contextlib.suppress(OSError):
-            found.add((secrets_dir / "admin.password").read_text().strip())
+        for name in ("admin.password", "controller.password"):
+            with contextlib.suppress(OSError):
+                found.add((secrets_dir / name).read_text().strip())
         with contextlib.suppress(OSError, ValueError):
             found.add(json.loads((secrets_dir / "service-client.json").read_text())
                       ["client_secret"])
@@ -202,6 +203,7 @@ def test_secret_files_are_0600_and_their_dirs_0700(fabric, tmp_path_factory):
             expect(props, 0o600)
         if home == Path(fabric.home.root).resolve():
             required = [home / "secrets" / "admin.password",
+                        home / "secrets" / "controller.password",
                         home / "secrets" / "service-client.json", home / "tls" / "ca.key",
                         home / "tls" / "server.pem", home / "idp" / "signing-key.pem",
                         *(home / "broker").glob("*/server.properties")]

@@ -123,8 +123,8 @@ class BrokerCluster:
 
     # --- configuration -------------------------------------------------------------------
 
-    def write_configs(self, admin_password: str) -> None:
-        """(Re)write every node's properties; they hold the admin password, hence 0600."""
+    def write_configs(self, admin_password: str, controller_password: str) -> None:
+        """(Re)write every node's properties; they hold passwords, hence 0600."""
         self.home.broker_dir.mkdir(parents=True, exist_ok=True)
         source = resources.files("diaspora_notebook.fabric.broker") / "log4j2.properties"
         self.log4j_config.write_text(source.read_text())
@@ -138,6 +138,7 @@ class BrokerCluster:
                 server_pem=self.home.server_pem,
                 ca_pem=self.home.ca_cert,
                 admin_password=admin_password,
+                controller_password=controller_password,
             ))
 
     def _java_base(self, heap: list[str], logs_dir: Path) -> list[str]:

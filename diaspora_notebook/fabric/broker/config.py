@@ -2,10 +2,11 @@
 
 Every node is a combined broker+controller with a static voter list (the same shape for one node
 and for three): format needs no quorum flag, and the SCRAM bootstrap records are identical
-on every node. Clients speak SASL_SSL + SCRAM-SHA-512 on the CLIENT listener; the CONTROLLER
-listener is PLAINTEXT on loopback because raft runs before SCRAM credentials are loaded, and
-its principal ``User:ANONYMOUS`` must therefore be a super user (Kafka's own SASL tests do the
-same). Nothing but local processes can reach 127.0.0.1.
+on every node. Clients speak SASL_SSL + SCRAM-SHA-512 on the CLIENT listener. The CONTROLLER
+listener (127.0.0.1 only) uses SASL_PLAINTEXT with a static PLAIN user: raft runs before SCRAM
+credentials are loaded, so SCRAM cannot guard it, and leaving it unauthenticated would make
+``User:ANONYMOUS`` a super user that any local process (another account on a shared login node)
+could become.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ADMIN_USER = "admin"
+CONTROLLER_USER = "controller"
 
 
 @dataclass(frozen=True)
@@ -36,10 +38,16 @@ def render_server_properties(
     server_pem: Path,
     ca_pem: Path,
     admin_password: str,
+    controller_password: str,
 ) -> str:
     voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in nodes)
     replicas = min(3, len(nodes))
     min_isr = 2 if replicas >= 3 else 1
+    controller_jaas = (
+        "org.apache.kafka.common.security.plain.PlainLoginModule required "
+        f'username="{CONTROLLER_USER}" password="{controller_password}" '
+        f'user_{CONTROLLER_USER}="{controller_password}";'
+    )
     jaas = (
         "org.apache.kafka.common.security.scram.ScramLoginModule required "
         f'username="{ADMIN_USER}" password="{admin_password}";'
@@ -52,11 +60,17 @@ def render_server_properties(
         "listeners": f"CLIENT://127.0.0.1:{node.client_port},"
         f"CONTROLLER://127.0.0.1:{node.controller_port}",
         "advertised.listeners": f"CLIENT://127.0.0.1:{node.client_port}",
-        "listener.security.protocol.map": "CLIENT:SASL_SSL,CONTROLLER:PLAINTEXT",
+        "listener.security.protocol.map": "CLIENT:SASL_SSL,CONTROLLER:SASL_PLAINTEXT",
         "inter.broker.listener.name": "CLIENT",
         "sasl.enabled.mechanisms": "SCRAM-SHA-512",
         "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
         "listener.name.client.scram-sha-512.sasl.jaas.config": jaas,
+        # the quorum authenticates with a static PLAIN user: raft runs before any SCRAM
+        # credential is loaded, and an unauthenticated controller port would make every local
+        # process a super user
+        "sasl.mechanism.controller.protocol": "PLAIN",
+        "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+        "listener.name.controller.plain.sasl.jaas.config": controller_jaas,
         "ssl.keystore.type": "PEM",
         "ssl.keystore.location": _escape(str(server_pem)),
         "ssl.truststore.type": "PEM",
@@ -64,7 +78,7 @@ def render_server_properties(
         "ssl.client.auth": "none",
         "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
         "allow.everyone.if.no.acl.found": "false",
-        "super.users": f"User:{ADMIN_USER};User:ANONYMOUS",
+        "super.users": f"User:{ADMIN_USER};User:{CONTROLLER_USER}",
         "log.dirs": _escape(str(data_dir)),
         "num.partitions": "1",
         "default.replication.factor": str(replicas),

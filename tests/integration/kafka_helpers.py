@@ -81,3 +81,20 @@ def consume(fabric: Fabric, user: str, password: str, topic: str, expected: int,
     finally:
         consumer.close()
     return got
+
+
+def wait_until_writable(fabric: Fabric, user: str, password: str, topic: str,
+                        timeout: float = 30.0) -> None:
+    """Produce one probe event until it succeeds: new ACLs reach each broker asynchronously,
+    and an idempotent producer refused its producer id stays broken for its lifetime."""
+    from kafka.errors import KafkaError
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            produce(fabric, user, password, topic, [b"probe"])
+            return
+        except KafkaError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)

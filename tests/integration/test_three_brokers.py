@@ -13,7 +13,13 @@ from kafka import KafkaProducer
 from diaspora_notebook.fabric.fabric import Fabric
 from diaspora_notebook.testing.plugin import start_fabric
 
-from .kafka_helpers import allow_topic_owner, consume, create_user, user_config
+from .kafka_helpers import (
+    allow_topic_owner,
+    consume,
+    create_user,
+    user_config,
+    wait_until_writable,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -48,6 +54,7 @@ def test_kill_the_leader_producers_and_consumers_go_on(cluster3: Fabric) -> None
         allow_topic_owner(admin, user, topic)
     finally:
         admin.close()
+    wait_until_writable(cluster3, user, password, topic)
 
     producer = KafkaProducer(**user_config(cluster3, user, password), acks="all",
                              enable_idempotence=True, retries=2**31 - 1, max_block_ms=60000,

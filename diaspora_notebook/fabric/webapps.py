@@ -71,26 +71,25 @@ def write_service_config(home: FabricHome, reg: Registration, bootstrap: list[st
     write_public(home.service_dir / "config.json", json.dumps(config, indent=2) + "\n")
 
 
-def idp_process(home: FabricHome, port: int) -> ManagedProcess:
+def _python_server(home: FabricHome, name: str, module: str, port: int,
+                   *args: str) -> ManagedProcess:
+    """A ``python -m module`` server of this fabric, bound to 127.0.0.1:port."""
     return ManagedProcess(
-        name="idp",
+        name=name,
         run_dir=home.run_dir,
         tag=str(home.root),
-        argv=[sys.executable, "-m", "diaspora_notebook.fabric.idp",
-              "--state-dir", str(home.idp_dir), "--host", "127.0.0.1", "--port", str(port),
-              "--issuer", url(port)],
+        argv=[sys.executable, "-m", module, "--host", "127.0.0.1", "--port", str(port), *args],
     )
+
+
+def idp_process(home: FabricHome, port: int) -> ManagedProcess:
+    return _python_server(home, "idp", "diaspora_notebook.fabric.idp", port,
+                          "--state-dir", str(home.idp_dir), "--issuer", url(port))
 
 
 def service_process(home: FabricHome, port: int) -> ManagedProcess:
-    return ManagedProcess(
-        name="service",
-        run_dir=home.run_dir,
-        tag=str(home.root),
-        argv=[sys.executable, "-m", "diaspora_notebook.fabric.service",
-              "--config", str(home.service_dir / "config.json"),
-              "--host", "127.0.0.1", "--port", str(port)],
-    )
+    return _python_server(home, "service", "diaspora_notebook.fabric.service", port,
+                          "--config", str(home.service_dir / "config.json"))
 
 
 def healthy(port: int) -> bool:

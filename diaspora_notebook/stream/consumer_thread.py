@@ -148,6 +148,10 @@ class ConsumerLoop:
         self._last_probe = 0.0
         self._last_lag = 0.0
         self._last_partition_check = 0.0
+        # wait() without n: "caught up" must be judged against end offsets fetched after the
+        # call; a fetch response's highwater may predate events acknowledged since
+        self._ends_requested = 0
+        self.ends_generation = 0
         self.thread = threading.Thread(target=self.run, name="diaspora-live-consumer", daemon=True)
 
     # --- life cycle ---------------------------------------------------------------------------
@@ -292,6 +296,11 @@ class ConsumerLoop:
         """One poll (and the upkeep around it); true if it showed the brokers are answering."""
         consumer = self.consumer
         self._apply_pause(consumer)
+        requested = self._ends_requested
+        if requested > self.ends_generation:
+            self._probe(consumer)
+            self._update_lag(consumer)
+            self.ends_generation = requested
         batch = consumer.poll(timeout_ms=self.poll_timeout_ms, max_records=self.max_records)
         now = time.monotonic()
         healthy = bool(batch)
@@ -313,6 +322,11 @@ class ConsumerLoop:
             self._last_lag = now
             self._update_lag(consumer)
         return healthy
+
+    def request_fresh_ends(self) -> int:
+        """Ask the thread to fetch end offsets now; returns the generation to wait for."""
+        self._ends_requested += 1
+        return self._ends_requested
 
     def _caught_up(self, consumer: Any, batch: dict[Any, list[Any]]) -> bool:
         """Whether these records end near the partitions' ends (no backlog left to read)."""

@@ -300,11 +300,12 @@ class LiveDataFrame:
         """
         deadline = time.monotonic() + timeout
         frame = self.frame
+        ends = self._loop.request_fresh_ends() if n is None else 0
         while True:
             with frame.lock:
                 if n is not None and frame.events >= n:
                     return self
-                if n is None and self._caught_up():
+                if n is None and self._loop.ends_generation >= ends and self._caught_up():
                     return self
                 left = deadline - time.monotonic()
                 if left <= 0 or not self._loop.thread.is_alive():

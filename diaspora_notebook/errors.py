@@ -138,8 +138,28 @@ class KafkaClientMissingError(DiasporaUsageError, ImportError):
     """kafka-python is not installed, so the Kafka wrappers cannot be used."""
 
 
-class KafkaAccessDeniedError(DiasporaError):
+class TopicError(DiasporaError):
+    """An error about one topic on the brokers.
+
+    :ivar topic: the topic's name (None when the error is about no single topic).
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None,
+                 topic: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.topic = topic
+
+
+class KafkaAccessDeniedError(TopicError):
     """The Kafka broker refused this identity access to a topic (no ACL for it)."""
+
+
+class TopicMissingError(TopicError):
+    """The topic is registered (or named) but does not exist on the brokers."""
+
+
+class TopicExistsError(TopicError):
+    """The topic already exists on the brokers."""
 
 
 class LiveStreamError(DiasporaError):

@@ -1,8 +1,9 @@
 """``diaspora-fabric user ...`` and ``client ...``: local accounts and OAuth clients.
 
 They work on the identity provider's SQLite state directly, so they work whether or not the
-fabric is running. Passwords come from a prompt or standard input, never from argv (argv is
-visible to every user in ``ps``).
+fabric is running, except ``remove``: it also deletes the account's Kafka key, topics (with
+their events) and grants, so the brokers must answer. Passwords come from a prompt or standard
+input, never from argv (argv is visible to every user in ``ps``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import argparse
 import getpass
 import json
 import sys
+import uuid
+from collections.abc import Callable
 
 from diaspora_notebook.errors import DiasporaUsageError
 from diaspora_notebook.fabric.home import FabricHome, random_secret
@@ -37,6 +40,63 @@ def _read_password(args: argparse.Namespace) -> tuple[str, bool]:
     return first, False
 
 
+def _as_uuid(value: str) -> str | None:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
+
+
+def _remove(args: argparse.Namespace, what: str, principal: str,
+            remove_login: Callable[[], None] | None) -> None:
+    """Remove the login (if there still is one) and everything ``principal`` holds in Kafka.
+
+    An id without a login (removed earlier while Kafka was down) gets the Kafka sweep alone.
+    """
+    from diaspora_notebook.fabric import kafka_cli
+
+    report = kafka_cli.remove_account(FabricHome.resolve(args.home), principal,
+                                      remove_login or (lambda: None))
+    if remove_login is None:
+        print(f"no {what} {args.name_or_id} in the identity provider; removed its Kafka access")
+    else:
+        print(f"removed {what} {args.name_or_id} ({principal}) and revoked its tokens")
+    for line in report.lines():
+        print(f"  {line}")
+
+
+def _remove_user(args: argparse.Namespace, state: str) -> None:
+    from diaspora_notebook.fabric.idp import admin
+
+    args.name_or_id = args.username
+    try:
+        identity = admin.user_id(state, args.username)
+    except DiasporaUsageError:
+        stray = _as_uuid(args.username)
+        if stray is None:
+            raise
+        _remove(args, "user", stray, None)
+        return
+
+    def remove_login() -> None:
+        admin.remove_user(state, args.username)
+
+    _remove(args, "user", identity, remove_login)
+
+
+def _remove_client(args: argparse.Namespace, state: str) -> None:
+    from diaspora_notebook.fabric.idp import admin
+
+    args.name_or_id = args.client_id
+    known = any(c["client_id"] == args.client_id for c in admin.list_clients(state))
+    principal = _as_uuid(args.client_id)
+    if principal is None:
+        raise DiasporaUsageError(f"unknown client {args.client_id!r}",
+                                 hint="`diaspora-fabric client list` shows the registered ones")
+    _remove(args, "client", principal,
+            (lambda: admin.remove_client(state, args.client_id)) if known else None)
+
+
 def cmd_user(args: argparse.Namespace) -> int:
     from diaspora_notebook.fabric.idp import admin
 
@@ -52,8 +112,7 @@ def cmd_user(args: argparse.Namespace) -> int:
         for user in admin.list_users(state):
             print(f"{user['username']:<24} {user['id']}  {user.get('name') or ''}")
     elif args.action == "remove":
-        admin.remove_user(state, args.username)
-        print(f"removed {args.username} and revoked its tokens")
+        _remove_user(args, state)
     elif args.action == "passwd":
         password, generated = _read_password(args)
         admin.set_password(state, args.username, password)
@@ -78,8 +137,7 @@ def cmd_client(args: argparse.Namespace) -> int:
             kind = "confidential" if client["confidential"] else "native"
             print(f"{client['client_id']}  {kind:<12} {client['name']}")
     elif args.action == "remove":
-        admin.remove_client(state, args.client_id)
-        print(f"removed client {args.client_id} and revoked its tokens")
+        _remove_client(args, state)
     return 0
 
 
@@ -101,8 +159,10 @@ def add_parsers(sub: argparse._SubParsersAction, home_help: str) -> None:
             p.add_argument("--email")
     p = actions.add_parser("list", help="list accounts")
     p.add_argument("--home", help=home_help)
-    p = actions.add_parser("remove", help="delete an account and revoke its tokens")
-    p.add_argument("username")
+    p = actions.add_parser("remove", help="delete an account, revoke its tokens, and delete its "
+                           "Kafka key, its topics (with their events) and its grants")
+    p.add_argument("username", help="the username (or the identity id of an account whose "
+                   "Kafka access is still to be removed)")
     p.add_argument("--home", help=home_help)
 
     client = sub.add_parser("client", help="manage OAuth clients (confidential ones for CI)")
@@ -116,6 +176,11 @@ def add_parsers(sub: argparse._SubParsersAction, home_help: str) -> None:
     p.add_argument("--redirect-uri", action="append", help="an allowed redirect URI")
     p = actions.add_parser("list", help="list clients")
     p.add_argument("--home", help=home_help)
-    p = actions.add_parser("remove", help="delete a client and revoke its tokens")
+    p = actions.add_parser("remove", help="delete a client, revoke its tokens, and delete its "
+                           "Kafka key, its topics (with their events) and its grants")
     p.add_argument("client_id")
     p.add_argument("--home", help=home_help)
+
+    from diaspora_notebook.fabric.kafka_cli import add_parsers as add_topic_parsers
+
+    add_topic_parsers(sub, home_help)

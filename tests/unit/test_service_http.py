@@ -132,10 +132,20 @@ def test_register_list_unregister(client, admin):
     assert "another user" in body["message"]
     _error(client.post("/v1/unregister_topic", headers=H("tok-b", Topic="t1")), 403,
            "topic_owned_by_another")
-    assert client.post("/v1/unregister_topic", headers=H(Topic="t1")).json()["status"] == \
-        "success"
-    assert admin.acls == set()
+    admin.topics["t1"] = [b"event"]
+    body = client.post("/v1/unregister_topic", headers=H(Topic="t1")).json()
+    assert body["status"] == "success" and "events were deleted" in body["message"]
+    assert admin.acls == set() and "t1" not in admin.topics
     assert client.post("/v1/unregister_topic", headers=H(Topic="t1")).json()["status"] == "no-op"
+
+
+def test_registering_a_name_left_on_the_brokers_is_409_naming_the_operator_command(client,
+                                                                                    admin):
+    admin.topics["left"] = [b"someone's old event"]
+    body = _error(client.post("/v1/register_topic", headers=H(Topic="left")), 409,
+                  "topic_exists_unowned")
+    assert "no owner" in body["message"]
+    assert "diaspora-fabric topic purge left" in body["hint"]
 
 
 @pytest.mark.parametrize(("kwargs", "code"), [

@@ -82,7 +82,29 @@ def test_owner_entries_cover_every_topic_operation_and_prefixed_groups():
     assert all(e.principal == f"User:{A}" for e in entries)
     assert all(e.pattern_type == "LITERAL" for e in entries if e.resource_type == "TOPIC")
     groups = [e for e in entries if e.resource_type == "GROUP"]
-    assert groups == [acls.AclEntry(f"User:{A}", "GROUP", "t1", "PREFIXED", "READ")]
+    assert groups == [acls.AclEntry(f"User:{A}", "GROUP", "t1/", "PREFIXED", "READ")]
+
+
+def test_group_prefix_matches_the_toolkit_convention_and_no_other_topic():
+    from diaspora_notebook import groups
+
+    assert acls.GROUP_SEPARATOR == groups.GROUP_SEPARATOR
+    assert acls.group_prefix("X") == groups.group_prefix("X") == "X/"
+    # a prefix ending in '/' never matches a longer topic's groups ('/' is illegal in topics)
+    for other in ("Xbar/readers", "Xbar", "X.readers", "X-readers", "X_readers"):
+        assert not other.startswith(acls.group_prefix("X"))
+    assert groups.group_name("X", "readers").startswith(acls.group_prefix("X"))
+
+
+def test_old_convention_group_acls_are_recognized_and_migrated():
+    old = acls.AclEntry(f"User:{A}", "GROUP", "t1", "PREFIXED", "READ")
+    assert acls.legacy_group_entry(old)
+    assert acls.migrated(old) == acls.AclEntry(f"User:{A}", "GROUP", "t1/", "PREFIXED", "READ")
+    assert not acls.legacy_group_entry(acls.migrated(old))
+    assert not acls.legacy_group_entry(acls.AclEntry(f"User:{A}", "GROUP", "t1", "LITERAL",
+                                                     "READ"))
+    assert not acls.legacy_group_entry(acls.AclEntry("Group:x", "GROUP", "t1", "PREFIXED",
+                                                     "READ"))
 
 
 def test_grantee_entries_never_include_alter():
@@ -240,9 +262,12 @@ def test_register_grant_revoke_unregister_cycle():
     assert topics.revoke("t1", A, B) == "no-op"
     assert topics.topics(B) == []
     topics.grant("t1", A, B)
-    assert topics.unregister("t1", A) == "success"
+    admin.topics["t1"] = [b"event"]
+    result = topics.unregister("t1", A)
+    assert (result.outcome, result.deleted_topic) == ("success", True)
     assert admin.acls == set()  # grantees' ACLs go with the owner's
-    assert topics.unregister("t1", A) == "no-op"
+    assert "t1" not in admin.topics  # and the data with the registration
+    assert topics.unregister("t1", A).outcome == "no-op"
     with pytest.raises(ServiceError) as err:
         topics.grant("t1", A, B)
     assert (err.value.status_code, err.value.code) == (404, "topic_not_registered")
@@ -360,3 +385,74 @@ def test_gateway_maps_an_unreadable_admin_secret_to_a_config_error(tmp_path):
     with pytest.raises(ServiceConfigError, match="admin_password_file"):
         gw.principal_acls("User:x")
     gw.close()
+
+
+# -- data remanence, deprovisioning, migration (in-memory Kafka) -----------------------------
+
+def test_a_topic_on_the_brokers_without_owner_cannot_be_registered_until_purged():
+    admin = InMemoryKafkaAdmin()
+    topics = TopicAccessManager(admin)
+    admin.topics["orphan"] = [b"old event"]
+    with pytest.raises(ServiceError) as err:
+        topics.register("orphan", A)
+    assert (err.value.status_code, err.value.code) == (409, "topic_exists_unowned")
+    assert "diaspora-fabric topic purge orphan" in err.value.hint
+    assert topics.orphans() == ["orphan"]
+    assert topics.purge("orphan") == (True, [])
+    assert topics.register("orphan", A) == "success"
+    with pytest.raises(ServiceError) as err:
+        topics.purge("orphan")
+    assert err.value.code == "topic_has_owner"
+
+
+def test_grants_left_without_owner_do_not_carry_over_to_a_new_owner():
+    admin = InMemoryKafkaAdmin()
+    admin.acls |= set(acls.grantee_entries("t", B))
+    topics = TopicAccessManager(admin)
+    assert topics.register("t", A) == "success"
+    assert topics.access("t").grantees == []
+
+
+def test_deprovision_removes_key_topics_grants_and_stray_acls():
+    from diaspora_notebook.fabric.service.deprovision import deprovision
+
+    admin = InMemoryKafkaAdmin()
+    topics = TopicAccessManager(admin)
+    KafkaKeyProvisioner(admin).rotate(A)
+    topics.register("mine", A)
+    topics.register("empty", A)
+    admin.topics["mine"] = [b"x"]
+    topics.grant("mine", A, B)
+    topics.register("theirs", B)
+    topics.grant("theirs", B, A)
+    stray = acls.AclEntry(f"User:{A}", "GROUP", "legacy", "PREFIXED", "READ")
+    admin.acls.add(stray)
+    report = deprovision(admin, A)
+    assert report.key_deleted and A not in admin.scram
+    assert (report.topics_deleted, report.topics_unregistered) == (["mine"], ["empty"])
+    assert report.grants_removed == ["theirs"] and report.other_acls_removed == 1
+    assert not any(e.principal == f"User:{A}" for e in admin.acls)
+    assert "mine" not in admin.topics and topics.access("mine").entries == []  # B's grant too
+    assert topics.users("theirs", B).users == []
+    again = deprovision(admin, A)
+    assert not again.key_deleted and again.lines()[1].endswith("none")
+
+
+def test_group_migration_moves_only_the_services_old_acls():
+    from diaspora_notebook.fabric.service.migrations import migrate_group_acls
+
+    admin = InMemoryKafkaAdmin()
+    old = acls.AclEntry(f"User:{A}", "GROUP", "t", "PREFIXED", "READ")
+    foreign = acls.AclEntry(f"User:{B}", "GROUP", "analytics", "PREFIXED", "READ")
+    admin.acls |= {e for e in acls.owner_entries("t", A) if e.resource_type == "TOPIC"}
+    admin.acls |= {old, foreign}
+    report = migrate_group_acls(admin)
+    assert report.topics == ["t"] and report.left_alone == [foreign]
+    assert old not in admin.acls and acls.migrated(old) in admin.acls and foreign in admin.acls
+    assert topics_state_is_owner(admin, "t", A)
+    assert migrate_group_acls(admin).migrated == []
+
+
+def topics_state_is_owner(admin: InMemoryKafkaAdmin, topic: str, user: str) -> bool:
+    state = TopicAccessManager(admin).access(topic)
+    return state.owners == [user] and set(state.entries) == set(acls.owner_entries(topic, user))

@@ -6,8 +6,12 @@ import argparse
 import logging
 import logging.config
 import sys
+from typing import TYPE_CHECKING
 
 from diaspora_notebook.errors import DiasporaError
+
+if TYPE_CHECKING:
+    from diaspora_notebook.fabric.service.kafka_admin import KafkaAdminBackend
 
 log = logging.getLogger("diaspora_notebook.fabric.service")
 
@@ -26,6 +30,29 @@ LOG_CONFIG = {
         "urllib3": {"level": "WARNING"},
     },
 }
+
+
+def migrate(admin: KafkaAdminBackend) -> None:
+    """Bring the cluster's ACLs to the current conventions and log what changed.
+
+    A failure is logged, not fatal: the service still serves, and the next start retries.
+    """
+    from diaspora_notebook.fabric.service.migrations import migrate_group_acls
+
+    try:
+        report = migrate_group_acls(admin)
+    except DiasporaError as exc:
+        log.warning("could not migrate consumer-group ACLs (will retry at the next start): %s",
+                    exc.one_line())
+        return
+    if report.migrated:
+        log.info("migrated %d consumer-group ACLs from PREFIXED '<topic>' to '<topic>/' "
+                 "(groups are now named <topic>/<name>) for topics: %s",
+                 len(report.migrated), ", ".join(report.topics))
+    if report.left_alone:
+        log.warning("left %d PREFIXED group ACLs alone: their principals hold no ACL on a topic "
+                    "of that name (%s)", len(report.left_alone),
+                    ", ".join(sorted({e.resource_name for e in report.left_alone})))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     except DiasporaError as exc:
         print(exc.one_line(), file=sys.stderr)
         return 2
+    migrate(app.state.admin)
     log.info("serving on http://%s:%d (Kafka %s)", args.host, args.port,
              ",".join(settings.bootstrap_servers))
     uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_config=LOG_CONFIG,

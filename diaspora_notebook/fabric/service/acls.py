@@ -4,10 +4,18 @@ Kafka is the only source of truth: there is no database. For a topic ``t``:
 
 * the **owner** ``User:<sub>`` holds ALLOW on LITERAL TOPIC ``t`` for every operation a topic
   owner needs (CREATE, DELETE, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS, ALTER, READ, WRITE),
-  plus READ on GROUP PREFIXED ``t`` (consumer groups whose name starts with the topic name);
+  plus READ on GROUP PREFIXED ``t/`` (the topic's consumer groups, ``t/<name>``);
 * a **grantee** holds ALLOW READ, WRITE, DESCRIBE on LITERAL TOPIC ``t`` plus READ on GROUP
-  PREFIXED ``t``;
+  PREFIXED ``t/``;
 * the owner is *the principal holding ALTER on the literal topic*; grantees never get ALTER.
+
+Group READ implies DESCRIBE, which is all a consumer needs (FindCoordinator, OffsetFetch and
+DescribeGroups need DESCRIBE; JoinGroup, SyncGroup, Heartbeat and OffsetCommit need READ).
+The group prefix ends in ``/``, a character topic names cannot contain, so it matches the groups
+of exactly one topic. Before that convention the prefix was the bare topic name, which also
+matched every longer topic's groups (``X`` matched ``Xbar-readers``); :func:`legacy_group_entry`
+recognizes those ACLs so the service can migrate them. The toolkit's ``diaspora_notebook.groups``
+builds the same names; the fabric never imports the toolkit, hence the second constant.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ GRANTEE_TOPIC_OPERATIONS = ("READ", "WRITE", "DESCRIBE")
 GROUP_OPERATIONS = ("READ",)
 OWNER_MARK = "ALTER"
 USER_PREFIX = "User:"
+GROUP_SEPARATOR = "/"  # == diaspora_notebook.groups.GROUP_SEPARATOR (checked by a unit test)
 
 
 @dataclass(frozen=True, order=True)
@@ -68,10 +77,16 @@ def user_of(principal: str) -> str | None:
     return principal[len(USER_PREFIX):] if principal.startswith(USER_PREFIX) else None
 
 
+def group_prefix(topic: str) -> str:
+    """The GROUP PREFIXED resource name of ``topic``'s consumer groups: ``"<topic>/"``."""
+    return topic + GROUP_SEPARATOR
+
+
 def _entries(user: str, topic: str, topic_ops: Iterable[str]) -> list[AclEntry]:
     principal = principal_of(user)
     out = [AclEntry(principal, "TOPIC", topic, "LITERAL", op) for op in topic_ops]
-    out += [AclEntry(principal, "GROUP", topic, "PREFIXED", op) for op in GROUP_OPERATIONS]
+    out += [AclEntry(principal, "GROUP", group_prefix(topic), "PREFIXED", op)
+            for op in GROUP_OPERATIONS]
     return out
 
 
@@ -91,7 +106,20 @@ def is_managed(entry: AclEntry, topic: str) -> bool:
         return (entry.pattern_type == "LITERAL" and entry.resource_name == topic
                 and entry.operation in OWNER_TOPIC_OPERATIONS)
     return (entry.resource_type == "GROUP" and entry.pattern_type == "PREFIXED"
-            and entry.resource_name == topic and entry.operation in GROUP_OPERATIONS)
+            and entry.resource_name == group_prefix(topic) and entry.operation in GROUP_OPERATIONS)
+
+
+def legacy_group_entry(entry: AclEntry) -> bool:
+    """Whether ``entry`` is a group ACL of the old convention (PREFIXED bare topic name)."""
+    return (entry.resource_type == "GROUP" and entry.pattern_type == "PREFIXED"
+            and entry.operation in GROUP_OPERATIONS and user_of(entry.principal) is not None
+            and bool(entry.resource_name) and GROUP_SEPARATOR not in entry.resource_name)
+
+
+def migrated(entry: AclEntry) -> AclEntry:
+    """The new-convention twin of a :func:`legacy_group_entry` ACL."""
+    return AclEntry(entry.principal, "GROUP", group_prefix(entry.resource_name), "PREFIXED",
+                    entry.operation)
 
 
 def interpret(topic: str, entries: Iterable[AclEntry]) -> TopicAccess:
@@ -108,6 +136,14 @@ def interpret(topic: str, entries: Iterable[AclEntry]) -> TopicAccess:
                 owners.add(user)
     return TopicAccess(topic=topic, owners=sorted(owners), grantees=sorted(users - owners),
                        entries=managed)
+
+
+def owned_topics(user: str, entries: Iterable[AclEntry]) -> list[str]:
+    """Topics ``user`` owns (holds the owner mark on), from the ACLs naming its principal."""
+    principal = principal_of(user)
+    return sorted({e.resource_name for e in entries
+                   if e.principal == principal and e.resource_type == "TOPIC"
+                   and e.pattern_type == "LITERAL" and e.operation == OWNER_MARK})
 
 
 def topics_of(user: str, entries: Iterable[AclEntry]) -> list[str]:

@@ -14,6 +14,7 @@ from fastapi.openapi.utils import get_openapi
 from diaspora_notebook.fabric.service.auth import IntrospectionClient, Introspector
 from diaspora_notebook.fabric.service.errors import install_error_handlers, internal_error_response
 from diaspora_notebook.fabric.service.kafka_admin import KafkaAdminBackend, KafkaAdminGateway
+from diaspora_notebook.fabric.service.limits import MAX_BODY_BYTES, BodySizeLimit
 from diaspora_notebook.fabric.service.metrics import RequestMetrics
 from diaspora_notebook.fabric.service.ownership import TopicAccessManager
 from diaspora_notebook.fabric.service.provisioning import KafkaKeyProvisioner, KeyProvisioner
@@ -54,8 +55,7 @@ def _add_request_middleware(app: FastAPI, metrics: RequestMetrics) -> None:
                       request.method, request.url.path)
             response = internal_error_response()
         route = request.scope.get("route")
-        template = getattr(route, "path", None) or "<unmatched>"
-        metrics.record(request.method, template, response.status_code)
+        metrics.record(request.method, getattr(route, "path", None), response.status_code)
         request_log.info("%s %s %d %.1fms", request.method, request.url.path,
                          response.status_code, (time.perf_counter() - start) * 1000)
         return response
@@ -87,14 +87,17 @@ def create_app(settings: ServiceSettings, *, admin: KafkaAdminBackend | None = N
 
     app = FastAPI(title="Diaspora web service", version="1.0",
                   description="Topics (Kafka ACLs), keys (SCRAM users) and sharing for the "
-                              "Diaspora Event Fabric.", lifespan=lifespan)
+                              "Diaspora Event Fabric.", lifespan=lifespan,
+                  redirect_slashes=False)  # its redirect URL would come from the Host header
     app.state.settings = settings
+    app.state.admin = backend
     app.state.introspector = introspector
     app.state.topics = TopicAccessManager(backend,
                                           propagation_seconds=settings.key_propagation_seconds)
     app.state.keys = key_provisioner
     metrics = RequestMetrics()
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, limit=MAX_BODY_BYTES)  # inside the request log: counted
     _add_request_middleware(app, metrics)
     for module in (topics, keys, access, cluster):
         app.include_router(module.router)

@@ -108,8 +108,37 @@ def get_introspector(request: Request) -> Introspector:
 
 
 def _unauthorized(code: str, message: str) -> ServiceError:
-    return ServiceError(401, code, message, hint="log in again to get a fresh access token",
+    return ServiceError(401, code, message,
+                        hint="send the access token of your login (not its refresh token); "
+                             "if it expired, log in again",
                         headers={"WWW-Authenticate": "Bearer"})
+
+
+_ACCESS_TOKEN_TYPES = frozenset({"bearer", "access_token"})
+
+
+def _require_access_token(info: dict[str, Any]) -> None:
+    """Only an active ACCESS token authorizes a call: never a refresh token, never forever.
+
+    Our IdP (like Globus Auth) introspects a refresh token as inactive; other IdPs call it
+    active with a ``token_type`` such as ``refresh_token``, or leave out ``exp``. All three are
+    refused, so a stolen long-lived refresh token is no bearer credential here.
+    """
+    if info.get("active") is not True:
+        raise _unauthorized("invalid_token", "the bearer token is not an active access token "
+                            "(it is expired, revoked, unknown, or a refresh token)")
+    token_type = info.get("token_type")
+    if token_type is not None and str(token_type).lower() not in _ACCESS_TOKEN_TYPES:
+        raise _unauthorized("not_an_access_token",
+                            f"a {str(token_type)[:40]!r} token cannot authorize a call; "
+                            "only access tokens can")
+    exp = info.get("exp")
+    if not isinstance(exp, (int, float)) or isinstance(exp, bool):
+        raise _unauthorized("token_without_expiry",
+                            "the identity provider gave this token no expiry, so it is not "
+                            "accepted as an access token")
+    if exp <= time.time():
+        raise _unauthorized("invalid_token", "the access token has expired")
 
 
 def require_caller(
@@ -129,8 +158,7 @@ def require_caller(
     if len(token) > _MAX_TOKEN_LENGTH or not token.isascii() or not token.isprintable():
         raise _unauthorized("malformed_authorization", "the bearer token is malformed")
     info = introspector.introspect(token)
-    if info.get("active") is not True:
-        raise _unauthorized("invalid_token", "the token is expired, revoked or unknown")
+    _require_access_token(info)
     sub = info.get("sub")
     if not isinstance(sub, str) or not is_safe_principal(sub):
         raise ServiceError(403, "unsupported_identity",

@@ -67,7 +67,8 @@ _DESCRIPTIONS = {
     401: "Missing, malformed, expired or revoked bearer token",
     403: "Token lacks the scope, Subject mismatch, or the topic belongs to someone else",
     404: "Topic not registered",
-    409: "A concurrent registration of the same topic won",
+    409: "A concurrent registration of the same topic won, or the name exists on the brokers "
+         "without an owner (the operator purges it)",
     503: "Kafka or the identity provider is unreachable, or an unexpected backend failure",
 }
 

@@ -28,11 +28,13 @@ from kafka.admin import (
     ResourcePattern,
     ResourcePatternFilter,
     ResourceType,
+    UserScramCredentialDeletion,
     UserScramCredentialUpsertion,
 )
 from kafka.protocol.admin import DescribeAclsRequest, DescribeUserScramCredentialsRequest
+from kafka.protocol.metadata import MetadataRequest
 
-from diaspora_notebook.fabric.service.acls import AclEntry
+from diaspora_notebook.fabric.service.acls import AclEntry, group_prefix
 from diaspora_notebook.fabric.service.errors import ServiceConfigError, ServiceError
 from diaspora_notebook.fabric.service.settings import ServiceSettings
 
@@ -46,10 +48,23 @@ class KafkaAdminBackend(Protocol):
     """What the service needs from Kafka. Every method raises :class:`ServiceError` (503)."""
 
     def topic_acls(self, topic: str) -> list[AclEntry]:
-        """ALLOW ACLs on LITERAL TOPIC ``topic`` and on GROUP PREFIXED ``topic``."""
+        """ALLOW ACLs on LITERAL TOPIC ``topic`` and on GROUP PREFIXED ``topic/``."""
 
     def principal_acls(self, principal: str) -> list[AclEntry]:
         """Every ALLOW ACL naming ``principal``."""
+
+    def prefixed_group_acls(self) -> list[AclEntry]:
+        """Every ALLOW ACL on a GROUP PREFIXED resource (any name, any principal)."""
+
+    def topic_exists(self, topic: str) -> bool:
+        """Whether the brokers hold a topic named ``topic`` (whatever its ACLs)."""
+
+    def topic_names(self) -> list[str]:
+        """Every topic on the brokers (Kafka's internal ones included)."""
+
+    def delete_topic(self, topic: str, timeout: float) -> bool:
+        """Delete ``topic`` and its data; False if there was none. Waits until no broker
+        lists it any more (at most ``timeout`` s), so a new topic of that name starts empty."""
 
     def create_acls(self, entries: Collection[AclEntry]) -> None: ...
 
@@ -66,6 +81,9 @@ class KafkaAdminBackend(Protocol):
 
     def wait_scram(self, user: str, mechanism: str, iterations: int, timeout: float) -> bool:
         """Poll every broker until ``user`` has a credential with ``iterations``."""
+
+    def delete_scram(self, user: str, mechanism: str) -> bool:
+        """Delete ``user``'s credential; False if it had none."""
 
     def close(self) -> None: ...
 
@@ -102,7 +120,7 @@ def _filter(resource_type: ResourceType, name: str | None, pattern: ACLResourceP
 
 def _topic_filters(topic: str) -> list[ACLFilter]:
     return [_filter(ResourceType.TOPIC, topic, ACLResourcePatternType.LITERAL),
-            _filter(ResourceType.GROUP, topic, ACLResourcePatternType.PREFIXED)]
+            _filter(ResourceType.GROUP, group_prefix(topic), ACLResourcePatternType.PREFIXED)]
 
 
 def _unavailable(what: str, reason: str) -> ServiceError:
@@ -224,6 +242,11 @@ class KafkaAdminGateway:
         acl_filter = _filter(ResourceType.ANY, None, ACLResourcePatternType.ANY, principal)
         return self._call("listing ACLs", lambda c: from_kafka_acls(c.describe_acls(acl_filter)[0]))
 
+    def prefixed_group_acls(self) -> list[AclEntry]:
+        acl_filter = _filter(ResourceType.GROUP, None, ACLResourcePatternType.PREFIXED)
+        return self._call("listing group ACLs",
+                          lambda c: from_kafka_acls(c.describe_acls(acl_filter)[0]))
+
     def create_acls(self, entries: Collection[AclEntry]) -> None:
         if not entries:
             return
@@ -269,6 +292,36 @@ class KafkaAdminGateway:
                 return False
             time.sleep(_POLL_SECONDS)
 
+    # -- topics -------------------------------------------------------------------------------
+
+    def topic_names(self) -> list[str]:
+        return self._call("listing topics", lambda c: sorted(c.list_topics()))
+
+    def topic_exists(self, topic: str) -> bool:
+        return self._call("looking the topic up", lambda c: topic in c.list_topics())
+
+    def delete_topic(self, topic: str, timeout: float) -> bool:
+        def run(client: Any) -> bool:
+            try:
+                client.delete_topics([topic], timeout_ms=int(self._timeout * 1000))
+            except kerr.UnknownTopicOrPartitionError:
+                return False
+            return True
+
+        existed = self._call("deleting the topic", run)
+        request = MetadataRequest(topics=[MetadataRequest.MetadataRequestTopic(name=topic)],
+                                  allow_auto_topic_creation=False)
+
+        def gone_everywhere(client: Any) -> bool:
+            return all(t.error_code == kerr.UnknownTopicOrPartitionError.errno
+                       for response in self._each_broker(client, request)
+                       for t in response.topics if t.name == topic)
+
+        if timeout > 0 and not self._poll("waiting for the topic to disappear", gone_everywhere,
+                                          timeout):
+            log.warning("a deleted topic is still listed by a broker after %.1f s", timeout)
+        return existed
+
     # -- SCRAM --------------------------------------------------------------------------------
 
     @staticmethod
@@ -309,3 +362,14 @@ class KafkaAdminGateway:
             return True
 
         return self._poll("waiting for the key to propagate", visible_everywhere, timeout)
+
+    def delete_scram(self, user: str, mechanism: str) -> bool:
+        if self.scram_iterations(user, mechanism) is None:
+            return False
+        deletion = UserScramCredentialDeletion(user, mechanism)
+        result = self._call("deleting a SCRAM credential",
+                            lambda c: c.alter_user_scram_credentials([deletion]))
+        if result.get(user):
+            raise ServiceError(503, "kafka_error", "Kafka refused to delete the key",
+                               hint="retry; if it persists, the operator should check the broker")
+        return True

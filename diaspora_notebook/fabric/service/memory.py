@@ -10,15 +10,17 @@ import hashlib
 import threading
 from collections.abc import Collection
 
-from diaspora_notebook.fabric.service.acls import AclEntry
+from diaspora_notebook.fabric.service.acls import AclEntry, group_prefix
 from diaspora_notebook.fabric.service.errors import ServiceError
 
 
 class InMemoryKafkaAdmin:
-    """ACLs as a set, SCRAM users as ``{user: (mechanism, iterations, password digest)}``."""
+    """ACLs as a set, SCRAM users as ``{user: (mechanism, iterations, password digest)}``,
+    topics on the brokers as ``{name: [events]}`` (tests add them as a user's client would)."""
 
     def __init__(self) -> None:
         self.acls: set[AclEntry] = set()
+        self.topics: dict[str, list[bytes]] = {}
         self.scram: dict[str, tuple[str, int, str]] = {}
         self.calls: list[str] = []
         self.down = False
@@ -35,14 +37,35 @@ class InMemoryKafkaAdmin:
     def topic_acls(self, topic: str) -> list[AclEntry]:
         self._enter("topic_acls")
         with self._lock:
-            return sorted(e for e in self.acls if e.resource_name == topic and (
-                (e.resource_type, e.pattern_type) in {("TOPIC", "LITERAL"),
-                                                      ("GROUP", "PREFIXED")}))
+            return sorted(e for e in self.acls if (
+                (e.resource_type, e.pattern_type, e.resource_name) in {
+                    ("TOPIC", "LITERAL", topic), ("GROUP", "PREFIXED", group_prefix(topic))}))
 
     def principal_acls(self, principal: str) -> list[AclEntry]:
         self._enter("principal_acls")
         with self._lock:
             return sorted(e for e in self.acls if e.principal == principal)
+
+    def prefixed_group_acls(self) -> list[AclEntry]:
+        self._enter("prefixed_group_acls")
+        with self._lock:
+            return sorted(e for e in self.acls
+                          if e.resource_type == "GROUP" and e.pattern_type == "PREFIXED")
+
+    def topic_exists(self, topic: str) -> bool:
+        self._enter("topic_exists")
+        with self._lock:
+            return topic in self.topics
+
+    def topic_names(self) -> list[str]:
+        self._enter("topic_names")
+        with self._lock:
+            return sorted(self.topics)
+
+    def delete_topic(self, topic: str, timeout: float) -> bool:
+        self._enter("delete_topic")
+        with self._lock:
+            return self.topics.pop(topic, None) is not None
 
     def create_acls(self, entries: Collection[AclEntry]) -> None:
         self._enter("create_acls")
@@ -75,6 +98,15 @@ class InMemoryKafkaAdmin:
     def wait_scram(self, user: str, mechanism: str, iterations: int, timeout: float) -> bool:
         self._enter("wait_scram")
         return self.scram_iterations(user, mechanism) == iterations
+
+    def delete_scram(self, user: str, mechanism: str) -> bool:
+        self._enter("delete_scram")
+        with self._lock:
+            cred = self.scram.get(user)
+            if cred is None or cred[0] != mechanism:
+                return False
+            del self.scram[user]
+            return True
 
     def authenticates(self, user: str, password: str) -> bool:
         """Whether ``password`` is ``user``'s current key (what a broker would check)."""

@@ -4,6 +4,10 @@ Ownership lives only in Kafka's ACLs (see :mod:`.acls`). Register and unregister
 are serialized by a per-topic lock in this process, and a registration re-reads the ACLs after
 creating its own: if another owner appeared meanwhile (a second service replica), it takes its
 ACLs back and reports a conflict, so two users never both own a topic.
+
+No event written under one owner is readable by a later owner of the name: unregistering
+deletes the topic (its data) before its ACLs, and a name that exists on the brokers without an
+owner cannot be registered until the operator purges it (``diaspora-fabric topic purge``).
 """
 
 from __future__ import annotations
@@ -32,6 +36,20 @@ def _owned_by_another(topic: str) -> ServiceError:
     return ServiceError(403, "topic_owned_by_another",
                         f"topic {topic!r} is registered to another user",
                         hint="choose another topic name, or ask its owner to grant you access")
+
+
+def _exists_without_owner(topic: str) -> ServiceError:
+    return ServiceError(409, "topic_exists_unowned",
+                        f"topic {topic!r} exists on the brokers but has no owner, so it may hold "
+                        "another user's old events",
+                        hint="choose another name, or ask the operator to delete it with "
+                             f"`diaspora-fabric topic purge {topic}`")
+
+
+@dataclass(frozen=True)
+class Unregistered:
+    outcome: Outcome
+    deleted_topic: bool  # the topic existed on the brokers and was deleted with its data
 
 
 def _not_registered(topic: str) -> ServiceError:
@@ -77,6 +95,11 @@ class TopicAccessManager:
                 return "no-op"
             if state.registered:
                 raise _owned_by_another(topic)
+            if self._admin.topic_exists(topic):
+                raise _exists_without_owner(topic)
+            # grants left behind without an owner must not carry over to the new owner's data
+            if state.entries:
+                self._admin.delete_acls(state.entries)
             wanted = acls.owner_entries(topic, caller)
             self._admin.create_acls(wanted)
             self._wait(topic, wanted, [])
@@ -88,16 +111,39 @@ class TopicAccessManager:
                                    hint="retry; at most one registration wins")
             return "success"
 
-    def unregister(self, topic: str, caller: str) -> Outcome:
+    def unregister(self, topic: str, caller: str) -> Unregistered:
         with self._lock(topic):
             state = self.access(topic)
             if not state.registered:
-                return "no-op"
+                return Unregistered("no-op", deleted_topic=False)
             if caller not in state.owners:
                 raise _owned_by_another(topic)
+            # data first: if this fails, the caller still owns the topic and can retry
+            deleted = self._admin.delete_topic(topic, self._propagation)
             self._admin.delete_acls(state.entries)
             self._wait(topic, [], state.entries)
-            return "success"
+            return Unregistered("success", deleted_topic=deleted)
+
+    def purge(self, topic: str) -> tuple[bool, list[acls.AclEntry]]:
+        """Operator: delete a topic that has no owner, and any grants left on it.
+
+        :returns: whether a topic was deleted, and the ACLs removed
+        """
+        with self._lock(topic):
+            state = self.access(topic)
+            if state.registered:
+                raise ServiceError(409, "topic_has_owner",
+                                   f"topic {topic!r} is registered to {', '.join(state.owners)}",
+                                   hint="its owner unregisters it (which deletes its data), or "
+                                        "remove that account with `diaspora-fabric user remove`")
+            deleted = self._admin.delete_topic(topic, self._propagation)
+            self._admin.delete_acls(state.entries)
+            return deleted, state.entries
+
+    def orphans(self) -> list[str]:
+        """Topics on the brokers that nobody owns (Kafka's internal ``__`` topics excepted)."""
+        return [t for t in self._admin.topic_names()
+                if not t.startswith("__") and not self.access(t).registered]
 
     def grant(self, topic: str, caller: str, user: str) -> Outcome:
         with self._lock(topic):

@@ -24,7 +24,11 @@ def list_topics(caller: Caller, topics: Topics) -> TopicListOut:
 @router.post("/register_topic", response_model=TopicOut, responses=TOPIC_RESPONSES)
 def register_topic(caller: Caller, topics: Topics, topic: TopicHeader = None,
                    body: OptionalTopicBody = None) -> TopicOut:
-    """Make the caller the topic's owner (ACLs only; create the topic with Kafka)."""
+    """Make the caller the topic's owner (ACLs only; create the topic with Kafka).
+
+    A name that already exists on the brokers without an owner is refused (409): it may hold
+    another user's old events until the operator purges it.
+    """
     name = topic_from(topic, body.topic if body else None)
     outcome = topics.register(name, caller.id)
     message = ("the topic is registered to you" if outcome == "success"
@@ -35,9 +39,16 @@ def register_topic(caller: Caller, topics: Topics, topic: TopicHeader = None,
 @router.post("/unregister_topic", response_model=TopicOut, responses=TOPIC_RESPONSES)
 def unregister_topic(caller: Caller, topics: Topics, topic: TopicHeader = None,
                      body: OptionalTopicBody = None) -> TopicOut:
-    """Remove the caller's and all grantees' ACLs for the topic (its data stays)."""
+    """Delete the topic with all its events, then the caller's and every grantee's ACLs.
+
+    Nothing written under this registration is readable by a later owner of the name.
+    """
     name = topic_from(topic, body.topic if body else None)
-    outcome = topics.unregister(name, caller.id)
-    message = ("the topic's ACLs were removed" if outcome == "success"
-               else "the topic was not registered")
-    return TopicOut(status=outcome, message=message, topic=name)
+    result = topics.unregister(name, caller.id)
+    if result.outcome == "no-op":
+        message = "the topic was not registered"
+    elif result.deleted_topic:
+        message = "the topic and all its events were deleted, and its ACLs removed"
+    else:
+        message = "the topic's ACLs were removed (it did not exist on the brokers)"
+    return TopicOut(status=result.outcome, message=message, topic=name)

@@ -71,13 +71,26 @@ def list_users(state_dir: str | Path) -> list[dict[str, Any]]:
     ]
 
 
-def remove_user(state_dir: str | Path, username: str) -> None:
-    """Delete an account and revoke every token issued to it."""
+def user_id(state_dir: str | Path, username: str) -> str:
+    """The identity id of an account (its Kafka principal's name)."""
+    user = open_store(state_dir).user_by_username(_lookup_name(username))
+    if user is None:
+        raise _unknown_user(username)
+    return user.id
+
+
+def remove_user(state_dir: str | Path, username: str) -> str:
+    """Delete an account and revoke every token issued to it; returns its identity id.
+
+    Its Kafka key, topics and grants are the service's business: ``diaspora-fabric user
+    remove`` removes them too (:mod:`diaspora_notebook.fabric.kafka_cli`).
+    """
     store = open_store(state_dir)
     user = store.user_by_username(_lookup_name(username))
     if user is None:
         raise _unknown_user(username)
     store.delete_user(user.id)
+    return user.id
 
 
 def set_password(state_dir: str | Path, username: str, password: str) -> None:

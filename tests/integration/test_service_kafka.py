@@ -156,7 +156,7 @@ def test_http_routes_against_real_kafka(fabric, tmp_path, topic_name):
 
     class Introspector:
         def introspect(self, token):
-            return {"active": True, "sub": alice, "scope": SCOPE, "aud": ["svc"]}
+            return {"active": True, "sub": alice, "scope": SCOPE, "aud": ["svc"], "exp": 4e9}
 
     app = create_app(_settings(fabric, tmp_path), introspector=Introspector())
     app.dependency_overrides[get_introspector] = Introspector

@@ -5,7 +5,7 @@ from __future__ import annotations
 import stat
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -89,10 +89,15 @@ def test_own_auth_code_page_is_reached_relatively(env: Env) -> None:
 def test_behind_a_proxy_prefix(env: Env) -> None:
     proxied = "https://hub.example.org/user/x/proxy/8765/v2/web/auth-code"
     headers = {"X-Forwarded-Host": "hub.example.org"}
-    location = login(env, authorize_params(env.native, proxied), headers)
+    # X-Forwarded-Host counts only from a configured trusted proxy (here 10.9.8.7)
+    app = create_app(IdpSettings(env.state_dir, ISSUER, trusted_proxies=("10.9.8.0/24",)))
+    with TestClient(app, base_url="http://127.0.0.1:8765", client=("10.9.8.7", 5000)) as proxy:
+        location = login(replace(env, client=proxy), authorize_params(env.native, proxied),
+                         headers)
     assert location.startswith("../web/auth-code?")  # relative: stays under the prefix
-    page = env.client.get("/v2/oauth2/authorize", params=authorize_params(env.native, proxied))
-    assert page.status_code == 400  # that host is not ours without the proxy header
+    page = env.client.get("/v2/oauth2/authorize", params=authorize_params(env.native, proxied),
+                          headers=headers)
+    assert page.status_code == 400  # the same header from an untrusted peer counts for nothing
     assert "http" not in "".join(f.action for f in parse_page(
         env.client.get("/v2/oauth2/authorize", params=authorize_params(env.native),
                        headers={"Host": "evil.example.org"}).text).forms)

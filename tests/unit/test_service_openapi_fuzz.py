@@ -23,7 +23,7 @@ A = "2b1b3c4d-0000-4000-8000-00000000000a"
 class Introspector:
     def introspect(self, token):
         if token == "tok-a":
-            return {"active": True, "sub": A, "scope": SCOPE, "aud": ["svc"]}
+            return {"active": True, "sub": A, "scope": SCOPE, "aud": ["svc"], "exp": 4e9}
         return {"active": False}
 
 

@@ -2,14 +2,34 @@
 
 Runs uvicorn with its access log OFF: access log lines carry query strings, and the
 auth-code page's query string holds a live authorization code.
+
+Trusted proxies and the login throttle can also be set through the environment, so
+``diaspora-fabric up`` passes them on unchanged: ``DIASPORA_IDP_TRUSTED_PROXIES`` (comma
+separated addresses or networks; none by default) and ``DIASPORA_IDP_LOGIN_MAX_FAILURES_PER_USER``,
+``..._PER_SOURCE``, ``DIASPORA_IDP_LOGIN_LOCK_SECONDS``, ``..._LOCK_MAX_SECONDS``,
+``DIASPORA_IDP_LOGIN_FAILURE_WINDOW``.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
+
+from diaspora_notebook.fabric.idp.settings import IdpSettings
+
+ENV_PREFIX = "DIASPORA_IDP_"
+_THROTTLE_OPTIONS: tuple[tuple[str, type[int] | type[float]], ...] = (
+    ("login_max_failures_per_user", int), ("login_max_failures_per_source", int),
+    ("login_lock_seconds", float), ("login_lock_max_seconds", float),
+    ("login_failure_window", float),
+)
+
+
+def _env_default(name: str) -> str | None:
+    return os.environ.get(ENV_PREFIX + name.upper()) or None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,6 +43,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="public base URL ending with '/' (default http://HOST:PORT/)")
     parser.add_argument("--access-token-lifetime", type=int, default=172800, metavar="SECONDS")
     parser.add_argument("--code-lifetime", type=int, default=600, metavar="SECONDS")
+    parser.add_argument("--trusted-proxies", default=_env_default("trusted_proxies") or "",
+                        metavar="ADDR[,NET...]",
+                        help="peers whose X-Forwarded-Host/-For are believed (default none; "
+                             "env DIASPORA_IDP_TRUSTED_PROXIES)")
+    for name, kind in _THROTTLE_OPTIONS:
+        parser.add_argument("--" + name.replace("_", "-"), type=kind,
+                            default=_env_default(name) or getattr(IdpSettings, name),
+                            help=f"login throttle (env {ENV_PREFIX}{name.upper()})")
     parser.add_argument("--log-level", default="info",
                         choices=["critical", "error", "warning", "info", "debug"])
     return parser
@@ -35,7 +63,6 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     from diaspora_notebook.errors import DiasporaError
     from diaspora_notebook.fabric.idp.app import create_app
-    from diaspora_notebook.fabric.idp.settings import IdpSettings
 
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -45,6 +72,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             issuer=args.issuer or f"http://{args.host}:{args.port}/",
             access_token_lifetime=args.access_token_lifetime,
             code_lifetime=args.code_lifetime,
+            trusted_proxies=tuple(p for p in args.trusted_proxies.split(",") if p.strip()),
+            **{name: kind(getattr(args, name)) for name, kind in _THROTTLE_OPTIONS},
         )
         app = create_app(settings)
     except DiasporaError as exc:

@@ -23,6 +23,7 @@ from diaspora_notebook.fabric.idp.keys import ALGORITHM, SigningKey
 from diaspora_notebook.fabric.idp.responses import error_json, oauth_error_json
 from diaspora_notebook.fabric.idp.settings import IdpSettings
 from diaspora_notebook.fabric.idp.store import Store
+from diaspora_notebook.fabric.idp.throttle import from_settings
 from diaspora_notebook.fabric.idp.tokens import OAuthError, TokenService
 
 log = logging.getLogger(__name__)
@@ -34,10 +35,15 @@ def create_app(settings: IdpSettings) -> FastAPI:
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     store = Store(settings.db_path)
     key = SigningKey.load_or_create(settings.key_path)
-    ctx = IdpContext(settings, store, key, TokenService(settings, store, key))
+    throttle = from_settings(settings.login_max_failures_per_user,
+                             settings.login_max_failures_per_source, settings.login_lock_seconds,
+                             settings.login_lock_max_seconds, settings.login_failure_window)
+    ctx = IdpContext(settings, store, key, TokenService(settings, store, key), throttle)
 
+    # redirect_slashes off: Starlette would build that redirect's absolute URL from the Host
+    # header, the one redirect a forged Host could aim elsewhere
     app = FastAPI(title="Diaspora local identity provider", docs_url=None, redoc_url=None,
-                  openapi_url=None)
+                  openapi_url=None, redirect_slashes=False)
     app.state.idp = ctx
     app.include_router(routes_web.router)
     app.include_router(routes_oauth.router)

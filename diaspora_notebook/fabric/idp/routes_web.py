@@ -1,7 +1,9 @@
 """Browser pages: authorize (login form), consent, and the auth-code page.
 
 Handlers are thin: they parse, call :mod:`authorize` / :class:`TokenService`, and render
-:mod:`pages`. Nothing here logs a password, code or transaction id.
+:mod:`pages`. Nothing here logs a password, code or transaction id. Failed logins are logged
+with the username typed and the source address, and throttled (:mod:`throttle`): a locked
+account or address gets the login page again with HTTP 429, ``Retry-After`` and a message.
 """
 
 from __future__ import annotations
@@ -16,9 +18,15 @@ from starlette.concurrency import run_in_threadpool
 
 from diaspora_notebook.fabric.idp import pages
 from diaspora_notebook.fabric.idp.authorize import PageError, redirect_location, validate
-from diaspora_notebook.fabric.idp.context import IdpContext, context, request_hosts
+from diaspora_notebook.fabric.idp.context import (
+    IdpContext,
+    client_address,
+    context,
+    request_hosts,
+)
 from diaspora_notebook.fabric.idp.hashing import digest, verify_password
 from diaspora_notebook.fabric.idp.responses import html, read_form
+from diaspora_notebook.fabric.idp.throttle import Refusal
 from diaspora_notebook.fabric.idp.tokens import OAuthError
 
 log = logging.getLogger(__name__)
@@ -45,22 +53,38 @@ async def login(request: Request) -> Response:
         form = await read_form(request)
     except OAuthError as exc:
         return html(pages.error_page("Invalid request", exc.message), exc.status)
-    return await run_in_threadpool(_login, context(request), form, request_hosts(request))
+    return await run_in_threadpool(_login, context(request), form, request_hosts(request),
+                                   client_address(request))
 
 
-def _login(ctx: IdpContext, form: dict[str, str], hosts: set[str]) -> Response:
+def _login(ctx: IdpContext, form: dict[str, str], hosts: set[str], source: str) -> Response:
     try:
         req = validate(form, ctx.store, ctx.settings, hosts)
     except PageError as exc:
         return _error(exc)
     username = form.get("username", "")[:320]
     password = form.get("password", "")[:1024]
+
+    def again(error: str, status: int) -> Response:
+        return html(pages.login_page(client_name=req.client.name, hidden=req.params,
+                                     error=error, username=username), status)
+
+    refusal = ctx.throttle.check(username, source)
+    if refusal is not None:  # no password is checked while locked: nothing to guess with
+        log.warning("login refused for username %r from %s: %s locked for %d s", username[:100],
+                    source, refusal.scope, refusal.retry_after)
+        return _throttled(again(refusal.message, 429), refusal)
     user = ctx.store.user_by_username(username.strip().lower())
     if not verify_password(password, user.password_hash if user else None) or user is None:
-        log.info("failed login attempt for a local account")
-        page = pages.login_page(client_name=req.client.name, hidden=req.params, error=BAD_LOGIN,
-                                username=username)
-        return html(page, 401)
+        refusal = ctx.throttle.failure(username, source)
+        per_account, per_source = ctx.throttle.failures(username, source)
+        log.warning("failed login for username %r from %s (%s; failures: %d for the account, "
+                    "%d from the address)", username[:100], source,
+                    "known account" if user else "no such account", per_account, per_source)
+        if refusal is not None:
+            return _throttled(again(f"{BAD_LOGIN} {refusal.message}", 429), refusal)
+        return again(BAD_LOGIN, 401)
+    ctx.throttle.success(username)
     transaction = secrets.token_urlsafe(32)
     ctx.store.insert_transaction(digest(transaction), user.id, req.params,
                                  time.time() + ctx.settings.code_lifetime)
@@ -115,6 +139,11 @@ def auth_code(request: Request) -> Response:
     error = request.query_params.get("error", "")[:200] or "no authorization code was given"
     return html(pages.error_page("Login not completed", error,
                                  hint="start the login again from your notebook"), 400)
+
+
+def _throttled(response: Response, refusal: Refusal) -> Response:
+    response.headers["Retry-After"] = str(refusal.retry_after)
+    return response
 
 
 def _error(exc: PageError) -> Response:

@@ -243,7 +243,13 @@ class TokenService:
         return {"active": False}
 
     def introspect(self, form: dict[str, str], authorization: str | None) -> dict[str, Any]:
-        """RFC 7662 in the Globus shape; confidential clients only (they are resource servers)."""
+        """RFC 7662 in the Globus shape; confidential clients only (they are resource servers).
+
+        Only ACCESS tokens can be active here. A resource server introspects what a caller sent
+        as a bearer token, and a refresh token (which never expires) must not pass for one: it
+        answers ``{"active": false}``, like an unknown token. The SDK never introspects refresh
+        tokens; it only sends them to the token endpoint, which is unaffected.
+        """
         if not authorization:
             raise invalid_client("introspection requires a confidential client (HTTP Basic)")
         self.authenticate_client(form, authorization)
@@ -251,7 +257,8 @@ class TokenService:
         if not token:
             raise OAuthError("invalid_request", "token is required")
         record = self.store.token(digest(token))
-        if record is None or not record.active(time.time()):
+        if (record is None or record.kind != "access" or record.expires_at is None
+                or not record.active(time.time())):
             return {"active": False}
         identity = subject_identity(self.store, record.subject,
                                     is_client=record.subject_is_client)
@@ -263,10 +270,8 @@ class TokenService:
             "client_id": record.client_id, "sub": record.subject,
             "username": identity["username"], "name": identity["name"],
             "email": identity["email"], "iat": int(record.issued_at), "nbf": int(record.issued_at),
-            "aud": aud, "iss": self.settings.issuer.rstrip("/"),
+            "aud": aud, "iss": self.settings.issuer.rstrip("/"), "exp": int(record.expires_at),
         }
-        if record.expires_at is not None:
-            result["exp"] = int(record.expires_at)
         include = {part.strip() for part in form.get("include", "").split(",")}
         if "identity_set" in include:
             result["identity_set"] = [record.subject]

@@ -47,7 +47,8 @@ class LiveDataFrame:
         ``datetime``/``pd.Timestamp`` (naive means UTC)
     :param group_id: consume as this consumer group (offsets are committed, so a new
         LiveDataFrame with the same group continues where this one stopped); by default every
-        partition is read directly and nothing is committed
+        partition is read directly and nothing is committed. On a Diaspora fabric a topic's
+        groups are ``<topic>/<name>``: ``diaspora_notebook.groups.group_name(topic, "live")``
     :param max_rows: most rows held; the oldest are dropped (and counted) beyond it
     :param mode: ``"append"`` or ``"latest_by_key"`` (one row per Kafka key, the newest)
     :param deserializer: ``"json"``, ``"text"``, ``"bytes"`` or a function ``bytes -> object``

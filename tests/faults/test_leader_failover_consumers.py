@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from diaspora_notebook.fabric.fabric import Fabric
+from diaspora_notebook.groups import group_name
 from diaspora_notebook.kafka import KafkaConsumer, KafkaProducer
 
 from .helpers import AckedLog, leader_of, own_fabric, user_with_topic, wait_until
@@ -71,7 +72,7 @@ def test_leader_and_coordinator_killed_producer_and_group_consumer_go_on(fabric3
     producer = KafkaProducer(client=client, acks="all", enable_idempotence=True,
                              retries=2**31 - 1, delivery_timeout_ms=120_000,
                              request_timeout_ms=10_000, max_block_ms=60_000, linger_ms=5)
-    consumer = KafkaConsumer(topic, client=client, group_id=f"{topic}-readers",
+    consumer = KafkaConsumer(topic, client=client, group_id=group_name(topic, "readers"),
                              auto_offset_reset="earliest", enable_auto_commit=True,
                              auto_commit_interval_ms=500, session_timeout_ms=15_000,
                              heartbeat_interval_ms=1_000, request_timeout_ms=20_000)

@@ -24,13 +24,13 @@ from diaspora_notebook.fabric.fabric import Fabric
 from diaspora_notebook.fabric.idp import admin
 from diaspora_notebook.fabric.idp.hashing import digest
 from diaspora_notebook.kafka_diagnose import diagnosed_connection
+from diaspora_notebook.testing.identities import create_identity
 from diaspora_notebook.testing.tokens import (
     ISSUED_SECRETS,
     client_credentials_token,
     log_files,
     native_client,
     new_confidential_client,
-    new_identity,
     remember_secret,
     secrets_in_logs,
     service_headers,
@@ -93,7 +93,8 @@ class Service:
 
 class User:
     def __init__(self, fabric: Fabric) -> None:
-        self.username, self.password, self.id = new_identity(fabric)
+        person = create_identity(fabric)
+        self.username, self.password, self.id = person.username, person.password, person.id
         self.token = service_token(fabric, self.username, self.password)
 
 
@@ -180,7 +181,7 @@ def test_two_users_register_share_and_revoke(fabric: Fabric, svc: Service, alice
 
     # B is denied before the grant
     with pytest.raises(DENIED):
-        consume(fabric, bob.id, b_key["password"], t, 1, group=f"{t}-b0", timeout=5)
+        consume(fabric, bob.id, b_key["password"], t, 1, group=f"{t}/b0", timeout=5)
 
     granted = svc.ok("post", "v1/grant_user_access", alice.token,
                      headers={"Topic": t, "User": bob.id.upper()})
@@ -190,7 +191,7 @@ def test_two_users_register_share_and_revoke(fabric: Fabric, svc: Service, alice
     users = svc.ok("get", "v1/list_topic_users", alice.token, params={"topic": t})
     assert (users["owner"], users["users"]) == (alice.id, [bob.id])
     assert t in svc.topics(bob.token)
-    assert consume(fabric, bob.id, b_key["password"], t, 2, group=f"{t}-b1") == [b"one", b"two"]
+    assert consume(fabric, bob.id, b_key["password"], t, 2, group=f"{t}/b1") == [b"one", b"two"]
 
     # revoke: B is denied again and no longer sees the topic
     revoked = svc.ok("post", "v1/revoke_user_access", alice.token,
@@ -200,7 +201,7 @@ def test_two_users_register_share_and_revoke(fabric: Fabric, svc: Service, alice
                   json={"topic": t, "user": bob.id})["status"] == "no-op"
     assert t not in svc.topics(bob.token)
     with pytest.raises(DENIED):
-        consume(fabric, bob.id, b_key["password"], t, 1, group=f"{t}-b2", timeout=5)
+        consume(fabric, bob.id, b_key["password"], t, 1, group=f"{t}/b2", timeout=5)
     with pytest.raises(TopicAuthorizationFailedError):
         produce(fabric, bob.id, b_key["password"], t, [b"intrusion"])
 
@@ -209,9 +210,9 @@ def test_two_users_register_share_and_revoke(fabric: Fabric, svc: Service, alice
               json={"topic": t, "user": alice.id})
     produce(fabric, alice.id, a_key["password"], t, [b"three"])
 
-    # unregister by the owner removes its ACLs; a second time is a no-op
-    assert svc.ok("post", "v1/unregister_topic", alice.token,
-                  json={"topic": t})["status"] == "success"
+    # unregister by the owner deletes the topic with its events and the ACLs; twice is a no-op
+    gone = svc.ok("post", "v1/unregister_topic", alice.token, json={"topic": t})
+    assert gone["status"] == "success" and "events were deleted" in gone["message"]
     assert svc.ok("post", "v1/unregister_topic", alice.token,
                   json={"topic": t})["status"] == "no-op"
     assert t not in svc.topics(alice.token)
@@ -264,7 +265,8 @@ def test_missing_malformed_and_unknown_tokens_are_401(svc: Service, headers: dic
 
 
 def test_revoked_token_is_refused_within_six_seconds(fabric: Fabric, svc: Service) -> None:
-    username, password, _ = new_identity(fabric)
+    person = create_identity(fabric)
+    username, password = person.username, person.password
     token = service_token(fabric, username, password)
     assert svc.ok("get", "v1/list_topics", token)["status"] == "success"  # now cached
     native_client(fabric).oauth2_revoke_token(token)
@@ -276,7 +278,8 @@ def test_revoked_token_is_refused_within_six_seconds(fabric: Fabric, svc: Servic
 
 def test_revoking_the_refresh_token_kills_its_access_token(fabric: Fabric,
                                                            svc: Service) -> None:
-    username, password, _ = new_identity(fabric)
+    person = create_identity(fabric)
+    username, password = person.username, person.password
     tokens = user_tokens(fabric, username, password, refresh_tokens=True)
     rs = fabric.describe()["service"]["resource_server"]
     access, refresh = tokens[rs]["access_token"], tokens[rs]["refresh_token"]
@@ -286,7 +289,8 @@ def test_revoking_the_refresh_token_kills_its_access_token(fabric: Fabric,
 
 
 def test_expired_token_is_refused(fabric: Fabric, svc: Service) -> None:
-    username, password, _ = new_identity(fabric)
+    person = create_identity(fabric)
+    username, password = person.username, person.password
     token = service_token(fabric, username, password)
     assert svc.ok("get", "v1/list_topics", token)["status"] == "success"
     expire_at_idp(fabric, token)
@@ -296,7 +300,8 @@ def test_expired_token_is_refused(fabric: Fabric, svc: Service) -> None:
 
 
 def test_token_without_the_service_scope_is_403(fabric: Fabric, svc: Service) -> None:
-    username, password, _ = new_identity(fabric)
+    person = create_identity(fabric)
+    username, password = person.username, person.password
     tokens = user_tokens(fabric, username, password, ["openid", "email"])
     assert set(tokens) == {"auth.globus.org"}
     token = tokens["auth.globus.org"]["access_token"]
@@ -374,7 +379,7 @@ def test_service_identity_registers_and_creates_a_key(fabric: Fabric, svc: Servi
         owner.close()
     produce(fabric, client_id, key["password"], topic_name, [b"from-a-service"])
     assert consume(fabric, client_id, key["password"], topic_name, 1,
-                   group=f"{topic_name}-svc") == [b"from-a-service"]
+                   group=f"{topic_name}/svc") == [b"from-a-service"]
 
     # the client's secret is the only thing that gets it tokens
     wrong = globus_sdk.ConfidentialAppAuthClient(client_id, secret[:-1] + "0",

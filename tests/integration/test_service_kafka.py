@@ -91,34 +91,36 @@ def test_register_share_revoke_with_real_clients(fabric, gateway, topic_name):
         owner_admin.close()
     sent = produce(fabric, alice, alice_pw, topic_name, [b"one", b"two"])
     assert [m.offset for m in sent] == [0, 1]
-    assert consume(fabric, alice, alice_pw, topic_name, 2, group=f"{topic_name}-alice") == [
+    assert consume(fabric, alice, alice_pw, topic_name, 2, group=f"{topic_name}/alice") == [
         b"one", b"two"]
 
     # bob is denied until granted
     with pytest.raises(TopicAuthorizationFailedError):
         produce(fabric, bob, bob_pw, topic_name, [b"intrusion"])
     with pytest.raises(DENIED):
-        consume(fabric, bob, bob_pw, topic_name, 1, group=f"{topic_name}-bob", timeout=5)
+        consume(fabric, bob, bob_pw, topic_name, 1, group=f"{topic_name}/bob", timeout=5)
 
     assert topics.grant(topic_name, alice, bob) == "success"
     assert topics.users(topic_name, alice).users == [bob]
     assert topics.topics(bob) == [topic_name]
-    got = consume(fabric, bob, bob_pw, topic_name, 2, group=f"{topic_name}-bob")
+    got = consume(fabric, bob, bob_pw, topic_name, 2, group=f"{topic_name}/bob")
     assert got == [b"one", b"two"]
     produce(fabric, bob, bob_pw, topic_name, [b"from-bob"])
 
     assert topics.revoke(topic_name, alice, bob) == "success"
     assert topics.topics(bob) == []
     with pytest.raises(DENIED):
-        consume(fabric, bob, bob_pw, topic_name, 1, group=f"{topic_name}-bob2", timeout=5)
+        consume(fabric, bob, bob_pw, topic_name, 1, group=f"{topic_name}/bob2", timeout=5)
 
-    # unregister removes the ACLs (not the data): even the former owner is now denied
+    # unregister deletes the topic with its data, then every ACL: the former owner is denied
     topics.grant(topic_name, alice, bob)
-    assert topics.unregister(topic_name, alice) == "success"
+    result = topics.unregister(topic_name, alice)
+    assert (result.outcome, result.deleted_topic) == ("success", True)
     assert acls.interpret(topic_name, gateway.topic_acls(topic_name)).entries == []
+    assert not gateway.topic_exists(topic_name)
     with pytest.raises(TopicAuthorizationFailedError):
         produce(fabric, alice, alice_pw, topic_name, [b"after"])
-    assert topics.unregister(topic_name, alice) == "no-op"
+    assert topics.unregister(topic_name, alice).outcome == "no-op"
 
 
 def test_create_key_twice_invalidates_the_first(fabric, gateway):

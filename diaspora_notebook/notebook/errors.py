@@ -20,15 +20,43 @@ from typing import Any, TypeVar
 
 from IPython.core.error import UsageError
 
-from diaspora_notebook.errors import DiasporaError
+from diaspora_notebook.errors import (
+    DiasporaError,
+    KafkaAccessDeniedError,
+    TopicExistsError,
+    TopicMissingError,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 _PATCHED = "_diaspora_original_show_usage_error"
 
 
+def magic_hint(exc: DiasporaError) -> str | None:
+    """The hint in magic syntax where the core's names a Python call (None: keep the core's)."""
+    topic = getattr(exc, "topic", None)
+    if not topic:
+        return None
+    if isinstance(exc, TopicMissingError):
+        return (f"create it: %diaspora_register {topic} --create, or the topic manager's "
+                f"Create button (Python: topics.create({topic!r}))")
+    if isinstance(exc, KafkaAccessDeniedError):
+        return (f"register it with %diaspora_register {topic}, or ask its owner to grant you "
+                "access")
+    if isinstance(exc, TopicExistsError):
+        return "use it as it is, or delete it first with the topic manager's Delete button"
+    return None
+
+
+def notebook_line(exc: DiasporaError) -> str:
+    """``Name: what happened - what to do``, the hint in magic syntax where there is one."""
+    hint = magic_hint(exc) or exc.hint
+    text = f"{type(exc).__name__}: {exc.message}"
+    return f"{text} - {hint}" if hint else text
+
+
 def cell_error(exc: DiasporaError) -> UsageError:
     """The ``UsageError`` that shows ``exc`` as one line (``exc`` stays on ``.diaspora_error``)."""
-    line = exc.one_line()
+    line = notebook_line(exc)
     err = UsageError(line)
     err.diaspora_line = line  # type: ignore[attr-defined]
     err.diaspora_error = exc  # type: ignore[attr-defined]
@@ -86,5 +114,5 @@ def uninstall(shell: Any) -> None:
 def widget_message(exc: BaseException) -> str:
     """The text a widget shows inline for a failed action (no traceback, ever)."""
     if isinstance(exc, DiasporaError):
-        return exc.one_line()
+        return notebook_line(exc)
     return f"{type(exc).__name__}: {exc}"

@@ -152,8 +152,8 @@ class DiasporaMagics(Magics):
     def diaspora_register(self, line: str = "") -> Any:
         """Register TOPIC to you (its Kafka ACLs); --create also creates it on the brokers."""
         args = parse_argstring(self.diaspora_register, line)
-        return topics_cmd.register(self.settings.logged_in_client(), args.topic,
-                                   create=args.create, partitions=args.partitions)
+        return topics_cmd.run_register(self.settings, topic=args.topic, create=args.create,
+                                       partitions=args.partitions)
 
     @line_magic
     @magic_arguments()
@@ -164,8 +164,7 @@ class DiasporaMagics(Magics):
     def diaspora_unregister(self, line: str = "") -> Any:
         """Unregister TOPIC (remove its ACLs); --delete also deletes it from the brokers."""
         args = parse_argstring(self.diaspora_unregister, line)
-        return topics_cmd.unregister(self.settings.logged_in_client(), args.topic,
-                                     delete=args.delete)
+        return topics_cmd.run_unregister(self.settings, topic=args.topic, delete=args.delete)
 
     # --- keys -----------------------------------------------------------------------------
 

@@ -18,8 +18,8 @@ import uuid
 import pytest
 import requests
 
+from diaspora_notebook import topics
 from diaspora_notebook.login_form import complete_login_form
-from diaspora_notebook.notebook.commands import kafka_ops
 from diaspora_notebook.notebook.commands.context import Diaspora
 from diaspora_notebook.notebook.widgets.key import KeyWidget
 from diaspora_notebook.notebook.widgets.login import LoginWidget
@@ -190,6 +190,8 @@ def test_topic_manager_buttons(monkeypatch, sdk_identity, tmp_path, topic_name):
     client, friend_client = login(owner), login(friend)
     m = TopicManager(client)
     assert "No topics yet" in m.table.value and "0 topic(s)" in m.message.value
+    heard = []
+    m.on_action(lambda action, ok, text: heard.append((action, ok)))
     m.topic.value = topic_name
     m.buttons["register"].click()
     assert "success" in m.message.value and topic_name in m.table.value
@@ -198,7 +200,7 @@ def test_topic_manager_buttons(monkeypatch, sdk_identity, tmp_path, topic_name):
     m.buttons["create"].click()
     assert "created with 3 partition" in m.message.value
     assert m.infos[0].partitions == 3 and m.infos[0].messages == 0
-    kafka_ops.produce(client, topic_name, [{"n": 1}, {"n": 2}])
+    topics.produce(topic_name, [{"n": 1}, {"n": 2}], client=client)
     m.buttons["refresh"].click()
     assert m.infos[0].messages == 2 and "1 topic(s)" in m.message.value
     m.user.value = friend.username
@@ -215,6 +217,8 @@ def test_topic_manager_buttons(monkeypatch, sdk_identity, tmp_path, topic_name):
     assert "deleted" in m.message.value and not m.infos[0].on_broker
     m.buttons["unregister"].click()
     assert "success" in m.message.value and not m.infos
+    assert heard[:3] == [("register", True), ("create", True), ("refresh", True)]
+    assert heard[-2:] == [("delete", True), ("unregister", True)]  # the arming click is none
     # errors show inline: someone else's topic, an unknown user
     friend_client.register_topic(f"{topic_name}-x")
     m.topic.value = f"{topic_name}-x"
@@ -224,13 +228,15 @@ def test_topic_manager_buttons(monkeypatch, sdk_identity, tmp_path, topic_name):
     m.buttons["register"].click()
     m.user.value = "no-such-user-anywhere"
     m.buttons["grant"].click()
-    assert "UnknownUserError" in m.message.value
+    assert "UnknownUserError" in m.message.value and heard[-1] == ("grant", False)
     client.unregister_topic(topic_name)
 
 
 def test_key_widget_reveal_and_rotate(sdk_identity):
     client = login(sdk_identity("key"))
     w = KeyWidget(client)
+    rotated = []
+    w.on_rotate(rotated.append)
     password = client.retrieve_key()["password"]
     assert password and w.key.password == password
     assert password not in widget_state(w.widget)  # nothing to save in the notebook
@@ -249,7 +255,7 @@ def test_key_widget_reveal_and_rotate(sdk_identity):
     w.rotate.click()
     w.confirm.click()
     new = client.retrieve_key()["password"]
-    assert new != password and w.key.password == new
+    assert new != password and w.key.password == new and rotated[0]["password"] == new
     assert "New key created" in w.message.value
     assert new not in widget_state(w.widget) and password not in widget_state(w.widget)
     client.block_until_ready(timeout=60)  # the rotated key works on the broker

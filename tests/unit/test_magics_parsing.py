@@ -7,9 +7,9 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
+from diaspora_notebook import topics
 from diaspora_notebook.errors import DiasporaUsageError, TopicOwnedByAnotherError
 from diaspora_notebook.notebook import errors as nb_errors
-from diaspora_notebook.notebook.commands import kafka_ops
 from diaspora_notebook.notebook.commands.context import Diaspora
 from diaspora_notebook.notebook.commands.login import browser_url, is_loopback, proxied_url
 from diaspora_notebook.notebook.commands.produce import split_line
@@ -95,15 +95,15 @@ def test_split_line(line, tokens, text):
 
 
 def test_parse_documents():
-    assert kafka_ops.parse_documents('{"a": 1}\n\n# comment\n[1]\n"x"\n') == [{"a": 1}, [1], "x"]
+    assert topics.parse_documents('{"a": 1}\n\n# comment\n[1]\n"x"\n') == [{"a": 1}, [1], "x"]
     with pytest.raises(DiasporaUsageError, match="line 2 is not JSON"):
-        kafka_ops.parse_documents('{"a": 1}\n{a: 1}')
+        topics.parse_documents('{"a": 1}\n{a: 1}')
     with pytest.raises(DiasporaUsageError, match="nothing to produce"):
-        kafka_ops.parse_documents("\n# only a comment\n")
+        topics.parse_documents("\n# only a comment\n")
 
 
 def test_describe_offsets():
-    assert kafka_ops.describe_offsets([(0, 5), (0, 6), (0, 7), (1, 2)]) == \
+    assert topics.describe_offsets([(0, 5), (0, 6), (0, 7), (1, 2)]) == \
         "partition 0: offsets 5-7; partition 1: offset 2"
 
 

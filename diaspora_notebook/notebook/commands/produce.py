@@ -7,11 +7,14 @@ The line form takes everything after the topic as the JSON document, verbatim (n
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING
 
+from diaspora_notebook import topics
 from diaspora_notebook.errors import DiasporaUsageError
-from diaspora_notebook.notebook.commands import kafka_ops
 from diaspora_notebook.notebook.html import Result
+
+if TYPE_CHECKING:
+    from diaspora_notebook.notebook.commands.context import Diaspora
 
 #: options that take a value (they must come before the topic)
 VALUE_OPTIONS = ("-k", "--key", "--timeout")
@@ -39,18 +42,16 @@ def split_line(line: str) -> tuple[list[str], str]:
     return tokens, ""
 
 
-def run_produce(settings: Any, *, topic: str, text: str, key: str | None = None,
+def run_produce(settings: Diaspora, *, topic: str, text: str, key: str | None = None,
                 timeout: float | None = None) -> Result:
     if not text.strip():
         raise DiasporaUsageError("no JSON document given",
                                  hint=f"%diaspora_produce {topic} " + '{"x": 1}, or use '
                                  "%%diaspora_produce with one JSON document per line")
-    documents = kafka_ops.parse_documents(text)
-    client = settings.logged_in_client()
-    results = kafka_ops.produce(client, topic, documents, key=key,
-                                timeout=timeout or settings.kafka_timeout)
-    count = len(results)
-    noun = "message" if count == 1 else "messages"
-    return Result({"status": "success", "topic": topic, "count": count, "offsets": results,
-                   "message": f"produced {count} {noun} "
-                              f"({kafka_ops.describe_offsets(results)})"})
+    produced = topics.produce(topic, topics.parse_documents(text), key=key,
+                              timeout=timeout or settings.kafka_timeout,
+                              client=settings.logged_in_client())
+    noun = "message" if produced.count == 1 else "messages"
+    return Result({"status": "success", "topic": produced.topic, "count": produced.count,
+                   "offsets": list(produced.offsets),
+                   "message": f"produced {produced.count} {noun} ({produced.summary()})"})

@@ -6,11 +6,15 @@ until Reveal is on: no widget value (which the front end saves with the notebook
 and no ``text/plain`` or ``text/html`` output holds it. Turning Reveal off takes it out of the
 widget state again. Snippets without Reveal load the key at run time with
 ``Client().connection_config(...)``.
+
+Methods named as verbs act (:meth:`KeyWidget.show_password`, :meth:`~KeyWidget.rotate_key`);
+:meth:`KeyWidget.on_rotate` registers a callback, as ``on_*`` does in ipywidgets.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from diaspora_notebook.notebook.errors import widget_message
 from diaspora_notebook.notebook.html import (
@@ -21,7 +25,10 @@ from diaspora_notebook.notebook.html import (
     snippet,
     status_line,
 )
-from diaspora_notebook.notebook.widgets.login import ipywidgets
+from diaspora_notebook.notebook.widgets import dispatcher, ipywidgets
+
+if TYPE_CHECKING:
+    from diaspora_notebook.client import Client
 
 SNIPPET_LIBRARIES = ("kafka-python", "confluent-kafka")
 ROTATE_WARNING = ("Rotate the key? The current password stops working at once for every "
@@ -37,11 +44,12 @@ class KeyWidget:
     :param rotated: say that ``key`` was just created.
     """
 
-    def __init__(self, client: Any, *, key: dict[str, Any] | None = None, reveal: bool = False,
+    def __init__(self, client: Client, *, key: dict[str, Any] | None = None, reveal: bool = False,
                  rotated: bool = False) -> None:
         w = ipywidgets()
         self.client = client
         self.key = KeyView(key if key is not None else client.retrieve_key(), reveal=reveal)
+        self._rotate_callbacks = dispatcher()
         self.title = w.HTML("<b>Diaspora Kafka key</b>")
         self.username = w.HTML()
         self.password = w.HTML()
@@ -61,10 +69,10 @@ class KeyWidget:
         self.widget = w.VBox([self.title, self.username, w.HBox([self.password, self.reveal,
                                                                   self.rotate]),
                               self.confirm_row, self.details, self.tabs, self.message])
-        self.reveal.observe(lambda change: self.on_reveal(change["new"]), names="value")
+        self.reveal.observe(lambda change: self.show_password(change["new"]), names="value")
         self.rotate.on_click(lambda _b: self.ask_rotate(True))
         self.cancel.on_click(lambda _b: self.ask_rotate(False))
-        self.confirm.on_click(lambda _b: self.on_rotate())
+        self.confirm.on_click(lambda _b: self.rotate_key())
         self.ask_rotate(False)
         self.render()
         if rotated:
@@ -82,24 +90,34 @@ class KeyWidget:
         for lib, area in self.snippets.items():
             area.value = snippet(lib, env, self.key)
 
-    # --- callbacks ------------------------------------------------------------------------
+    def on_rotate(self, callback: Callable[[dict[str, Any]], None], remove: bool = False) -> None:
+        """Call ``callback(key)`` with the new key after each rotation (``remove``: stop)."""
+        self._rotate_callbacks.register_callback(callback, remove=remove)
 
-    def on_reveal(self, shown: bool) -> None:
+    # --- actions (what the buttons do) ----------------------------------------------------
+
+    def show_password(self, shown: bool) -> None:
+        """Show (or hide again) the password; the Reveal toggle calls this."""
         self.key.reveal = bool(shown)
         self.render()
 
     def ask_rotate(self, asking: bool) -> None:
+        """Show (or hide) the "Yes, rotate" confirmation row."""
         self.confirm_row.layout.display = None if asking else "none"
         self.rotate.disabled = asking
 
-    def on_rotate(self) -> None:
+    def rotate_key(self) -> bool:
+        """Create a new key now (the old password stops working); True on success."""
         self.ask_rotate(False)
         self.message.value = status_line("Creating a new key...", kind="busy")
         try:
-            self.key = KeyView(self.client.create_key(), reveal=self.reveal.value)
+            new = self.client.create_key()
+            self.key = KeyView(new, reveal=self.reveal.value)
         except Exception as exc:  # shown inline
             self.message.value = status_line(widget_message(exc), kind="error")
-            return
+            return False
         self.render()
         self.message.value = status_line("New key created; the old password no longer works.",
                                          kind="success")
+        self._rotate_callbacks(new)
+        return True

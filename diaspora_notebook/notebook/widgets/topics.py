@@ -4,32 +4,42 @@ Register / unregister (ACLs, through the web service), create / delete (on the b
 partition count), grant / revoke another identity by username, list a topic's users, refresh.
 Every action reports in the message line; errors show there too, never as a traceback. Delete
 asks for a second click because it destroys messages.
+
+A skin over :mod:`diaspora_notebook.topics` and :class:`~diaspora_notebook.client.Client`: each
+button calls the method of the same name (``register()``, ``create()``, ...), which calls the
+same function a magic or a script does. ``on_action(callback)`` hears about every action.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from diaspora_notebook.notebook.commands import kafka_ops
-from diaspora_notebook.notebook.commands import topics as topics_cmd
+from diaspora_notebook import topics
 from diaspora_notebook.notebook.errors import widget_message
 from diaspora_notebook.notebook.html import Result, status_line, topics_html
-from diaspora_notebook.notebook.widgets.login import ipywidgets
+from diaspora_notebook.notebook.widgets import dispatcher, ipywidgets
+
+if TYPE_CHECKING:
+    from diaspora_notebook.client import Client
+
+#: ``callback(action, ok, text)``: ``action`` is the button's name, ``text`` the message line
+ActionCallback = Callable[[str, bool, str], None]
 
 
 class TopicManager:
-    """Topic manager skin over :mod:`diaspora_notebook.notebook.commands.topics`.
+    """Topic manager skin over :mod:`diaspora_notebook.topics`.
 
     :param client: a logged-in :class:`~diaspora_notebook.client.Client`.
     :param load: fill the table now (False: wait for Refresh).
     """
 
-    def __init__(self, client: Any, *, load: bool = True) -> None:
+    def __init__(self, client: Client, *, load: bool = True) -> None:
         w = ipywidgets()
         self.client = client
-        self.infos: list[kafka_ops.TopicInfo] = []
+        self.infos: list[topics.TopicInfo] = []
         self._armed_delete: str | None = None
+        self._action_callbacks = dispatcher()
         self.title = w.HTML("<b>Diaspora topics</b>")
         self.table = w.HTML()
         self.topic = w.Combobox(placeholder="topic name", description="Topic:",
@@ -48,86 +58,106 @@ class TopicManager:
             w.HBox([self.user, b["grant"], b["revoke"], b["users"]]),
             self.message])
         for name, button in b.items():
-            button.on_click(lambda _b, name=name: getattr(self, f"on_{name}")())
+            button.on_click(lambda _b, name=name: getattr(self, _METHODS.get(name, name))())
         if load:
-            self.on_refresh()
+            self.refresh()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
 
+    def on_action(self, callback: ActionCallback, remove: bool = False) -> None:
+        """Call ``callback(action, ok, text)`` after each action (``remove``: stop calling)."""
+        self._action_callbacks.register_callback(callback, remove=remove)
+
     # --- plumbing -------------------------------------------------------------------------
 
-    def _act(self, busy: str, action: Callable[[], Any], *, refresh: bool = True) -> bool:
-        """Run ``action`` with feedback; True on success."""
+    def _act(self, action: str, busy: str, call: Callable[[], Any], *,
+             reload: bool = True) -> bool:
+        """Run ``call`` with feedback in the message line; True on success."""
         self.message.value = status_line(busy, kind="busy")
         try:
-            result = action()
-            if refresh:
+            result = call()
+            if reload:
                 self.reload()
         except Exception as exc:  # every failure is shown inline
-            self.message.value = status_line(widget_message(exc), kind="error")
+            text = widget_message(exc)
+            self.message.value = status_line(text, kind="error")
+            self._action_callbacks(action, False, text)
             return False
         text = repr(Result(result)) if isinstance(result, dict) else str(result)
         self.message.value = status_line(text, kind="success")
+        self._action_callbacks(action, True, text)
         return True
 
     def _name(self) -> str:
-        return self.topic.value.strip()
+        return str(self.topic.value).strip()
 
     def reload(self) -> None:
         """Re-read your topics and their offsets into the table and the topic box."""
-        self.infos = topics_cmd.details(self.client)
+        self.infos = topics.describe(client=self.client)
         self.table.value = topics_html([i.as_row() for i in self.infos])
         self.topic.options = tuple(i.topic for i in self.infos)
 
-    # --- callbacks ------------------------------------------------------------------------
+    # --- actions (what the buttons do) ----------------------------------------------------
 
-    def on_refresh(self) -> None:
-        self._act("Refreshing...", self._reload_summary, refresh=False)
+    def refresh(self) -> bool:
+        """Reload the table, reporting in the message line."""
+        return self._act("refresh", "Refreshing...", self._reload_summary, reload=False)
 
     def _reload_summary(self) -> str:
         self.reload()
         return f"{len(self.infos)} topic(s)"
 
-    def on_register(self) -> None:
+    def register(self) -> bool:
+        """Register the topic in the Topic box to you."""
         name = self._name()
-        self._act(f"Registering {name}...", lambda: topics_cmd.register(self.client, name))
+        return self._act("register", f"Registering {name}...",
+                         lambda: topics.register(name, client=self.client))
 
-    def on_unregister(self) -> None:
+    def unregister(self) -> bool:
+        """Unregister the topic in the Topic box (its messages stay on the brokers)."""
         name = self._name()
-        self._act(f"Unregistering {name}...", lambda: topics_cmd.unregister(self.client, name))
+        return self._act("unregister", f"Unregistering {name}...",
+                         lambda: topics.unregister(name, client=self.client))
 
-    def on_create(self) -> None:
+    def create(self) -> bool:
+        """Create the topic on the brokers with the Partitions box's count."""
         name, parts = self._name(), int(self.partitions.value)
-        self._act(f"Creating {name}...", lambda: kafka_ops.create_topic(self.client, name, parts))
+        return self._act("create", f"Creating {name}...",
+                         lambda: topics.create(name, partitions=parts, client=self.client))
 
-    def on_delete(self) -> None:
+    def delete(self) -> bool:
+        """Delete the topic from the brokers; the first call only asks for a second one."""
         name = self._name()
         if self._armed_delete != name:
             self._armed_delete = name
             self.message.value = status_line(
                 f"Click Delete again to delete {name} and all its messages.", kind="error")
-            return
+            return False
         self._armed_delete = None
-        self._act(f"Deleting {name}...", lambda: kafka_ops.delete_topic(self.client, name))
+        return self._act("delete", f"Deleting {name}...",
+                         lambda: topics.delete(name, client=self.client))
 
-    def on_grant(self) -> None:
-        name, user = self._name(), self.user.value.strip()
-        self._act(f"Granting {user} access to {name}...",
-                  lambda: topics_cmd.grant(self.client, name, user), refresh=False)
+    def grant(self) -> bool:
+        """Let the identity in the User box produce to and consume from the topic."""
+        name, user = self._name(), str(self.user.value).strip()
+        return self._act("grant", f"Granting {user} access to {name}...",
+                         lambda: self.client.grant_user_access(name, user), reload=False)
 
-    def on_revoke(self) -> None:
-        name, user = self._name(), self.user.value.strip()
-        self._act(f"Revoking {user}'s access to {name}...",
-                  lambda: topics_cmd.revoke(self.client, name, user), refresh=False)
+    def revoke(self) -> bool:
+        """Take the User box's identity's access to the topic back."""
+        name, user = self._name(), str(self.user.value).strip()
+        return self._act("revoke", f"Revoking {user}'s access to {name}...",
+                         lambda: self.client.revoke_user_access(name, user), reload=False)
 
-    def on_users(self) -> None:
+    def list_users(self) -> bool:
+        """Show the topic's owner and the identities it is shared with."""
         name = self._name()
-        self._act(f"Listing users of {name}...", lambda: _users_text(self.client, name),
-                  refresh=False)
+        return self._act("users", f"Listing users of {name}...",
+                         lambda: _users_text(self.client, name), reload=False)
 
 
-def _users_text(client: Any, topic: str) -> str:
+def _users_text(client: Client, topic: str) -> str:
     answer = client.list_topic_users(topic)
     users = ", ".join(str(u) for u in answer.get("users", [])) or "nobody else"
     return f"{topic}: owner {answer.get('owner')}; users: {users}"
@@ -143,5 +173,7 @@ _BUTTONS = (
     ("revoke", "Revoke", "take the user's access back"),
     ("users", "Users", "who may use this topic"),
 )
+#: buttons whose method is not named like the button
+_METHODS = {"users": "list_users"}
 
 __all__ = ["TopicManager"]

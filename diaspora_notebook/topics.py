@@ -1,0 +1,401 @@
+"""Topics as plain Python: what is on the brokers, and messages in and out.
+
+The same functions back the ``%diaspora_*`` magics and the topic manager widget, and work in a
+script::
+
+    from diaspora_notebook import topics
+
+    topics.register("my-topic", create=True, partitions=3)
+    topics.produce("my-topic", [{"temperature": 21.5}, {"temperature": 21.7}])
+    topics.peek("my-topic", n=5)        # a DataFrame of the newest messages
+    topics.table()                      # your topics, partitions and message counts
+    topics.unregister("my-topic", delete=True)
+
+Each function takes ``client=`` (default: :func:`~diaspora_notebook.client.default_client`),
+talks to the brokers with your key through :mod:`diaspora_notebook.kafka`'s wrappers, and
+raises :class:`~diaspora_notebook.errors.DiasporaError`\\ s that say what to do
+(:mod:`diaspora_notebook.kafka_errors`). Nothing is committed: reads use no consumer group.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, overload
+
+from diaspora_notebook.errors import DiasporaUsageError, TopicExistsError, TopicMissingError
+from diaspora_notebook.kafka_errors import (
+    MAX_PARTITIONS,
+    partition_count,
+    partitions_error,
+    translated,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from diaspora_notebook.client import Client
+    from diaspora_notebook.kafka import KafkaAdmin, KafkaConsumer
+
+TOPIC_COLUMNS = ("topic", "on_broker", "partitions", "messages", "end_offsets")
+
+
+@dataclass(frozen=True)
+class TopicInfo:
+    """One topic as the brokers show it to you.
+
+    :ivar on_broker: False when the topic is registered (or named) but not created.
+    :ivar end_offsets: each partition's end offset, partition 0 first.
+    """
+
+    topic: str
+    on_broker: bool
+    partitions: int | None = None
+    end_offsets: tuple[int, ...] = ()
+
+    @property
+    def messages(self) -> int | None:
+        """Sum of the partitions' end offsets (messages ever written, before retention)."""
+        return sum(self.end_offsets) if self.on_broker else None
+
+    def as_row(self) -> dict[str, Any]:
+        """The row of :func:`table` for this topic."""
+        return {"topic": self.topic, "on_broker": self.on_broker, "partitions": self.partitions,
+                "messages": self.messages, "end_offsets": list(self.end_offsets)}
+
+
+@dataclass(frozen=True)
+class Produced:
+    """What :func:`produce` wrote: each document's ``(partition, offset)``, in order."""
+
+    topic: str
+    offsets: tuple[tuple[int, int], ...]
+
+    @property
+    def count(self) -> int:
+        return len(self.offsets)
+
+    def summary(self) -> str:
+        """``partition 0: offsets 5-7; partition 1: offset 2``."""
+        return describe_offsets(self.offsets)
+
+
+# --- plumbing ---------------------------------------------------------------------------------
+
+
+def _client(client: Client | None) -> Client:
+    if client is not None:
+        return client
+    from diaspora_notebook.client import default_client
+
+    return default_client()
+
+
+def _check_name(topic: str) -> str:
+    name = (topic or "").strip() if isinstance(topic, str) else ""
+    if not name:
+        raise DiasporaUsageError(f"no topic name given ({topic!r})",
+                                 hint="pass a topic name, e.g. topics.peek('my-topic')")
+    return name
+
+
+def _check_partitions(topic: str, partitions: int) -> int:
+    if isinstance(partitions, bool) or not isinstance(partitions, int) \
+            or not 1 <= partitions <= MAX_PARTITIONS:
+        raise partitions_error(topic, partitions)
+    return partitions
+
+
+@contextlib.contextmanager
+def admin(client: Client | None = None) -> Iterator[KafkaAdmin]:
+    """A :class:`~diaspora_notebook.kafka.KafkaAdmin` for ``client``, closed afterwards."""
+    from diaspora_notebook.kafka import KafkaAdmin
+
+    adm = KafkaAdmin(client=_client(client))
+    try:
+        yield adm
+    finally:
+        adm.close()
+
+
+@contextlib.contextmanager
+def consumer(client: Client | None = None, **kwargs: Any) -> Iterator[KafkaConsumer]:
+    """A :class:`~diaspora_notebook.kafka.KafkaConsumer` without a group, closed afterwards."""
+    from diaspora_notebook.kafka import KafkaConsumer
+
+    con = KafkaConsumer(client=_client(client), enable_auto_commit=False, group_id=None,
+                        **kwargs)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def _described(adm: KafkaAdmin, topics: Sequence[str]) -> dict[str, dict[str, Any]]:
+    return {d["name"]: d for d in adm.describe_topics(list(topics))} if topics else {}
+
+
+def _partitions(client: Client, topic: str, what: str) -> int:
+    """``topic``'s partition count, or the error that says why it cannot be used."""
+    with admin(client) as adm, translated(topic, what):
+        return partition_count(_described(adm, [topic]).get(topic), topic, what)
+
+
+# --- topics -----------------------------------------------------------------------------------
+
+
+def names(*, client: Client | None = None) -> list[str]:
+    """Your topics (registered to you or granted to you), sorted."""
+    answer = _client(client).list_topics()
+    return sorted(str(t) for t in answer.get("topics", []))
+
+
+@overload
+def describe(topics: str, *, client: Client | None = None) -> TopicInfo: ...
+
+
+@overload
+def describe(topics: Iterable[str] | None = None, *,
+             client: Client | None = None) -> list[TopicInfo]: ...
+
+
+def describe(topics: str | Iterable[str] | None = None, *,
+             client: Client | None = None) -> TopicInfo | list[TopicInfo]:
+    """Partitions and end offsets of a topic, of several, or (None) of all of yours.
+
+    A topic that is not on the brokers (or that you may not describe) has ``on_broker=False``.
+    """
+    client = _client(client)
+    if isinstance(topics, str):
+        return describe([_check_name(topics)], client=client)[0]
+    wanted = names(client=client) if topics is None else [_check_name(t) for t in topics]
+    unique = list(dict.fromkeys(wanted))
+    if not unique:
+        return []
+    with admin(client) as adm, translated(", ".join(unique), "describe"):
+        described = _described(adm, unique)
+    present = {n: len(d.get("partitions") or []) for n, d in described.items()
+               if d.get("error_code") == 0}
+    ends = _end_offsets(client, present)
+    return [TopicInfo(n, n in present, present.get(n), tuple(ends.get(n, ()))) for n in unique]
+
+
+def _end_offsets(client: Client, partitions: Mapping[str, int]) -> dict[str, list[int]]:
+    from kafka import TopicPartition
+
+    if not partitions:
+        return {}
+    parts = [TopicPartition(n, p) for n, count in partitions.items() for p in range(count)]
+    with consumer(client) as con, translated(", ".join(partitions), "read offsets of"):
+        offsets = con.end_offsets(parts)
+    ends: dict[str, list[int]] = {}
+    for tp in sorted(offsets, key=lambda tp: (tp.topic, tp.partition)):
+        ends.setdefault(tp.topic, []).append(int(offsets[tp]))
+    return ends
+
+
+def to_frame(infos: Iterable[TopicInfo]) -> pd.DataFrame:
+    """Topic infos as a DataFrame, one row per topic (columns: :data:`TOPIC_COLUMNS`)."""
+    import pandas as pd
+
+    return pd.DataFrame([i.as_row() for i in infos], columns=list(TOPIC_COLUMNS))
+
+
+def table(topics: Iterable[str] | None = None, *, client: Client | None = None) -> pd.DataFrame:
+    """:func:`describe` as a DataFrame (default: all of your topics)."""
+    return to_frame(describe(topics, client=client))
+
+
+def create(topic: str, *, partitions: int = 1, replication: int = -1,
+           client: Client | None = None) -> dict[str, Any]:
+    """Create ``topic`` on the brokers (register it first: :func:`register`).
+
+    :param replication: replicas per partition; -1 is the cluster's default.
+    :raises TopicExistsError: it is already there.
+    """
+    name = _check_name(topic)
+    count = _check_partitions(name, partitions)
+    _create(_client(client), name, count, replication)
+    return {"status": "success", "message": f"created with {partitions} partition(s)",
+            "topic": name}
+
+
+def _create(client: Client, name: str, partitions: int, replication: int) -> None:
+    from diaspora_notebook.kafka import NewTopic
+
+    with admin(client) as adm, translated(name, "create"):
+        adm.create_topics([NewTopic(name, partitions, replication)])
+
+
+def delete(topic: str, *, client: Client | None = None) -> dict[str, Any]:
+    """Delete ``topic`` and its messages from the brokers (the registration stays).
+
+    :raises TopicMissingError: it is not on the brokers.
+    """
+    name = _check_name(topic)
+    _delete(_client(client), name)
+    return {"status": "success", "message": "deleted from the brokers", "topic": name}
+
+
+def _delete(client: Client, name: str) -> None:
+    with admin(client) as adm, translated(name, "delete"):
+        partition_count(_described(adm, [name]).get(name), name, "delete")
+        adm.delete_topics([name])
+
+
+def register(topic: str, *, create: bool = False, partitions: int = 1,
+             client: Client | None = None) -> dict[str, Any]:
+    """Register ``topic`` to you (its ACLs) and, with ``create``, create it (idempotent)."""
+    name = _check_name(topic)
+    if create:
+        _check_partitions(name, partitions)  # before anything changes
+    client = _client(client)
+    result = dict(client.register_topic(name))
+    if create:
+        try:
+            _create(client, name, partitions, -1)
+            extra = f"; created on the brokers with {partitions} partition(s)"
+        except TopicExistsError:
+            extra = "; it already exists on the brokers"
+        result["message"] = f"{result.get('message', '')}{extra}"
+    return result
+
+
+def unregister(topic: str, *, delete: bool = False,
+               client: Client | None = None) -> dict[str, Any]:
+    """With ``delete``, delete ``topic`` from the brokers first; then drop its registration."""
+    name = _check_name(topic)
+    client = _client(client)
+    extra = ""
+    if delete:
+        try:
+            _delete(client, name)
+            extra = "; deleted from the brokers"
+        except TopicMissingError:
+            extra = "; it was not on the brokers"
+    result = dict(client.unregister_topic(name))
+    result["message"] = f"{result.get('message', '')}{extra}"
+    return result
+
+
+# --- messages ---------------------------------------------------------------------------------
+
+
+def parse_documents(text: str) -> list[Any]:
+    """One JSON document per non-blank line (lines starting with ``#`` are comments)."""
+    docs = []
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        try:
+            docs.append(json.loads(stripped))
+        except json.JSONDecodeError as exc:
+            raise DiasporaUsageError(f"line {number} is not JSON ({exc.msg} at column "
+                                     f"{exc.colno}): {stripped[:60]!r}",
+                                     hint="write one JSON document per line, e.g. "
+                                     '{"temperature": 21.5}') from None
+    if not docs:
+        raise DiasporaUsageError("nothing to produce", hint="give one JSON document per line")
+    return docs
+
+
+def describe_offsets(offsets: Iterable[tuple[int, int]]) -> str:
+    """``partition 0: offsets 5-7; partition 1: offset 2`` for ``(partition, offset)`` pairs."""
+    by_partition: dict[int, list[int]] = {}
+    for partition, offset in offsets:
+        by_partition.setdefault(partition, []).append(offset)
+    parts = []
+    for partition in sorted(by_partition):
+        offs = sorted(by_partition[partition])
+        span = f"offset {offs[0]}" if len(offs) == 1 else f"offsets {offs[0]}-{offs[-1]}"
+        parts.append(f"partition {partition}: {span}")
+    return "; ".join(parts)
+
+
+def produce(topic: str, documents: Iterable[Any] | Mapping[str, Any], *, key: str | None = None,
+            timeout: float = 30.0, client: Client | None = None) -> Produced:
+    """Send ``documents`` to ``topic`` as JSON, and wait until the brokers have them.
+
+    :param documents: JSON-serializable values (a single dict is one document).
+    :param key: the message key of every document (text).
+    """
+    from diaspora_notebook.kafka import KafkaProducer
+
+    name = _check_name(topic)
+    if isinstance(documents, (str, bytes)):
+        raise DiasporaUsageError("documents must be a list of JSON values, not text",
+                                 hint="parse JSON lines first: "
+                                 "topics.produce(topic, topics.parse_documents(text))")
+    docs = [documents] if isinstance(documents, Mapping) else list(documents)
+    if not docs:
+        raise DiasporaUsageError("nothing to produce", hint="pass at least one document")
+    client = _client(client)
+    _partitions(client, name, "write to")  # a clear error before the producer retries
+    producer = KafkaProducer(client=client, max_block_ms=int(timeout * 1000))
+    raw_key = None if key is None else str(key).encode("utf-8")
+    try:
+        with translated(name, "write to"):
+            futures = [producer.send(name, doc, key=raw_key) for doc in docs]
+            producer.flush(timeout=timeout)
+            metas = [f.get(timeout=timeout) for f in futures]
+    finally:
+        producer.close(timeout=5)
+    return Produced(name, tuple((int(m.partition), int(m.offset)) for m in metas))
+
+
+def peek(topic: str, n: int = 10, *, from_beginning: bool = False, timeout: float = 10.0,
+         client: Client | None = None) -> pd.DataFrame:
+    """The last ``n`` messages of ``topic`` as a DataFrame (the first ``n``: ``from_beginning``).
+
+    Columns: ``topic, partition, offset, timestamp, key`` and the JSON values flattened
+    (``nested.x``). Reads without a consumer group (nothing is committed) up to the end offsets
+    seen at the start, or for at most ``timeout`` seconds.
+    """
+    name = _check_name(topic)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise DiasporaUsageError(f"n must be a whole number of at least 1, not {n!r}",
+                                 hint=f"e.g. topics.peek({name!r}, n=10)")
+    client = _client(client)
+    partitions = _partitions(client, name, "read")
+    return _read_window(client, name, partitions, n, from_beginning=from_beginning,
+                        timeout=timeout)
+
+
+def _read_window(client: Client, topic: str, partitions: int, n: int, *,
+                 from_beginning: bool, timeout: float) -> pd.DataFrame:
+    """Read the first/last ``n`` messages of ``topic`` into a DataFrame (peek's reader)."""
+    from kafka import TopicPartition
+
+    from diaspora_notebook.stream.frame import LiveFrame
+
+    records: list[Any] = []
+    with consumer(client) as con, translated(topic, "read"):
+        parts = [TopicPartition(topic, p) for p in range(partitions)]
+        con.assign(parts)
+        begin, end = con.beginning_offsets(parts), con.end_offsets(parts)
+        for tp in parts:
+            start = begin[tp] if from_beginning else max(begin[tp], end[tp] - n)
+            end[tp] = min(end[tp], start + n)
+            con.seek(tp, start)
+        pending = {tp for tp in parts if con.position(tp) < end[tp]}
+        deadline = time.monotonic() + timeout
+        while pending and time.monotonic() < deadline:
+            batch = con.poll(timeout_ms=200, max_records=500)
+            for tp, recs in batch.items():
+                records.extend(r for r in recs if r.offset < end[tp])
+            pending = {tp for tp in pending if con.position(tp) < end[tp]}
+    records.sort(key=lambda r: (r.timestamp, r.partition, r.offset))
+    chosen = records[:n] if from_beginning else records[-n:]
+    frame = LiveFrame(max_rows=n)
+    for record in chosen:  # ingest() takes one partition at a time
+        frame.ingest([record])
+    return frame.snapshot().reset_index(drop=True)
+
+
+__all__ = ["TOPIC_COLUMNS", "Produced", "TopicInfo", "create", "delete", "describe",
+           "describe_offsets", "names", "parse_documents", "peek", "produce", "register",
+           "table", "to_frame", "unregister"]

@@ -28,8 +28,8 @@ from typing import Any
 import requests
 
 from diaspora_notebook.fabric.fabric import Fabric
+from diaspora_notebook.testing.identities import create_identity
 from diaspora_notebook.testing.tokens import (
-    new_identity,
     service_headers,
     service_token,
     service_url,
@@ -45,7 +45,8 @@ def percentile(values: list[float], pct: int) -> float:
 
 
 def run(fabric: Fabric, n: int) -> dict[str, Any]:
-    username, password, _ = new_identity(fabric, prefix="bench-svc")
+    person = create_identity(fabric, prefix="bench-svc")
+    username, password = person.username, person.password
     token = service_token(fabric, username, password)
     base = service_url(fabric)
     suffix = uuid.uuid4().hex[:8]

@@ -7,8 +7,13 @@ connection settings and :meth:`Client.block_until_ready`. Failures raise typed
 :class:`~diaspora_notebook.errors.DiasporaError` subclasses whose ``hint`` says what to do.
 
 Clients of the same environment and user dir in one process share their login
-(:class:`~diaspora_notebook.auth.AuthSession`), so a ``logout`` is seen by all of them.
-:func:`default_client` is the process-wide client the Kafka wrappers use.
+(:class:`~diaspora_notebook.login.AuthSession`), so a ``logout`` is seen by all of them.
+:func:`default_client` is the process-wide client the Kafka wrappers use. A client holds HTTP
+sessions: ``with Client() as client:`` (or :meth:`Client.close`) releases them.
+
+Logging in: :meth:`Client.login` (the configured flow), or the two-phase login a widget, the
+``input()`` prompt and scripts all use: :meth:`Client.begin_login` returns the URL to open,
+:meth:`Client.finish_login` takes the code the login page showed.
 """
 
 from __future__ import annotations
@@ -19,15 +24,16 @@ import ssl
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Callable
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import globus_sdk
 from globus_sdk.login_flows import LoginFlowManager
 
 from diaspora_notebook import config
-from diaspora_notebook.auth import AuthSession, is_stale_login
 from diaspora_notebook.environments import Environment, resolve_environment
 from diaspora_notebook.errors import (
     DiasporaUsageError,
@@ -38,6 +44,7 @@ from diaspora_notebook.errors import (
     UnknownUserError,
 )
 from diaspora_notebook.keys import KeyCache
+from diaspora_notebook.login.session import AuthSession, is_stale_login
 from diaspora_notebook.web import WebClient, to_diaspora_error
 
 log = logging.getLogger(__name__)
@@ -67,8 +74,8 @@ class Client:
         or ``~/.diaspora/environments.toml``).
     :param fabric_home: the local fabric's home (default ``DIASPORA_FABRIC_HOME``).
     :param user_dir: where tokens and keys are kept (default ``DIASPORA_USER_DIR``).
-    :param login_flow_manager: a manager from :mod:`diaspora_notebook.login_flows`; the
-        client then has its own login instead of the process-wide one.
+    :param login_flow_manager: a manager from :mod:`diaspora_notebook.login`; the client
+        then has its own login instead of the process-wide one.
     """
 
     def __init__(self, environment: str | Environment | None = None, *,
@@ -78,6 +85,8 @@ class Client:
         self.environment = resolve_environment(environment, environments_file=environments_file,
                                                fabric_home=fabric_home)
         directory = Path(user_dir).expanduser() if user_dir else config.get_user_dir()
+        # a client with its own flow manager owns its session; close() may close it
+        self._owns_session = login_flow_manager is not None
         if login_flow_manager is not None:
             self._session = AuthSession(self.environment, user_dir=directory,
                                         login_flow_manager=login_flow_manager)
@@ -86,6 +95,30 @@ class Client:
         self._web: WebClient | None = None
         self._web_app: object | None = None
         self._lock = threading.RLock()
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release HTTP sessions and, for a client with its own login, the token store.
+
+        No logout: tokens stay stored, and the client works again on its next call (it then
+        opens new sessions). A closed default client is dropped, so :func:`default_client`
+        makes a new one.
+        """
+        with self._lock:
+            web, self._web, self._web_app = self._web, None, None
+        if web is not None:
+            web.close()
+        if self._owns_session:
+            self._session.close()
+        _forget_default_client(self)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()
 
     def __repr__(self) -> str:
         env = self.environment
@@ -153,12 +186,19 @@ class Client:
         return self._session.login(force=force)
 
     def begin_login(self) -> str:
-        """Two-phase (notebook) login: the URL to open. Then call :meth:`finish_login`."""
+        """Two-phase login, phase one: the URL to open. Then call :meth:`finish_login`.
+
+        The PKCE verifier stays in this process; a new call replaces the previous attempt.
+        """
         self._web_client()  # registers the service scope first, so the code grants it
         return self._session.begin_login()
 
     def finish_login(self, code: str) -> str:
-        """Two-phase (notebook) login: exchange the pasted code; return the identity id."""
+        """Two-phase login, phase two: exchange the code the login page showed.
+
+        :returns: the logged-in identity's id.
+        :raises NotLoggedInError: the identity provider refused the code (used or expired).
+        """
         return self._session.finish_login(code)
 
     def logout(self) -> dict[str, Any]:
@@ -168,7 +208,9 @@ class Client:
             self._key_cache(identity).clear()
         self._session.logout()
         with self._lock:
-            self._web, self._web_app = None, None
+            web, self._web, self._web_app = self._web, None, None
+        if web is not None:
+            web.close()
         _reset_default_clients()
         return {"status": "success", "message": "logged out", "identity": identity}
 
@@ -178,6 +220,8 @@ class Client:
         with self._lock:
             app = self._session.app
             if self._web is None or self._web_app is not app:
+                if self._web is not None:
+                    self._web.close()
                 self._web = WebClient(resource_server=self.environment.resource_server,
                                       scope=self.environment.scope, app=app)
                 self._web_app = app
@@ -204,7 +248,7 @@ class Client:
         return self._call(f"register topic {topic!r}", lambda w: w.register_topic(topic))
 
     def unregister_topic(self, topic: str) -> dict[str, Any]:
-        """Remove the topic's ACLs (yours and your grantees'); the data stays in Kafka."""
+        """Delete the topic with all its events, and its ACLs (yours and your grantees')."""
         return self._call(f"unregister topic {topic!r}", lambda w: w.unregister_topic(topic))
 
     def list_topics(self) -> dict[str, Any]:
@@ -381,13 +425,21 @@ def _reset_default_clients() -> None:
         _default_clients.clear()
 
 
+def _forget_default_client(client: Client) -> None:
+    with _default_lock:
+        for key in [k for k, c in _default_clients.items() if c is client]:
+            del _default_clients[key]
+
+
 class NotebookLogin:
-    """The plain two-phase login a widget or magic drives: ``start()`` then ``complete(code)``.
+    """Deprecated: call ``Client.begin_login()`` and ``Client.finish_login(code)`` instead.
 
     :param client: the client to log in (default: :func:`default_client`).
     """
 
     def __init__(self, client: Client | None = None) -> None:
+        warnings.warn("NotebookLogin is deprecated; use Client.begin_login() and "
+                      "Client.finish_login(code)", DeprecationWarning, stacklevel=2)
         self.client = client or default_client()
 
     def start(self) -> str:

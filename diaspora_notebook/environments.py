@@ -95,24 +95,38 @@ class Environment:
 
     def register(self) -> str:
         """Register this environment with globus-sdk (idempotent); return its env name."""
-        from globus_sdk.config import EnvConfig
-
-        name = self.globus_environment
-        existing = EnvConfig.get_by_name(name)
-        if existing is None or getattr(existing, "diaspora_url", None) != self.service_url:
-            type(f"DiasporaEnv_{self.name}", (EnvConfig,), {
-                "envname": name,
-                "domain": "diaspora.invalid",  # unused: the *_url attributes win
-                "auth_url": self.auth_url,
-                "diaspora_url": self.service_url,
-            })
-        return name
+        return register_globus_environment(self.globus_environment, self.auth_url,
+                                           service_url=self.service_url)
 
     def describe(self) -> str:
         trust = str(self.ca_file) if self.ca_file else "system trust store"
         return (f"{self.name}: auth {self.auth_url}, service {self.service_url}, "
                 f"kafka {','.join(self.bootstrap_servers)} ({self.security_protocol}/"
                 f"{self.sasl_mechanism}, CA {trust})")
+
+
+def register_globus_environment(envname: str, auth_url: str, *,
+                                service_url: str | None = None) -> str:
+    """Make ``envname`` a globus-sdk environment whose Auth service is ``auth_url``.
+
+    The one place the toolkit (and its test helpers) defines an ``EnvConfig``: globus-sdk
+    registers each subclass under its ``envname`` when the class is created. Idempotent.
+
+    :param service_url: the Diaspora web service (``diaspora_url``, for ``WebClient``).
+    :returns: ``envname``, to pass as ``environment=`` to globus-sdk clients and apps.
+    """
+    from globus_sdk.config import EnvConfig
+
+    auth_url = auth_url if auth_url.endswith("/") else auth_url + "/"
+    existing = EnvConfig.get_by_name(envname)
+    if (existing is None or getattr(existing, "auth_url", None) != auth_url
+            or getattr(existing, "diaspora_url", None) != service_url):
+        attributes = {"envname": envname, "auth_url": auth_url,
+                      "domain": "diaspora.invalid"}  # unused: the *_url attributes win
+        if service_url is not None:
+            attributes["diaspora_url"] = service_url
+        type(f"DiasporaEnv_{re.sub(r'[^A-Za-z0-9_]', '_', envname)}", (EnvConfig,), attributes)
+    return envname
 
 
 def _need(data: Mapping[str, Any], key: str, where: str) -> Any:

@@ -2,6 +2,7 @@
 
 ``Client.create_key`` writes it, ``retrieve_key`` and the Kafka wrappers read it (so building
 a producer after login needs no service call), and ``logout`` deletes it.
+:func:`cached_passwords` lists every cached password of a user dir (for leak checks).
 """
 
 from __future__ import annotations
@@ -21,10 +22,28 @@ from diaspora_notebook.config import ensure_private_dir
 log = logging.getLogger(__name__)
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 _FIELDS = ("username", "password", "endpoint")
+KEYS_DIR = "keys"
 
 
 def _safe(part: str) -> str:
     return _UNSAFE.sub("_", part)[:100] or "_"
+
+
+def keys_dir(user_dir: Path) -> Path:
+    """The key cache's directory in ``user_dir``."""
+    return Path(user_dir) / KEYS_DIR
+
+
+def cached_passwords(user_dir: Path) -> set[str]:
+    """Every Kafka password cached in ``user_dir`` (any environment or identity); read-only."""
+    found: set[str] = set()
+    directory = keys_dir(user_dir)
+    for path in directory.glob("*.json") if directory.is_dir() else ():
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            password = json.loads(path.read_text()).get("password")
+            if password:
+                found.add(str(password))
+    return found
 
 
 class KeyCache:
@@ -36,7 +55,7 @@ class KeyCache:
     """
 
     def __init__(self, user_dir: Path, environment: str, identity: str) -> None:
-        self.directory = Path(user_dir) / "keys"
+        self.directory = keys_dir(user_dir)
         self.path = self.directory / f"{_safe(environment)}__{_safe(identity)}.json"
         self.identity = identity
 

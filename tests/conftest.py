@@ -1,1 +1,1 @@
-pytest_plugins = ["diaspora_notebook.testing.plugin", "diaspora_notebook.testing.identities"]
+pytest_plugins = ["diaspora_notebook.testing.plugin"]

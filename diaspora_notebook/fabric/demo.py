@@ -19,11 +19,9 @@ fabric in JupyterLab (``make lab``): the demo username and where its password is
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import re
-import sqlite3
 import sys
 import threading
 import time
@@ -34,6 +32,9 @@ from pathlib import Path
 from diaspora_notebook.errors import DiasporaError, DiasporaUsageError
 from diaspora_notebook.fabric.fabric import Fabric
 from diaspora_notebook.fabric.home import FabricHome, random_secret, write_private
+from diaspora_notebook.keys import cached_passwords
+from diaspora_notebook.login.storage import stored_tokens
+from diaspora_notebook.login.storage import tokens_in_store as tokens_in_store
 
 DEMO_USERS = ("demo", "demo-friend")
 CELL_TIMEOUT = 300
@@ -124,45 +125,16 @@ def login_info(fabric: Fabric) -> str:
 # --- the leak check ---------------------------------------------------------------------------
 
 
-def tokens_in_store(tokens_db: Path) -> set[str]:
-    """Access and refresh tokens in a globus-sdk SQLite token store (read-only)."""
-    found: set[str] = set()
-    if not tokens_db.is_file():
-        return found
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{tokens_db}?mode=ro", uri=True,
-                                                timeout=1)) as db:
-            rows = db.execute("SELECT token_data_json FROM token_storage").fetchall()
-    except sqlite3.Error:
-        return found
-    for (text,) in rows:
-        with contextlib.suppress(ValueError, TypeError, AttributeError):
-            data = json.loads(text)
-            for name in ("access_token", "refresh_token"):
-                if data.get(name):
-                    found.add(str(data[name]))
-    return found
-
-
-def _key_passwords(keys_dir: Path) -> set[str]:
-    found: set[str] = set()
-    for path in keys_dir.glob("*.json") if keys_dir.is_dir() else ():
-        with contextlib.suppress(OSError, ValueError, AttributeError):
-            password = json.loads(path.read_text()).get("password")
-            if password:
-                found.add(str(password))
-    return found
-
-
 def secrets_in_user_dir(user_dir: Path) -> set[str]:
-    """Every key password and token in ``user_dir`` and the user dirs nested in it."""
+    """Every key password and token in ``user_dir`` and the user dirs nested in it.
+
+    Read through the toolkit's own readers, so the leak check follows its on-disk layout.
+    """
     found: set[str] = set()
     if not user_dir.is_dir():
         return found
-    for tokens_db in [user_dir / "tokens.db", *user_dir.glob("*/tokens.db")]:
-        found |= tokens_in_store(tokens_db)
-    for keys_dir in [user_dir / "keys", *user_dir.glob("*/keys")]:
-        found |= _key_passwords(keys_dir)
+    for directory in [user_dir, *(p for p in user_dir.iterdir() if p.is_dir())]:
+        found |= stored_tokens(directory) | cached_passwords(directory)
     return found
 
 

@@ -2,20 +2,22 @@
 
 This is the typed API behind ``diaspora-fabric``; tests and later tools use it directly::
 
-    fabric = Fabric.at("/tmp/home")
-    fabric.up(brokers=1)
-    admin = fabric.admin_client()
-    fabric.down()
+    with Fabric.at("/tmp/home").running(brokers=1) as fabric:   # up ... down
+        admin = fabric.admin_client()
+
+``Fabric.at(home)`` alone starts nothing; ``close()`` (and leaving a ``with Fabric.at(home)``
+block) stops it, as ``down`` does.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
 import shutil
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -285,6 +287,28 @@ class Fabric:
             nodes = [n.process for n in self.cluster(state).nodes]
             return web + stop_all(nodes, tag=str(self.home.root), timeout=timeout)
         return stop_all(processes, tag=str(self.home.root), timeout=timeout)
+
+    @contextlib.contextmanager
+    def running(self, *, stop_timeout: float = 15.0, **up_options: Any) -> Iterator[Fabric]:
+        """``up(**up_options)`` now and ``down`` when the block ends, also when ``up`` fails.
+
+        ``up`` stops what it started when it fails; ``down`` also sweeps tagged leftovers.
+        """
+        try:
+            self.up(**up_options)
+            yield self
+        finally:
+            self.down(timeout=stop_timeout)
+
+    def close(self) -> None:
+        """Stop every process of this fabric (``down``); the home keeps its data."""
+        self.down()
+
+    def __enter__(self) -> Fabric:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def is_running(self) -> bool:
         state = self.state()

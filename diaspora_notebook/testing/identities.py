@@ -1,7 +1,7 @@
 """pytest helpers for SDK tests: fresh identities on the session fabric, logged in headless.
 
-Enable with ``pytest_plugins = ["diaspora_notebook.testing.identities"]`` (next to
-``diaspora_notebook.testing.plugin``, whose ``fabric`` fixture this uses)::
+The one identity factory of the tests. Its fixtures are registered by
+``pytest_plugins = ["diaspora_notebook.testing.plugin"]`` (they use its ``fabric``)::
 
     def test_topics(sdk_identity):
         alice = sdk_identity()                 # a new account with a random password
@@ -11,8 +11,13 @@ Enable with ``pytest_plugins = ["diaspora_notebook.testing.identities"]`` (next 
     def test_in_a_subprocess(sdk_identity):
         env = sdk_identity().subprocess_env()  # DIASPORA_* variables for a headless login
 
+    def test_raw_http(fabric):
+        bob = create_identity(fabric, prefix="e2e")   # .username, .password, .id
+        token = service_token(fabric, bob.username, bob.password)
+
 Accounts are created with the fabric's admin API (test side only: the toolkit itself never
-imports ``diaspora_notebook.fabric``).
+imports ``diaspora_notebook.fabric``). Every password is remembered for the log audit
+(:func:`~diaspora_notebook.testing.tokens.remember_secret`).
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ import pytest
 
 from diaspora_notebook.client import Client
 from diaspora_notebook.environments import load_local
-from diaspora_notebook.login_flows import ProgrammaticLoginFlowManager
+from diaspora_notebook.login import ProgrammaticLoginFlowManager
+from diaspora_notebook.testing.tokens import remember_secret
 
 
 @dataclass
@@ -74,6 +80,7 @@ def create_identity(fabric: Any, user_dir: Path | None = None, *,
 
     username = f"{prefix}-{secrets.token_hex(5)}"
     password = secrets.token_urlsafe(18)
+    remember_secret(password)
     identity_id = admin.add_user(fabric.home.idp_dir, username, password)
     directory = user_dir or Path(tempfile.mkdtemp(prefix=f"diaspora-{username}-"))
     return Identity(username=username, password=password, id=identity_id,

@@ -1,31 +1,32 @@
-"""pytest fixtures that start a REAL local fabric once per test session.
+"""pytest fixtures that start REAL local fabrics (see :mod:`diaspora_notebook.testing`).
 
-Enable with ``pytest_plugins = ["diaspora_notebook.testing.plugin"]`` in a conftest. The fabric
-lives in a temporary home and is stopped (no JVM left behind) when the session ends. Without java
-the fixture fails with the error that says what to install: integration tests never skip.
+Enable with ``pytest_plugins = ["diaspora_notebook.testing.plugin"]`` in a conftest: this
+registers every fixture of the package. The session fabric lives in a temporary home and is
+stopped (no JVM left behind) when the session ends. Without java the fixture fails with the
+error that says what to install: integration tests never skip.
+
+Tests that stop, restart or kill processes use ``own_fabric`` (or
+``Fabric.at(home).running()``), never the session fabric other tests share.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from diaspora_notebook.fabric.fabric import Fabric
+from diaspora_notebook.testing.comm import dummy_comm
+from diaspora_notebook.testing.identities import sdk_client, sdk_identity
+from diaspora_notebook.testing.idp import idp_server
 
-
-def start_fabric(home: Path, *, brokers: int = 1) -> Fabric:
-    """Start a fabric in ``home`` (stopping it again if any part fails to come up)."""
-    fabric = Fabric.at(home)
-    try:
-        fabric.up(brokers=brokers)
-    except BaseException:
-        fabric.down(timeout=10)
-        raise
-    return fabric
+__all__ = ["dummy_comm", "fabric", "idp_server", "own_fabric", "sdk_client", "sdk_identity",
+           "topic_name"]
 
 
 @pytest.fixture(scope="session")
@@ -35,12 +36,20 @@ def fabric(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fabric]:
     if external:
         yield Fabric.at(external)
         return
-    home = tmp_path_factory.mktemp("fabric-home")
-    fab = start_fabric(home)
-    try:
+    with Fabric.at(tmp_path_factory.mktemp("fabric-home")).running() as fab:
         yield fab
-    finally:
-        fab.down(timeout=15)
+
+
+@pytest.fixture
+def own_fabric(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Fabric]]:
+    """A factory of fabrics of the test's own: ``own_fabric(brokers=3)``; all stopped after."""
+    with contextlib.ExitStack() as stack:
+
+        def make(**up_options: Any) -> Fabric:
+            home = Path(tmp_path_factory.mktemp("own-fabric"))
+            return stack.enter_context(Fabric.at(home).running(**up_options))
+
+        yield make
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 Every token comes from the fabric's identity provider through the UNMODIFIED globus-sdk:
 ``NativeAppAuthClient`` runs the PKCE authorization-code flow, and
-:func:`~diaspora_notebook.login_form.complete_login_form` fills in the IdP's login and consent
+:func:`~diaspora_notebook.login.complete_login_form` fills in the IdP's login and consent
 pages like a browser. Nothing is faked and nothing reaches beyond 127.0.0.1.
 
 Every password, token and Kafka key handed out here (or passed to :func:`remember_secret`) is
@@ -12,7 +12,6 @@ remembered in :data:`ISSUED_SECRETS`, so a test can prove none of them ended up 
 
 from __future__ import annotations
 
-import functools
 import threading
 import uuid
 from collections.abc import Iterable
@@ -20,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import globus_sdk
-from globus_sdk.config import EnvConfig
 
+from diaspora_notebook.environments import register_globus_environment
 from diaspora_notebook.fabric.fabric import Fabric
-from diaspora_notebook.login_form import complete_login_form
+from diaspora_notebook.login.form import complete_login_form
 
 AUTH_RESOURCE_SERVER = "auth.globus.org"
 
@@ -37,17 +36,10 @@ def remember_secret(*values: str | None) -> None:
         ISSUED_SECRETS.update(v for v in values if v)
 
 
-@functools.cache
 def environment_for(auth_url: str) -> str:
-    """Register (once) a globus-sdk ``EnvConfig`` whose Auth service is ``auth_url``."""
-    if not auth_url.endswith("/"):
-        auth_url += "/"
+    """A globus-sdk environment name whose Auth service is ``auth_url`` (registered once)."""
     port = auth_url.rstrip("/").rsplit(":", 1)[-1]
-    name = f"diaspora-fabric-{port}"
-    # EnvConfig subclasses register themselves under ``envname`` when they are created
-    type(f"DiasporaFabricEnv{port}", (EnvConfig,),
-         {"envname": name, "domain": "localhost", "auth_url": auth_url})
-    return name
+    return register_globus_environment(f"diaspora-fabric-{port}", auth_url)
 
 
 def fabric_environment(fabric: Fabric) -> str:
@@ -101,17 +93,6 @@ def service_token(fabric: Fabric, username: str, password: str) -> str:
 def service_headers(token: str, **extra: str) -> dict[str, str]:
     """HTTP headers that authenticate a call to the web service with ``token``."""
     return {"Authorization": f"Bearer {token}", **extra}
-
-
-def new_identity(fabric: Fabric, prefix: str = "e2e") -> tuple[str, str, str]:
-    """A fresh IdP user with a unique name: ``(username, password, identity_id)``."""
-    from diaspora_notebook.fabric.idp import admin
-
-    username = f"{prefix}-{uuid.uuid4().hex[:12]}@example.org"
-    password = f"pw-{uuid.uuid4().hex}"
-    remember_secret(password)
-    identity_id = admin.add_user(fabric.home.idp_dir, username, password)
-    return username, password, identity_id
 
 
 def new_confidential_client(fabric: Fabric, prefix: str = "e2e-svc") -> tuple[str, str]:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,18 +15,12 @@ from kafka import KafkaConsumer, TopicPartition
 from diaspora_notebook.client import Client
 from diaspora_notebook.fabric.fabric import Fabric
 from diaspora_notebook.testing.identities import Identity, create_identity
-from diaspora_notebook.testing.plugin import start_fabric
 from diaspora_notebook.testing.tokens import remember_secret
 
 
-@contextmanager
-def own_fabric(home: Path, brokers: int = 1) -> Iterator[Fabric]:
+def own_fabric(home: Path, brokers: int = 1) -> AbstractContextManager[Fabric]:
     """A fabric of the test's own (so the session fabric stays healthy); always ``down``."""
-    fabric = start_fabric(home, brokers=brokers)
-    try:
-        yield fabric
-    finally:
-        fabric.down(timeout=15)
+    return Fabric.at(home).running(brokers=brokers)
 
 
 @dataclass

@@ -23,7 +23,7 @@ from diaspora_notebook.fabric import webapps
 from diaspora_notebook.fabric.fabric import Fabric
 from diaspora_notebook.kafka import KafkaConsumer as SdkConsumer
 from diaspora_notebook.kafka import KafkaProducer as SdkProducer
-from diaspora_notebook.login_flows import ProgrammaticLoginFlowManager
+from diaspora_notebook.login import ProgrammaticLoginFlowManager
 from diaspora_notebook.stream import LiveDataFrame
 
 from .helpers import AckedLog, own_fabric, topic_records, user_with_topic, wait_until
@@ -178,7 +178,7 @@ def test_restart_keeps_logins_and_keys(fabric1, tmp_path, monkeypatch, what):
     def no_form(*args, **kwargs):
         raise AssertionError("the login form was filled again after the restart")
 
-    monkeypatch.setattr("diaspora_notebook.login_form.complete_login_form", no_form)
+    monkeypatch.setattr("diaspora_notebook.login.form.complete_login_form", no_form)
     assert client.list_topics()["topics"] == before  # the client logged in before the restart
     no_login = _NoLogin()
     fresh = Client(load_local(fabric1.home.root), user_dir=user.identity.user_dir,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from kafka.admin import (
     ACLFilter,
     ACLOperation,
@@ -17,8 +19,9 @@ from diaspora_notebook.fabric.launcher import tagged_processes
 from .kafka_helpers import allow_topic_owner, consume, create_user, produce
 
 
-def test_down_then_up_keeps_topics_messages_users_and_acls(fabric: Fabric,
+def test_down_then_up_keeps_topics_messages_users_and_acls(own_fabric: Callable[..., Fabric],
                                                            topic_name: str) -> None:
+    fabric = own_fabric()  # stopped below: never the session fabric other tests share
     admin = fabric.admin_client()
     try:
         create_user(admin, "durable-carol", "carol-password-0123456789")

@@ -344,42 +344,6 @@ def test_revoked_access_is_reported_and_recovers(fabric, topic_name, producer, d
 # --- the widget, without a browser ------------------------------------------------------------
 
 
-class DummyComm:
-    """Records what a widget would send to the browser (ipywidgets' own test pattern)."""
-
-    comm_id = "dummy"
-    kernel = "Truthy"
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.messages: list[dict[str, Any]] = []
-
-    def open(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def on_msg(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def send(self, data: Any = None, **kwargs: Any) -> None:
-        self.messages.append(data)
-
-    def close(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def dummy_comm(monkeypatch):
-    import comm
-
-    comms: list[DummyComm] = []
-
-    def create(**kwargs: Any) -> DummyComm:
-        comms.append(DummyComm(**kwargs))
-        return comms[-1]
-
-    monkeypatch.setattr(comm, "create_comm", create)
-    return comms
-
-
 def sent_updates(widget: Any) -> list[dict[str, Any]]:
     return [m["state"] for m in widget.comm.messages if m and m.get("method") == "update"]
 

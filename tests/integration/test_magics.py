@@ -8,7 +8,7 @@ import nbformat
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
-from diaspora_notebook.login_form import complete_login_form
+from diaspora_notebook.login import complete_login_form
 from diaspora_notebook.notebook.html import MASK, IdentityView, KeyView
 from diaspora_notebook.testing.identities import login
 

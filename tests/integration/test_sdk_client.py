@@ -9,7 +9,6 @@ import time
 import globus_sdk
 import pytest
 
-from diaspora_notebook.auth import TOKEN_FILE
 from diaspora_notebook.client import Client
 from diaspora_notebook.environments import load_local
 from diaspora_notebook.errors import (
@@ -20,8 +19,7 @@ from diaspora_notebook.errors import (
     UnknownUserError,
 )
 from diaspora_notebook.kafka import KafkaAdmin, NewTopic
-from diaspora_notebook.login_flows import NotebookLoginFlowManager
-from diaspora_notebook.login_form import complete_login_form
+from diaspora_notebook.login import TOKEN_FILE, NotebookLoginFlowManager, complete_login_form
 from diaspora_notebook.testing.identities import login
 
 INTROSPECTION_CACHE_SECONDS = 5.5

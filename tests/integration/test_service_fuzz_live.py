@@ -31,8 +31,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from diaspora_notebook.fabric.fabric import Fabric
+from diaspora_notebook.testing.identities import create_identity
 from diaspora_notebook.testing.tokens import (
-    new_identity,
     remember_secret,
     secrets_in_logs,
     service_headers,
@@ -54,7 +54,8 @@ def live_schema(fabric: Fabric) -> Any:
 
 @pytest.fixture(scope="module")
 def fuzz_tokens(fabric: Fabric) -> dict[str, str]:
-    username, password, _ = new_identity(fabric, prefix="fuzz")
+    person = create_identity(fabric, prefix="fuzz")
+    username, password = person.username, person.password
     return {"valid": service_token(fabric, username, password),
             "unknown": "AT.this-token-was-never-issued"}
 

@@ -19,8 +19,8 @@ import requests
 from kafka import KafkaAdminClient
 
 from diaspora_notebook.fabric.fabric import Fabric
+from diaspora_notebook.testing.identities import create_identity
 from diaspora_notebook.testing.tokens import (
-    new_identity,
     remember_secret,
     secrets_in_logs,
     service_headers,
@@ -42,7 +42,8 @@ def _percentile(values: list[float], pct: float) -> float:
 
 def _mint(fabric: Fabric, _: int) -> tuple[str, str, float]:
     start = time.perf_counter()
-    username, password, identity_id = new_identity(fabric, prefix="load")
+    person = create_identity(fabric, prefix="load")
+    username, password, identity_id = person.username, person.password, person.id
     token = service_token(fabric, username, password)
     return identity_id, token, time.perf_counter() - start
 

@@ -11,7 +11,6 @@ import pytest
 from kafka import KafkaProducer
 
 from diaspora_notebook.fabric.fabric import Fabric
-from diaspora_notebook.testing.plugin import start_fabric
 
 from .kafka_helpers import (
     allow_topic_owner,
@@ -26,11 +25,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def cluster3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fabric]:
-    fab = start_fabric(Path(tmp_path_factory.mktemp("fabric3")), brokers=3)
-    try:
+    with Fabric.at(Path(tmp_path_factory.mktemp("fabric3"))).running(brokers=3) as fab:
         yield fab
-    finally:
-        fab.down(timeout=10)
 
 
 def _leader(fabric: Fabric, topic: str) -> tuple[int, list[int]]:

@@ -9,53 +9,24 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
-import uuid
 
 import pytest
 import requests
 
 from diaspora_notebook import topics
-from diaspora_notebook.login_form import complete_login_form
+from diaspora_notebook.login import complete_login_form
 from diaspora_notebook.notebook.commands.context import Diaspora
 from diaspora_notebook.notebook.widgets.key import KeyWidget
 from diaspora_notebook.notebook.widgets.login import LoginWidget
 from diaspora_notebook.notebook.widgets.topics import TopicManager
+from diaspora_notebook.testing import free_port
 from diaspora_notebook.testing.identities import login
 
-
-class DummyComm:
-    """Records what a widget would send to the front end (as ipywidgets' own tests do)."""
-
-    kernel = "Truthy"
-
-    def __init__(self, *args, **kwargs):
-        self.comm_id = uuid.uuid4().hex  # a model id per widget, as a kernel would give
-        self.messages = []
-
-    def open(self, *args, **kwargs):
-        pass
-
-    def on_msg(self, *args, **kwargs):
-        pass
-
-    def send(self, *args, **kwargs):
-        self.messages.append((args, kwargs))
-
-    def close(self, *args, **kwargs):
-        pass
-
-
-@pytest.fixture(autouse=True)
-def dummy_comm(monkeypatch):
-    import comm
-    import ipywidgets  # noqa: F401 - imported before the patch: it registers a comm target
-
-    monkeypatch.setattr(comm, "create_comm", lambda *a, **k: DummyComm())
-    monkeypatch.setattr(comm, "get_comm_manager", lambda *a, **k: None)
+# every widget here talks to a recording comm (the plugin's dummy_comm), not a front end
+pytestmark = pytest.mark.usefixtures("dummy_comm")
 
 
 def widget_state(view) -> str:
@@ -125,16 +96,10 @@ def test_login_magic_returns_the_widget(monkeypatch, sdk_identity, tmp_path):
         shell.run_line_magic("unload_ext", "diaspora_notebook")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def jupyter_behind_prefix(tmp_path):
     """A real Jupyter server with jupyter-server-proxy under ``/user/tester/`` (no auth)."""
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTER")}
     env["JUPYTER_CONFIG_DIR"] = str(tmp_path / "jupyter-config")
     with open(tmp_path / "jupyter.log", "wb") as log:

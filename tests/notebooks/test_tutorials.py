@@ -28,7 +28,7 @@ from diaspora_notebook.fabric.demo import (
     run_tutorials,
     tutorial_paths,
 )
-from diaspora_notebook.login_flows import ProgrammaticLoginFlowManager
+from diaspora_notebook.login import ProgrammaticLoginFlowManager
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"

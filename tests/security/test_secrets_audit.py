@@ -116,7 +116,7 @@ def test_abuse_first_wrong_passwords_forged_token_rotated_key(fabric, sdk_identi
     remember_secret(old_key["password"], new_key["password"])
 
     # wrong passwords at the IdP's login form: refused, and the attempt must not be logged
-    from diaspora_notebook.login_form import InvalidCredentialsError, complete_login_form
+    from diaspora_notebook.login import InvalidCredentialsError, complete_login_form
     from diaspora_notebook.testing.tokens import native_client, service_scope
 
     for attempt in range(2):

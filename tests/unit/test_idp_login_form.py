@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from diaspora_notebook.login_form import (
+from diaspora_notebook.login.form import (
     ConsentDeniedError,
     LoginFormError,
     _code_from_url,

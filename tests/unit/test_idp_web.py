@@ -15,7 +15,7 @@ import pytest
 from diaspora_notebook.fabric.idp import IdpSettings, admin, create_app
 from diaspora_notebook.fabric.idp.keys import SigningKey
 from diaspora_notebook.fabric.idp.tokens import pkce_challenge
-from diaspora_notebook.login_form import parse_page
+from diaspora_notebook.login.form import parse_page
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

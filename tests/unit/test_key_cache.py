@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import stat
 
-from diaspora_notebook.auth import token_storage
 from diaspora_notebook.keys import KeyCache
+from diaspora_notebook.login import token_storage
 
 KEY = {"status": "success", "username": "id-1", "password": "pw-1", "endpoint": "h:1"}
 

@@ -11,7 +11,6 @@ from diaspora_notebook import topics
 from diaspora_notebook.errors import DiasporaUsageError, TopicOwnedByAnotherError
 from diaspora_notebook.notebook import errors as nb_errors
 from diaspora_notebook.notebook.commands.context import Diaspora
-from diaspora_notebook.notebook.commands.login import browser_url, is_loopback, proxied_url
 from diaspora_notebook.notebook.commands.produce import split_line
 from diaspora_notebook.notebook.html import (
     MASK,
@@ -21,6 +20,7 @@ from diaspora_notebook.notebook.html import (
     snippet,
     topics_html,
 )
+from diaspora_notebook.notebook.links import browser_url, is_loopback, proxied_url
 
 AUTH = "http://127.0.0.1:8765/v2/oauth2/authorize?client_id=abc&redirect_uri=http%3A%2F%2F127"
 

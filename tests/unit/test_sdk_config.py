@@ -12,19 +12,20 @@ import pytest
 import requests
 
 from diaspora_notebook import config
-from diaspora_notebook.auth import AuthSession
 from diaspora_notebook.environments import environment_from_mapping
 from diaspora_notebook.errors import (
     AccessDeniedError,
     CredentialsConfigError,
     DiasporaAPIError,
     DiasporaError,
+    DiasporaUsageError,
     InvalidTopicNameError,
     NotLoggedInError,
     ServiceUnavailableError,
     TopicOwnedByAnotherError,
 )
 from diaspora_notebook.kafka import NewTopic
+from diaspora_notebook.login import AuthSession
 from diaspora_notebook.web import WebClient, to_diaspora_error
 
 RS = "b51fdd4b-9c18-4bde-9a31-20b540994ab7"
@@ -91,10 +92,47 @@ def test_default_is_the_interactive_notebook_flow():
 
 def test_config_snapshot(monkeypatch, tmp_path):
     monkeypatch.setenv("DIASPORA_FABRIC_HOME", str(tmp_path / "fab"))
+    monkeypatch.setenv("DIASPORA_LOGIN_LINK", " Proxy ")
+    monkeypatch.setenv("DIASPORA_WIDGETS", "off")
+    monkeypatch.setenv("DIASPORA_KAFKA_TIMEOUT", "12.5")
+    monkeypatch.setenv("DIASPORA_LOGIN_USERNAME", "alice")
+    monkeypatch.setenv("DIASPORA_LOGIN_PASSWORD", "pw-secret-123")
     snap = config.DiasporaConfig.from_env()
     assert snap.user_dir == tmp_path / "user"
     assert snap.fabric_home == tmp_path / "fab"
     assert snap.environments_file == tmp_path / "user" / "environments.toml"
+    assert (snap.login_link, snap.widgets, snap.kafka_timeout) == ("proxy", False, 12.5)
+    assert snap.login_credentials == ("alice", "pw-secret-123")
+    assert "pw-secret-123" not in repr(snap)  # a snapshot may be printed; never the password
+    with pytest.raises(AttributeError):
+        snap.login_link = "direct"  # frozen
+
+
+@pytest.mark.parametrize(("name", "value", "allowed"), [
+    ("DIASPORA_LOGIN_LINK", "sometimes", "auto, proxy, direct"),
+    ("DIASPORA_WIDGETS", "maybe", "1, true"),
+    ("DIASPORA_PEEK_TIMEOUT", "-3", "number of seconds"),
+    ("DIASPORA_KAFKA_TIMEOUT", "soon", "number of seconds"),
+])
+def test_a_malformed_variable_is_an_error_naming_it_and_the_allowed_values(
+        monkeypatch, name, value, allowed):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(DiasporaUsageError) as info:
+        config.DiasporaConfig.from_env()
+    assert name in info.value.message and repr(value) in info.value.message
+    assert allowed in info.value.hint
+
+
+def test_notebook_settings_read_their_defaults_from_the_config(monkeypatch):
+    from diaspora_notebook.notebook.commands.context import Diaspora
+
+    monkeypatch.setenv("DIASPORA_LOGIN_LINK", "direct")
+    monkeypatch.setenv("DIASPORA_PROXY_BASE_URL", "/user/ann/")
+    settings = Diaspora()
+    assert (settings.login_link, settings.proxy_base_url) == ("direct", "/user/ann/")
+    monkeypatch.setenv("DIASPORA_LOGIN_LINK", "bogus")
+    with pytest.raises(DiasporaUsageError, match="DIASPORA_LOGIN_LINK"):
+        Diaspora().login_link  # noqa: B018 - reading the trait computes its default
 
 
 def test_web_client_uses_the_environment_and_dynamic_scope():
@@ -169,17 +207,68 @@ def test_import_works_without_kafka_python(tmp_path):
 
 def test_toolkit_never_imports_the_fabric():
     code = ("import sys, diaspora_notebook as d\n"
-            "from diaspora_notebook import client, kafka, auth, web, environments\n"
+            "from diaspora_notebook import client, kafka, login, web, environments\n"
             "print([m for m in sys.modules if m.startswith('diaspora_notebook.fabric')])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60, check=True).stdout
     assert out.strip() == "[]"
 
 
-def test_notebook_login_start_builds_a_pkce_url_without_network():
-    from diaspora_notebook.client import Client, NotebookLogin
+def test_begin_login_builds_a_pkce_url_without_network():
+    from diaspora_notebook.client import Client
 
-    url = NotebookLogin(Client(env())).start()
+    with Client(env()) as client:
+        url = client.begin_login()
     assert url.startswith("http://127.0.0.1:1/v2/oauth2/authorize?")
     assert "code_challenge_method=S256" in url and "access_type=offline" in url
     assert "action_all" in url  # the service scope is requested from the start
+
+
+def test_finish_login_before_begin_login_says_what_to_do():
+    from diaspora_notebook.client import Client
+
+    with Client(env()) as client, pytest.raises(DiasporaUsageError) as info:
+        client.finish_login("some-code")
+    assert "begin_login()" in info.value.hint
+
+
+def test_closing_a_client_releases_its_sessions_and_the_default_slot(monkeypatch):
+    from diaspora_notebook import client as client_module
+
+    monkeypatch.setattr(client_module, "resolve_environment", lambda *a, **k: env())
+    first = client_module.default_client()
+    first.begin_login()  # opens the web client's HTTP session
+    web = first._web
+    assert web is not None
+    closed = []
+    monkeypatch.setattr(web, "close", lambda: closed.append(True))
+    with first:
+        pass
+    assert closed == [True] and first._web is None
+    assert client_module.default_client() is not first  # a closed default is replaced
+    client_module.set_default_client(None)
+
+
+@pytest.mark.parametrize(("old", "name"), [
+    ("diaspora_notebook.auth", "AuthSession"),
+    ("diaspora_notebook.login_flows", "ProgrammaticLoginFlowManager"),
+    ("diaspora_notebook.login_form", "complete_login_form"),
+])
+def test_old_login_modules_still_work_with_a_deprecation_warning(old, name):
+    code = (f"import warnings; warnings.simplefilter('error', DeprecationWarning)\n"
+            f"try:\n    import {old}\nexcept DeprecationWarning as w: print('warned', w)\n"
+            f"warnings.simplefilter('ignore')\nimport {old} as m\n"
+            f"import diaspora_notebook.login as new\nprint(getattr(m, {name!r}) is "
+            f"getattr(new, {name!r}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    assert out.startswith("warned") and "diaspora_notebook.login" in out
+    assert out.strip().endswith("True")
+
+
+def test_notebook_login_is_a_deprecated_alias():
+    from diaspora_notebook.client import Client, NotebookLogin
+
+    with pytest.warns(DeprecationWarning, match="begin_login"):
+        login = NotebookLogin(Client(env()))
+    assert login.start().startswith("http://127.0.0.1:1/v2/oauth2/authorize?")

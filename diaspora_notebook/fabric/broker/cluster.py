@@ -238,6 +238,16 @@ class BrokerCluster:
         stop_all([n.process for n in targets], timeout=timeout)
         return running
 
+    def close(self) -> None:
+        """Stop every node (``stop()``); their data stays."""
+        self.stop()
+
+    def __enter__(self) -> BrokerCluster:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def kill(self, node_id: int) -> None:
         """SIGKILL one node, as a crash would (for fault tests)."""
         pid = self.node(node_id).process.pid()

@@ -4,7 +4,7 @@ Rules that keep these pages working behind jupyter-server-proxy (``/user/x/proxy
 every form action and link is RELATIVE, never built from the Host header. Every piece of text
 that a user or client supplied goes through :func:`html.escape`.
 
-Form contract (what ``diaspora_notebook.login_form`` relies on):
+Form contract (what ``diaspora_notebook.login.form`` relies on):
 
 * login: ``<form method="post" action="authorize">`` with hidden authorize parameters,
   ``username`` (text) and ``password`` (password) inputs; errors in ``role="alert"``.

@@ -1,45 +1,18 @@
 """``Diaspora``: the notebook settings (``%config Diaspora.<trait>``) and the client they select.
 
-Every trait has a ``DIASPORA_*`` environment variable for its default, so a papermill or CI run
+Every trait has a ``DIASPORA_*`` environment variable for its default, read and validated by
+:mod:`diaspora_notebook.config` (the toolkit's one settings object), so a papermill or CI run
 can set them without touching the notebook. ``%config Diaspora`` lists them with their help.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from traitlets import Bool, Enum, Float, Integer, Unicode, default
 from traitlets.config import Configurable
 
-from diaspora_notebook.errors import DiasporaUsageError
-
-_FALSE = ("0", "false", "no", "off", "")
-
-
-def env_flag(name: str, fallback: bool) -> bool:
-    """A boolean ``DIASPORA_*`` variable (``0``/``false``/``no``/``off`` are false)."""
-    value = os.environ.get(name)
-    if value is None:
-        return fallback
-    return value.strip().lower() not in _FALSE
-
-
-def env_number(name: str, fallback: float) -> float:
-    """A numeric ``DIASPORA_*`` variable; a malformed value is an error that names it."""
-    value = os.environ.get(name)
-    if value is None or not value.strip():
-        return fallback
-    try:
-        return float(value)
-    except ValueError:
-        raise DiasporaUsageError(f"{name}={value!r} is not a number",
-                                 hint=f"set {name} to a number of seconds, or unset it") from None
-
-
-def env_text(name: str) -> str | None:
-    value = os.environ.get(name)
-    return value.strip() if value and value.strip() else None
+from diaspora_notebook import config as toolkit_config
 
 
 class Diaspora(Configurable):
@@ -66,7 +39,7 @@ class Diaspora(Configurable):
     stream_max_rows = Integer(
         1000, help="Default --max-rows of %diaspora_stream.").tag(config=True)
     login_link = Enum(
-        ("auto", "proxy", "direct"),
+        toolkit_config.LOGIN_LINK_MODES,
         help="How the login link reaches a local identity provider: 'proxy' through "
              "jupyter-server-proxy (<base_url>proxy/<port>/...), 'direct' as is, 'auto' "
              "proxy when behind JupyterHub/Binder (env DIASPORA_LOGIN_LINK).").tag(config=True)
@@ -78,30 +51,30 @@ class Diaspora(Configurable):
 
     @default("verbose_errors")
     def _verbose_default(self) -> bool:
-        return env_flag("DIASPORA_VERBOSE_ERRORS", False)
+        return toolkit_config.get_verbose_errors()
 
     @default("widget")
     def _widget_default(self) -> bool:
         # a terminal IPython cannot show widgets: plain text there unless asked otherwise
         terminal = type(self.parent).__name__ == "TerminalInteractiveShell"
-        return env_flag("DIASPORA_WIDGETS", not terminal)
+        chosen = toolkit_config.get_widgets()
+        return not terminal if chosen is None else chosen
 
     @default("peek_timeout")
     def _peek_timeout_default(self) -> float:
-        return env_number("DIASPORA_PEEK_TIMEOUT", 10.0)
+        return toolkit_config.get_peek_timeout()
 
     @default("kafka_timeout")
     def _kafka_timeout_default(self) -> float:
-        return env_number("DIASPORA_KAFKA_TIMEOUT", 30.0)
+        return toolkit_config.get_kafka_timeout()
 
     @default("login_link")
     def _login_link_default(self) -> str:
-        value = (env_text("DIASPORA_LOGIN_LINK") or "auto").lower()
-        return value if value in ("auto", "proxy", "direct") else "auto"
+        return toolkit_config.get_login_link()
 
     @default("proxy_base_url")
     def _proxy_base_default(self) -> str | None:
-        return env_text("DIASPORA_PROXY_BASE_URL")
+        return toolkit_config.get_proxy_base_url()
 
     def client(self, environment: str | None = None) -> Any:
         """The client of ``environment`` (default: this object's ``environment`` trait).

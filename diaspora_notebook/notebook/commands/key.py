@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from diaspora_notebook.client import LIBRARIES
 from diaspora_notebook.errors import DiasporaUsageError
 from diaspora_notebook.notebook.html import ConnectionView, KeyView
-
-LIBRARIES = ("kafka-python", "confluent-kafka", "aiokafka")
 
 
 def run_key(settings: Any, *, rotate: bool = False, reveal: bool = False) -> Any:

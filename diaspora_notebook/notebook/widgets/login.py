@@ -3,15 +3,27 @@
 Non-blocking by design (a cell that waits cannot receive widget clicks): the cell displays the
 link and returns; the Submit callback exchanges the code while the kernel is idle. The code box
 is cleared as soon as it is read, server text is escaped, errors show inline.
+
+A skin over the plain API: ``Client.begin_login``/``finish_login``/``logout``, the same calls a
+script makes. Methods named as verbs act (:meth:`LoginWidget.begin_login`,
+:meth:`~LoginWidget.submit_code`, :meth:`~LoginWidget.log_out`); :meth:`LoginWidget.on_login`
+registers a callback, as ``on_*`` does in ipywidgets.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
-from diaspora_notebook.notebook.commands import login as login_cmd
 from diaspora_notebook.notebook.errors import widget_message
 from diaspora_notebook.notebook.html import esc, status_line
+from diaspora_notebook.notebook.links import browser_url
+
+if TYPE_CHECKING:
+    from diaspora_notebook.client import Client
+    from diaspora_notebook.notebook.commands.context import Diaspora
+
+LoginCallback = Callable[[dict[str, Any]], None]
 
 
 def ipywidgets() -> Any:
@@ -27,6 +39,11 @@ def ipywidgets() -> Any:
     return widgets
 
 
+def describe_identity(details: Mapping[str, Any]) -> str:
+    """``alice (c2bc...)`` for status lines."""
+    return f"{details.get('username') or details.get('name') or 'unknown'} ({details['id']})"
+
+
 class LoginWidget:
     """Login skin over ``Client.begin_login``/``finish_login`` and ``Client.logout``.
 
@@ -35,12 +52,13 @@ class LoginWidget:
     :param identity: details of the identity already logged in (skips phase one).
     """
 
-    def __init__(self, client: Any, settings: Any, *,
+    def __init__(self, client: Client, settings: Diaspora, *,
                  identity: dict[str, Any] | None = None) -> None:
         w = ipywidgets()
         self.client, self.settings = client, settings
         self.identity: dict[str, Any] | None = None
         self.url: str | None = None
+        self._login_callbacks: list[LoginCallback] = []
         self.status = w.HTML()
         self.link = w.HTML()
         self.code = w.Text(placeholder="paste the authorization code here",
@@ -51,22 +69,31 @@ class LoginWidget:
         self.code_row = w.HBox([self.code, self.submit])
         self.widget = w.VBox([self.status, self.link, self.code_row, self.logout,
                               self.message])
-        self.submit.on_click(lambda _b: self.on_submit())
-        self.logout.on_click(lambda _b: self.on_logout())
+        self.submit.on_click(lambda _b: self.submit_code())
+        self.logout.on_click(lambda _b: self.log_out())
         if identity is not None:
             self._show_identity(identity)
         else:
-            self.start()
+            self.begin_login()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
 
+    def on_login(self, callback: LoginCallback, remove: bool = False) -> None:
+        """Call ``callback(identity details)`` after each login through this widget."""
+        if remove:
+            self._login_callbacks.remove(callback)
+        else:
+            self._login_callbacks.append(callback)
+
     # --- states ---------------------------------------------------------------------------
 
-    def start(self) -> None:
+    def begin_login(self) -> None:
         """Phase one: a fresh login link and an empty code box."""
         self.identity = None
-        self.url, direct = login_cmd.begin(self.client, self.settings)
+        direct = self.client.begin_login()
+        self.url = browser_url(direct, mode=self.settings.login_link,
+                               base_url=self.settings.proxy_base_url)
         env = self.client.environment.name
         self.status.value = status_line(f"Not logged in to Diaspora ({env}).")
         other = (f' &middot; <a href="{esc(direct)}" target="_blank" rel="noopener">direct '
@@ -79,7 +106,7 @@ class LoginWidget:
     def _show_identity(self, details: dict[str, Any]) -> None:
         self.identity = details
         self.status.value = status_line(
-            f"Logged in as {login_cmd.describe_identity(details)} "
+            f"Logged in as {describe_identity(details)} "
             f"({self.client.environment.name})", kind="success")
         self.link.value = ""
         self._visible(login=False)
@@ -89,28 +116,34 @@ class LoginWidget:
         self.link.layout.display = None if login else "none"
         self.logout.layout.display = "none" if login else None
 
-    # --- callbacks (short: the work is in commands.login) ---------------------------------
+    # --- actions (short: the work is in Client) -------------------------------------------
 
-    def on_submit(self) -> None:
+    def submit_code(self) -> None:
+        """Phase two: exchange the pasted code (what the Submit button does)."""
         code, self.code.value = self.code.value.strip(), ""
         if not code:
             self.message.value = status_line("Paste the code first.", kind="error")
             return
         self.message.value = status_line("Logging in...", kind="busy")
         try:
-            self._show_identity(login_cmd.finish(self.client, code))
+            self.client.finish_login(code)
+            self._show_identity(self.client.whoami())
             self.message.value = ""
         except Exception as exc:  # shown inline; a fresh link replaces the used one
             self.message.value = status_line(widget_message(exc), kind="error")
             self._restart()
+            return
+        for callback in list(self._login_callbacks):
+            callback(dict(self.identity or {}))
 
     def _restart(self) -> None:
         try:
-            self.start()
+            self.begin_login()
         except Exception as exc:
             self.message.value += "<br>" + status_line(widget_message(exc), kind="error")
 
-    def on_logout(self) -> None:
+    def log_out(self) -> None:
+        """Revoke and forget the tokens, then offer a fresh login (the Logout button)."""
         try:
             self.client.logout()
             self.message.value = status_line("Logged out.", kind="success")

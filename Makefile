@@ -40,12 +40,15 @@ lab: up
 	@$(PY) -m diaspora_notebook.fabric.demo login-info
 	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
 
-test: install-kafka
-	$(BIN)/ruff check .
+# lint: style, the import contracts of pyproject.toml (layers, no cycles, the toolkit never
+# imports the fabric) and the types
+test: install-kafka lint
 	$(BIN)/pytest -q --durations=15
 
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 bench: up
 	$(PY) benchmarks/run_all.py

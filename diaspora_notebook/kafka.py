@@ -17,13 +17,16 @@ Without kafka-python, ``import diaspora_notebook`` still works and using a wrapp
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from diaspora_notebook.errors import (
     KafkaAccessDeniedError,
     KafkaClientMissingError,
 )
 from diaspora_notebook.kafka_diagnose import diagnosed_connection
+
+if TYPE_CHECKING:
+    from diaspora_notebook.client import Client
 
 KAFKA_EXTRA_HINT = "pip install 'diaspora-notebook[kafka-python]'"
 BOOTSTRAP_TIMEOUT_MS = 15000
@@ -71,7 +74,8 @@ def _value_serializer() -> Any:
     return JsonSerializer()
 
 
-def _settings(client: Any, user: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+def _settings(client: Client | None, user: dict[str, Any],
+              defaults: dict[str, Any]) -> dict[str, Any]:
     from diaspora_notebook.client import default_client
 
     base = (client or default_client()).kafka_config()
@@ -98,7 +102,7 @@ if _kafka is not None:
     class KafkaAdmin(_KafkaAdminClient):  # type: ignore[misc]
         """``kafka.admin.KafkaAdminClient`` logged in with your Diaspora key."""
 
-        def __init__(self, *, client: Any = None, **kwargs: Any) -> None:
+        def __init__(self, *, client: Client | None = None, **kwargs: Any) -> None:
             conf = _settings(client, kwargs, {"bootstrap_timeout_ms": BOOTSTRAP_TIMEOUT_MS})
             with diagnosed_connection(conf):
                 super().__init__(**conf)
@@ -109,10 +113,10 @@ if _kafka is not None:
                 new_topics = {t.name: t.as_options() for t in new_topics}
             return super().create_topics(new_topics, *args, **kwargs)
 
-    class KafkaProducer(_kafka.KafkaProducer):  # type: ignore[misc,name-defined]
+    class KafkaProducer(_kafka.KafkaProducer):  # type: ignore[misc]
         """``kafka.KafkaProducer`` logged in with your key; values are JSON by default."""
 
-        def __init__(self, *, client: Any = None, **kwargs: Any) -> None:
+        def __init__(self, *, client: Client | None = None, **kwargs: Any) -> None:
             conf = _settings(client, kwargs, {"value_serializer": _value_serializer(),
                                               "bootstrap_timeout_ms": BOOTSTRAP_TIMEOUT_MS,
                                               "max_block_ms": MAX_BLOCK_MS})
@@ -142,10 +146,10 @@ if _kafka is not None:
                 future.exception = denied
             return future
 
-    class KafkaConsumer(_kafka.KafkaConsumer):  # type: ignore[misc,name-defined]
+    class KafkaConsumer(_kafka.KafkaConsumer):  # type: ignore[misc]
         """``kafka.KafkaConsumer`` logged in with your key."""
 
-        def __init__(self, *topics: str, client: Any = None, **kwargs: Any) -> None:
+        def __init__(self, *topics: str, client: Client | None = None, **kwargs: Any) -> None:
             conf = _settings(client, kwargs, {"bootstrap_timeout_ms": BOOTSTRAP_TIMEOUT_MS})
             with diagnosed_connection(conf):
                 super().__init__(*topics, **conf)

@@ -154,7 +154,8 @@ def names(*, client: Client | None = None) -> list[str]:
 
 
 @overload
-def describe(topics: str, *, client: Client | None = None) -> TopicInfo: ...
+def describe(  # type: ignore[overload-overlap]  # a str is an Iterable[str] too
+        topics: str, *, client: Client | None = None) -> TopicInfo: ...
 
 
 @overload
@@ -201,7 +202,8 @@ def to_frame(infos: Iterable[TopicInfo]) -> pd.DataFrame:
     """Topic infos as a DataFrame, one row per topic (columns: :data:`TOPIC_COLUMNS`)."""
     import pandas as pd
 
-    return pd.DataFrame([i.as_row() for i in infos], columns=list(TOPIC_COLUMNS))
+    frame: pd.DataFrame = pd.DataFrame([i.as_row() for i in infos], columns=list(TOPIC_COLUMNS))
+    return frame
 
 
 def table(topics: Iterable[str] | None = None, *, client: Client | None = None) -> pd.DataFrame:
@@ -393,7 +395,8 @@ def _read_window(client: Client, topic: str, partitions: int, n: int, *,
     frame = LiveFrame(max_rows=n)
     for record in chosen:  # ingest() takes one partition at a time
         frame.ingest([record])
-    return frame.snapshot().reset_index(drop=True)
+    window: pd.DataFrame = frame.snapshot().reset_index(drop=True)
+    return window
 
 
 __all__ = ["TOPIC_COLUMNS", "Produced", "TopicInfo", "create", "delete", "describe",

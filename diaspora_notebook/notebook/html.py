@@ -9,7 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from diaspora_notebook.client import Client
+    from diaspora_notebook.environments import Environment
 
 MASK = "\u2022" * 8
 _TABLE = ('<table class="diaspora" style="border-collapse:collapse;text-align:left;'
@@ -64,7 +68,7 @@ def code_block(text: str) -> str:
 # --- the client ----------------------------------------------------------------------------
 
 
-def client_html(client: Any, identity: Mapping[str, Any] | None = None) -> str:
+def client_html(client: Client, identity: Mapping[str, Any] | None = None) -> str:
     """A card for a :class:`~diaspora_notebook.client.Client` (no secrets in it)."""
     env = client.environment
     if identity:
@@ -80,9 +84,9 @@ def client_html(client: Any, identity: Mapping[str, Any] | None = None) -> str:
     return f"<div><b>Diaspora client</b>{kv_table(rows)}</div>"
 
 
-def _identity_if_known(client: Any) -> str | None:
+def _identity_if_known(client: Client) -> str | None:
     try:
-        return client.logged_in_identity()  # type: ignore[no-any-return]
+        return client.logged_in_identity()
     except Exception:  # a repr must never fail
         return None
 
@@ -90,7 +94,7 @@ def _identity_if_known(client: Any) -> str | None:
 # --- results ---------------------------------------------------------------------------------
 
 
-class Result(dict):  # type: ignore[type-arg]
+class Result(dict[str, Any]):
     """A service answer (``{"status", "message", ...}``) that renders as a badge and a line."""
 
     def _repr_html_(self) -> str:
@@ -103,7 +107,7 @@ class Result(dict):  # type: ignore[type-arg]
         return f"[{self.get('status', '')}]{topic}: {self.get('message', '')}"
 
 
-class TopicList(list):  # type: ignore[type-arg]
+class TopicList(list[Any]):
     """Topic rows (``TopicInfo.as_row()`` dicts or plain names) as a table."""
 
     def _repr_html_(self) -> str:
@@ -160,7 +164,7 @@ class KeyView:
                 f"endpoint={self.endpoint!r})")
 
 
-def connection_rows(env: Any, key: KeyView) -> list[tuple[str, Any]]:
+def connection_rows(env: Environment, key: KeyView) -> list[tuple[str, Any]]:
     """The seed's "Cluster Connection Details" table for one identity."""
     return [("Bootstrap servers", ", ".join(env.bootstrap_servers)),
             ("Security protocol", env.security_protocol),
@@ -169,7 +173,7 @@ def connection_rows(env: Any, key: KeyView) -> list[tuple[str, Any]]:
             ("CA file", str(env.ca_file) if env.ca_file else "system trust store")]
 
 
-def snippet(library: str, env: Any, key: KeyView) -> str:
+def snippet(library: str, env: Environment, key: KeyView) -> str:
     """Copy-paste code for ``library``; the password appears only when ``key.reveal``."""
     if not key.reveal:
         return ("from diaspora_notebook import Client\n"
@@ -209,7 +213,7 @@ def _pretty(conf: Mapping[str, Any]) -> str:
 class ConnectionView:
     """Connection details plus a snippet for one library (password masked by default)."""
 
-    def __init__(self, env: Any, key: KeyView, library: str = "kafka-python") -> None:
+    def __init__(self, env: Environment, key: KeyView, library: str = "kafka-python") -> None:
         self.env, self.key, self.library = env, key, library
 
     def _repr_html_(self) -> str:
@@ -225,7 +229,7 @@ class ConnectionView:
 class IdentityView:
     """Who is logged in, in which environment."""
 
-    def __init__(self, client: Any, details: Mapping[str, Any]) -> None:
+    def __init__(self, client: Client, details: Mapping[str, Any]) -> None:
         self.client, self.details = client, dict(details)
 
     def line(self) -> str:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import (
     Magics,
     line_cell_magic,
@@ -60,9 +61,15 @@ class DiasporaMagics(Magics):
 
     # --- helpers -------------------------------------------------------------------------
 
+    @property
+    def _ip(self) -> InteractiveShell:
+        if self.shell is None:  # only a Magics made without a shell
+            raise UsageError("the Diaspora magics need an IPython shell")
+        return self.shell
+
     def _store(self, name: str, what: str) -> Callable[[Any], None]:
         def store(value: Any) -> None:
-            self.shell.user_ns[name] = value
+            self._ip.user_ns[name] = value
             print(f"Stored {what} in {name}")
 
         return store
@@ -88,7 +95,7 @@ class DiasporaMagics(Magics):
             return method(rest, cell)
         if cell is not None:
             raise UsageError(f"%%diaspora {command} does not take a cell body")
-        return method(self.shell.var_expand(rest, depth=1))
+        return method(self._ip.var_expand(rest, depth=1))
 
     # --- login ----------------------------------------------------------------------------
 

@@ -7,10 +7,13 @@ can set them without touching the notebook. ``%config Diaspora`` lists them with
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from traitlets import Bool, Enum, Float, Integer, Unicode, default
 from traitlets.config import Configurable
+
+if TYPE_CHECKING:
+    from diaspora_notebook.client import Client
 
 from diaspora_notebook import config as toolkit_config
 
@@ -76,7 +79,7 @@ class Diaspora(Configurable):
     def _proxy_base_default(self) -> str | None:
         return toolkit_config.get_proxy_base_url()
 
-    def client(self, environment: str | None = None) -> Any:
+    def client(self, environment: str | None = None) -> Client:
         """The client of ``environment`` (default: this object's ``environment`` trait).
 
         Without any environment it is the process-wide default client, the one the Kafka
@@ -89,7 +92,7 @@ class Diaspora(Configurable):
             return default_client()
         return Client(environment=name)
 
-    def logged_in_client(self) -> Any:
+    def logged_in_client(self) -> Client:
         """:meth:`client`, but a person who has not logged in gets a clear error at once.
 
         Headless logins (client credentials, DIASPORA_LOGIN_*) happen on demand as in any

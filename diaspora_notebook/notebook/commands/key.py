@@ -6,14 +6,20 @@ the notebook); ``-o VAR`` puts the real settings in a variable without displayin
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from diaspora_notebook.client import LIBRARIES
 from diaspora_notebook.errors import DiasporaUsageError
 from diaspora_notebook.notebook.html import ConnectionView, KeyView
 
+if TYPE_CHECKING:
+    from diaspora_notebook.notebook.commands.context import Diaspora
+    from diaspora_notebook.notebook.widgets.key import KeyWidget
 
-def run_key(settings: Any, *, rotate: bool = False, reveal: bool = False) -> Any:
+
+def run_key(settings: Diaspora, *, rotate: bool = False,
+            reveal: bool = False) -> KeyWidget | KeyView:
     client = settings.logged_in_client()
     key = client.create_key() if rotate else client.retrieve_key()
     if settings.widget:
@@ -23,8 +29,9 @@ def run_key(settings: Any, *, rotate: bool = False, reveal: bool = False) -> Any
     return KeyView(key, reveal=reveal)
 
 
-def run_connection(settings: Any, *, library: str = "kafka-python", reveal: bool = False,
-                   store: Any = None) -> Any:
+def run_connection(settings: Diaspora, *, library: str = "kafka-python", reveal: bool = False,
+                   store: Callable[[dict[str, Any]], None] | None = None,
+                   ) -> ConnectionView | None:
     if library not in LIBRARIES:
         raise DiasporaUsageError(f"unknown library {library!r}",
                                  hint=f"use one of: {', '.join(LIBRARIES)}")

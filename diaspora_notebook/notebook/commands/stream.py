@@ -6,14 +6,18 @@ view) and keeps consuming in the background, so the cell returns at once.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from diaspora_notebook.errors import DiasporaUsageError
 
+if TYPE_CHECKING:
+    from diaspora_notebook.notebook.commands.context import Diaspora
+    from diaspora_notebook.stream import LiveDataFrame
 
-def run_stream(settings: Any, *, topics: list[str], from_beginning: bool = False,
+
+def run_stream(settings: Diaspora, *, topics: list[str], from_beginning: bool = False,
                start: str | None = None, max_rows: int | None = None,
-               mode: str = "append") -> Any:
+               mode: str = "append") -> LiveDataFrame:
     from diaspora_notebook.stream import live_dataframe, parse_start
 
     if from_beginning and start:

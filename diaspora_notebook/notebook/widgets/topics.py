@@ -57,8 +57,12 @@ class TopicManager:
             w.HBox([b["register"], b["create"], b["delete"], b["unregister"], b["refresh"]]),
             w.HBox([self.user, b["grant"], b["revoke"], b["users"]]),
             self.message])
+        actions: dict[str, Callable[[], bool]] = {
+            "register": self.register, "create": self.create, "delete": self.delete,
+            "unregister": self.unregister, "refresh": self.refresh, "grant": self.grant,
+            "revoke": self.revoke, "users": self.list_users}
         for name, button in b.items():
-            button.on_click(lambda _b, name=name: getattr(self, _METHODS.get(name, name))())
+            button.on_click(lambda _b, act=actions[name]: act())
         if load:
             self.refresh()
 
@@ -115,7 +119,7 @@ class TopicManager:
                          lambda: topics.register(name, client=self.client))
 
     def unregister(self) -> bool:
-        """Unregister the topic in the Topic box (its messages stay on the brokers)."""
+        """Unregister the topic in the Topic box (the service deletes its data too)."""
         name = self._name()
         return self._act("unregister", f"Unregistering {name}...",
                          lambda: topics.unregister(name, client=self.client))
@@ -173,7 +177,5 @@ _BUTTONS = (
     ("revoke", "Revoke", "take the user's access back"),
     ("users", "Users", "who may use this topic"),
 )
-#: buttons whose method is not named like the button
-_METHODS = {"users": "list_users"}
 
 __all__ = ["TopicManager"]

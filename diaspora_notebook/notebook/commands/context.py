@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 from traitlets import Bool, Enum, Float, Integer, Unicode, default
 from traitlets.config import Configurable
 
+from diaspora_notebook import config as toolkit_config
+
 if TYPE_CHECKING:
     from diaspora_notebook.client import Client
-
-from diaspora_notebook import config as toolkit_config
 
 
 class Diaspora(Configurable):

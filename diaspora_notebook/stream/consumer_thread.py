@@ -1,10 +1,12 @@
 """The background poll loop behind ``LiveDataFrame``: the kernel's thread never waits on Kafka.
 
-The loop owns one kafka-python consumer. It positions each partition explicitly (so the frame
-always knows where it stands), polls batches, hands them to a sink, keeps lag up to date and
-survives errors: each one is recorded in ``StreamStatus`` (never printed), then retried with
-backoff; after an error that leaves the consumer unusable it builds a new consumer and seeks every
-partition to the next offset the frame expects, so a restart neither skips nor repeats records.
+The loop owns one consumer of the chosen engine (``sources.ConfluentSource`` or
+``sources.KafkaPythonSource``) and sees batches as columns, never record objects. It positions
+each partition explicitly (so the frame always knows where it stands), polls batches, hands them
+to a sink, keeps lag up to date and survives errors: each one is recorded in ``StreamStatus``
+(never printed), then retried with backoff; after an error that leaves the consumer unusable it
+builds a new consumer and seeks every partition to the next offset the frame expects, so a
+restart neither skips nor repeats records.
 """
 
 from __future__ import annotations
@@ -17,19 +19,25 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from diaspora_notebook.errors import DiasporaUsageError, KafkaConnectionProblem
+from diaspora_notebook.stream.engine import make_source
 from diaspora_notebook.stream.frame import LiveFrame
+from diaspora_notebook.stream.sources import TP, RawBatch, SourceError
 from diaspora_notebook.stream.stats import StreamStatus
 
 log = logging.getLogger(__name__)
 
-POLL_TIMEOUT_MS = 200
+POLL_TIMEOUT_MS = 200  # kafka-python: poll() returns as soon as records are there
 POLL_MAX_RECORDS = 2_000
+# librdkafka's consume() waits until the batch is full or the timeout passes: a short timeout
+# bounds the latency a slow stream adds, a large batch lets a backlog come in big steps
+CONFLUENT_TIMEOUT_MS = 40
+CONFLUENT_MAX_RECORDS = 10_000
 PROBE_EVERY = 3.0  # seconds without records before asking the brokers for end offsets
 PROBE_TIMEOUT_MS = 2_000
 BACKOFF = (0.2, 10.0)
 
 Start = str | int | dt.datetime
-Sink = Callable[[dict[Any, list[Any]]], None]
+Sink = Callable[[list[RawBatch]], None]
 
 
 def normalize_start(start: Any) -> tuple[str, Any]:
@@ -82,6 +90,8 @@ def describe_error(exc: BaseException) -> str:
     """A short, user-facing text for an error met by the consumer thread."""
     if isinstance(exc, KafkaConnectionProblem):
         return exc.one_line()
+    if isinstance(exc, SourceError):
+        return str(exc)
     name = type(exc).__name__
     text = str(exc)
     errno = getattr(exc, "errno", None)
@@ -93,12 +103,39 @@ def describe_error(exc: BaseException) -> str:
     return f"{name}: {text}" if text else name
 
 
-def _needs_new_consumer(exc: BaseException) -> bool:
-    from kafka.errors import KafkaError
+def _is_config_error(exc: BaseException) -> bool:
+    """The settings themselves are wrong: retrying cannot help."""
+    if isinstance(exc, (DiasporaUsageError, TypeError)):
+        return True
+    if isinstance(exc, SourceError):
+        return not exc.retriable
+    try:
+        from kafka.errors import KafkaConfigurationError
+    except ImportError:
+        return False
+    return isinstance(exc, KafkaConfigurationError)
 
+
+def _needs_new_consumer(exc: BaseException) -> bool:
+    if isinstance(exc, SourceError):
+        return exc.fatal
+    try:
+        from kafka.errors import KafkaError
+    except ImportError:
+        return True
     if isinstance(exc, KafkaError):
         return not getattr(exc, "retriable", False)
     return True
+
+
+def _unknown_topics(missing: list[str]) -> Exception:
+    try:
+        from kafka.errors import UnknownTopicOrPartitionError
+    except ImportError:
+        return SourceError(f"UnknownTopicOrPartitionError: topic(s) {', '.join(missing)} not "
+                           "found or not readable with these credentials")
+    return UnknownTopicOrPartitionError(
+        f"topic(s) {', '.join(missing)} not found or not readable with these credentials")
 
 
 class ConsumerLoop:
@@ -107,8 +144,9 @@ class ConsumerLoop:
     :param topics: topics to read
     :param frame: where offsets are tracked (and records end up, through ``sink``)
     :param status: where state, lag and errors are written
-    :param sink: called with each non-empty ``poll()`` result, in the loop's thread
-    :param config: kafka-python consumer kwargs (a function, so credentials are read lazily)
+    :param sink: called with each non-empty list of batches, in the loop's thread
+    :param config: consumer settings for ``engine`` (a function, so credentials are read lazily)
+    :param engine: ``"confluent"`` or ``"kafka-python"`` (already picked)
     :param start: see ``normalize_start``
     :param group_id: a consumer group (offsets committed, a restart resumes); ``None`` reads
         every partition directly
@@ -123,26 +161,30 @@ class ConsumerLoop:
         status: StreamStatus,
         sink: Sink,
         config: Callable[[], dict[str, Any]],
+        engine: str = "kafka-python",
         start: Any = "latest",
         group_id: str | None = None,
         created_ms: int | None = None,
-        poll_timeout_ms: int = POLL_TIMEOUT_MS,
-        max_records: int = POLL_MAX_RECORDS,
+        poll_timeout_ms: int | None = None,
+        max_records: int | None = None,
     ) -> None:
         self.topics = list(topics)
         self.frame = frame
         self.status = status
         self.sink = sink
         self._config = config
+        self.engine = engine
         self.start_kind, self.start_value = normalize_start(start)
         self.group_id = group_id
         self.created_ms = created_ms if created_ms is not None else int(time.time() * 1000)
-        self.poll_timeout_ms = poll_timeout_ms
-        self.max_records = max_records
+        fast = engine == "confluent"
+        self.poll_timeout = (poll_timeout_ms if poll_timeout_ms is not None else
+                             CONFLUENT_TIMEOUT_MS if fast else POLL_TIMEOUT_MS) / 1000
+        self.max_records = max_records or (CONFLUENT_MAX_RECORDS if fast else POLL_MAX_RECORDS)
         self.stop_event = threading.Event()
-        self.consumer: Any = None
-        self._highwater: dict[Any, int] = {}
-        self._positions: dict[Any, int] = {}
+        self.source: Any = None
+        self._highwater: dict[TP, int] = {}
+        self._positions: dict[TP, int] = {}
         self._paused_applied = False
         self._last_records = time.monotonic()
         self._last_probe = 0.0
@@ -162,16 +204,14 @@ class ConsumerLoop:
         except BaseException as exc:  # never let threading's excepthook print into a cell
             log.debug("live consumer thread crashed", exc_info=True)
             self.status.record_error(exc, describe_error(exc), state="failed")
-            self._close(autocommit=False)
+            self._close(commit=False)
 
     def _run(self) -> None:
-        from kafka.errors import KafkaConfigurationError
-
         delay = BACKOFF[0]
         while not self.stop_event.is_set():
             try:
-                if self.consumer is None:
-                    self.consumer = self._connect()
+                if self.source is None:
+                    self.source = self._connect()
                     self._paused_applied = False
                     healthy = True
                 else:
@@ -179,148 +219,141 @@ class ConsumerLoop:
                 if healthy:  # records arrived or the brokers answered: the problem is over
                     self.status.clear_error()
                     delay = BACKOFF[0]
-            except (KafkaConfigurationError, DiasporaUsageError, TypeError) as exc:
-                # the settings themselves are wrong: retrying cannot help
-                log.debug("live consumer cannot start", exc_info=True)
-                self.status.record_error(exc, describe_error(exc), state="failed")
-                break
             except Exception as exc:  # recorded and retried: the thread must not die
+                if _is_config_error(exc):
+                    log.debug("live consumer cannot start", exc_info=True)
+                    self.status.record_error(exc, describe_error(exc), state="failed")
+                    break
                 log.debug("live consumer error", exc_info=True)
                 self.status.record_error(exc, describe_error(exc))
-                if self.consumer is not None and _needs_new_consumer(exc):
-                    self._close(autocommit=False)
+                if self.source is not None and _needs_new_consumer(exc):
+                    self._close(commit=False)
                 self.stop_event.wait(delay)
                 delay = min(delay * 2, BACKOFF[1])
-        self._close(autocommit=True)
+        self._close(commit=True)
         self.status.set_state("stopped")
 
-    def _close(self, *, autocommit: bool) -> None:
-        consumer, self.consumer = self.consumer, None
-        if consumer is None:
+    def _close(self, *, commit: bool) -> None:
+        source, self.source = self.source, None
+        if source is None:
             return
         try:
-            consumer.close(autocommit=autocommit and self.group_id is not None, timeout_ms=2000)
+            source.close(commit=commit and self.group_id is not None)
         except Exception:  # closing a broken consumer may fail too; it is gone either way
             log.debug("closing the live consumer failed", exc_info=True)
 
     # --- connecting and positioning -------------------------------------------------------------
 
     def _connect(self) -> Any:
-        from kafka import KafkaConsumer
-
-        from diaspora_notebook.kafka_diagnose import diagnosed_connection
-
-        config = dict(self._config())
-        config.update(
-            group_id=self.group_id,
-            enable_auto_commit=self.group_id is not None,
-            key_deserializer=None,
-            value_deserializer=None,
-        )
-        config.setdefault("bootstrap_timeout_ms", 10_000)
-        config.setdefault("auto_offset_reset", "earliest" if self.start_kind == "earliest"
-                          else "latest")
-        with diagnosed_connection(config):
-            consumer = KafkaConsumer(**config)
+        reset = "earliest" if self.start_kind == "earliest" else "latest"
+        source = make_source(self.engine, dict(self._config()), group_id=self.group_id,
+                             auto_offset_reset=reset, topics=self.topics)
         try:
             if self.group_id is None:
-                self._assign(consumer)
+                self._assign(source)
             else:
-                consumer.subscribe(self.topics, listener=_Rebalance(self, consumer))
+                source.subscribe(self.topics, self._on_assign)
         except BaseException:
-            consumer.close(autocommit=False, timeout_ms=2000)
+            source.close(commit=False)
             raise
-        return consumer
+        return source
 
-    def _assign(self, consumer: Any) -> None:
+    def _assign(self, source: Any) -> None:
         """Assign every partition of every topic; new ones (found later) are added."""
-        from kafka import TopicPartition
-
-        wanted = []
+        wanted: list[TP] = []
         missing = []
         for topic in self.topics:
-            parts = consumer.partitions_for_topic(topic)
+            parts = source.partitions(topic)
             if not parts:
                 missing.append(topic)
-            wanted += [TopicPartition(topic, p) for p in sorted(parts or ())]
-        current = set(consumer.assignment())
+            wanted += [(topic, p) for p in parts]
+        current = set(source.assignment())
         new = [tp for tp in wanted if tp not in current]
         if new:
-            consumer.assign(sorted(current | set(new)))
-            self._position(consumer, new)
+            source.assign(self._offsets(source, new))
             if self.status.paused:
-                consumer.pause(*new)
+                source.pause(new)
         if missing:
-            from kafka.errors import UnknownTopicOrPartitionError
+            raise _unknown_topics(missing)
 
-            raise UnknownTopicOrPartitionError(
-                f"topic(s) {', '.join(missing)} not found or not readable with these credentials"
-            )
-
-    def _position(self, consumer: Any, partitions: Sequence[Any]) -> None:
-        """Seek each partition: to the frame's next offset if it has one, else per ``start``."""
+    def _offsets(self, source: Any, partitions: Sequence[TP]) -> dict[TP, int]:
+        """Where each partition starts: the frame's next offset if it has one, else ``start``."""
         known = self.frame.next_offsets()
+        out: dict[TP, int] = {}
         fresh = []
         for tp in partitions:
-            nxt = known.get((tp.topic, tp.partition))
+            nxt = known.get(tp)
             if nxt is not None:
-                consumer.seek(tp, nxt)
-                self._positions[tp] = nxt
+                out[tp] = nxt
             else:
                 fresh.append(tp)
         if not fresh:
-            return
-        begin = consumer.beginning_offsets(fresh, timeout_ms=10_000)
-        end = consumer.end_offsets(fresh, timeout_ms=10_000)
-        by_time: dict[Any, Any] = {}
+            return out
+        marks = source.watermarks(fresh)
+        by_time: dict[TP, int | None] = {}
         if self.start_kind in ("latest", "time"):
             ms = self.created_ms if self.start_kind == "latest" else self.start_value
-            by_time = consumer.offsets_for_times({tp: ms for tp in fresh}, timeout_ms=10_000)
+            by_time = source.offsets_for_times(fresh, ms)
         for tp in fresh:
+            begin, end = marks[tp]
             if self.start_kind == "earliest":
-                offset = begin[tp]
+                offset = begin
             elif self.start_kind == "offset":
-                offset = min(max(self.start_value, begin[tp]), end[tp])
+                offset = min(max(self.start_value, begin), end)
             elif self.start_kind == "last":
-                offset = max(begin[tp], end[tp] - self.start_value)
+                offset = max(begin, end - self.start_value)
             else:
                 found = by_time.get(tp)
-                offset = found.offset if found is not None else end[tp]
-            consumer.seek(tp, offset)
-            self._positions[tp] = offset
-            self._highwater[tp] = end[tp]
+                offset = found if found is not None else end
+            out[tp] = offset
+            self._highwater[tp] = end
+        self._positions.update(out)
+        return out
+
+    def _on_assign(self, assigned: list[TP]) -> dict[TP, int]:
+        """Group mode: continue where the frame stands (or per ``start`` when it is an offset)."""
+        known = self.frame.next_offsets()
+        out = {tp: known[tp] for tp in assigned if tp in known}
+        fresh = [tp for tp in assigned if tp not in known]
+        if fresh and self.start_kind not in ("earliest", "latest"):
+            out.update(self._offsets(self.source, fresh))
+        return out
 
     # --- one round ---------------------------------------------------------------------------
 
     def _step(self) -> bool:
         """One poll (and the upkeep around it); true if it showed the brokers are answering."""
-        consumer = self.consumer
-        self._apply_pause(consumer)
+        source = self.source
+        self._apply_pause(source)
         requested = self._ends_requested
         if requested > self.ends_generation:
-            self._probe(consumer)
-            self._update_lag(consumer)
+            self._probe(source)
+            self._update_lag(source)
             self.ends_generation = requested
-        batch = consumer.poll(timeout_ms=self.poll_timeout_ms, max_records=self.max_records)
+        batches = source.poll(self.poll_timeout, self.max_records)
         now = time.monotonic()
-        healthy = bool(batch)
-        if batch:
+        healthy = bool(batches)
+        if batches:
             self._last_records = now
             self.status.clear_error()  # before the rows show: waiters see a healthy stream
-            self.sink(batch)
-        if not batch or self._caught_up(consumer, batch):
+            self.sink(batches)
+        else:
+            problem = source.take_error()
+            if problem is not None:
+                raise problem
+        if not batches or self._caught_up(source, batches):
             self.frame.decode_pending()  # spare time: decode what is held (counts bad payloads)
         if self.group_id is None and now - self._last_partition_check > 10.0:
             self._last_partition_check = now
-            self._assign(consumer)
+            self._assign(source)
         probe_every = 1.0 if self.status.error else PROBE_EVERY
         if now - self._last_records > probe_every and now - self._last_probe > probe_every:
             self._last_probe = now
-            self._probe(consumer)
+            self._probe(source)
             healthy = True
-        if now - self._last_lag > 0.25 or not batch:
+        if now - self._last_lag > 0.25 or not batches:
             self._last_lag = now
-            self._update_lag(consumer)
+            self._update_lag(source)
         return healthy
 
     def request_fresh_ends(self) -> int:
@@ -328,79 +361,51 @@ class ConsumerLoop:
         self._ends_requested += 1
         return self._ends_requested
 
-    def _caught_up(self, consumer: Any, batch: dict[Any, list[Any]]) -> bool:
+    def _caught_up(self, source: Any, batches: list[RawBatch]) -> bool:
         """Whether these records end near the partitions' ends (no backlog left to read)."""
         behind = 0
-        for tp, records in batch.items():
-            high = consumer.highwater(tp)
+        for batch in batches:
+            high = source.highwater((batch.topic, batch.partition))
             if high is None:
                 return False
-            behind += high - records[-1].offset - 1
+            behind += high - batch.next_offset
         return behind < self.max_records
 
-    def _apply_pause(self, consumer: Any) -> None:
-        want = self.status.paused
-        if want:
-            todo = set(consumer.assignment()) - set(consumer.paused())
+    def _apply_pause(self, source: Any) -> None:
+        if self.status.paused:
+            todo = set(source.assignment()) - source.paused()
             if todo:
-                consumer.pause(*todo)
+                source.pause(todo)
             self._paused_applied = True
         elif self._paused_applied:
-            self.sink({})  # let the sink hand over what it parked while paused, before polling
-            consumer.resume(*consumer.paused())
+            self.sink([])  # let the sink hand over what it parked while paused, before polling
+            source.resume()
             self._paused_applied = False
 
-    def _probe(self, consumer: Any) -> None:
+    def _probe(self, source: Any) -> None:
         """No records for a while: ask for end offsets (proves the brokers answer; fixes lag)."""
-        assigned = list(consumer.assignment())
+        assigned = list(source.assignment())
         if assigned:
-            self._highwater.update(consumer.end_offsets(assigned, timeout_ms=PROBE_TIMEOUT_MS))
+            marks = source.watermarks(assigned, timeout=PROBE_TIMEOUT_MS / 1000)
+            self._highwater.update({tp: high for tp, (_low, high) in marks.items()})
         known = self.frame.next_offsets()
         for tp in assigned:  # group mode: where a partition starts is known only after a fetch
-            if tp not in self._positions and (tp.topic, tp.partition) not in known:
-                pos = consumer.position(tp, timeout_ms=PROBE_TIMEOUT_MS)
+            if tp not in self._positions and tp not in known:
+                pos = source.position(tp)
                 if pos is not None:
                     self._positions[tp] = pos
 
-    def _update_lag(self, consumer: Any) -> None:
+    def _update_lag(self, source: Any) -> None:
         nxt = self.frame.next_offsets()
         lag: dict[str, int | None] = {}
-        for tp in consumer.assignment():
-            high = consumer.highwater(tp)
+        for tp in source.assignment():
+            high = source.highwater(tp)
             known = self._highwater.get(tp)
             if high is None or (known is not None and known > high):
                 high = known
-            pos = nxt.get((tp.topic, tp.partition), self._positions.get(tp))
+            pos = nxt.get(tp, self._positions.get(tp))
             if high is not None:
                 self._highwater[tp] = high
-            lag[f"{tp.topic}[{tp.partition}]"] = (
-                None if high is None or pos is None else max(high - pos, 0)
-            )
+            lag[f"{tp[0]}[{tp[1]}]"] = None if high is None or pos is None else max(high - pos, 0)
         with self.status.lock:
             self.status.lag = lag
-
-
-class _Rebalance:
-    """Group mode: seek newly assigned partitions to where the frame stands (or per ``start``)."""
-
-    def __init__(self, loop: ConsumerLoop, consumer: Any) -> None:
-        from kafka import ConsumerRebalanceListener
-
-        self.loop = loop
-        self.consumer = consumer
-        ConsumerRebalanceListener.register(type(self))
-
-    def on_partitions_revoked(self, revoked: Any) -> None:
-        pass
-
-    def on_partitions_assigned(self, assigned: Any) -> None:
-        known = self.loop.frame.next_offsets()
-        for tp in assigned:
-            nxt = known.get((tp.topic, tp.partition))
-            if nxt is not None:
-                self.consumer.seek(tp, nxt)
-        fresh = [tp for tp in assigned if (tp.topic, tp.partition) not in known]
-        if fresh and self.loop.start_kind not in ("earliest", "latest"):
-            self.loop._position(self.consumer, fresh)
-        if self.loop.status.paused:
-            self.consumer.pause(*assigned)

@@ -1,10 +1,13 @@
-"""``LiveFrame``: the bounded, deduplicated window of consumed records behind a live DataFrame.
+"""``LiveFrame``: the bounded, deduplicated, columnar window of records behind a live DataFrame.
 
-Records are appended as they come (one cheap list per record, no pandas work per message);
-payloads are decoded and flattened at most once, lazily: when the frame is materialized, when a
-callback needs the batch, or when the consumer thread is idle. Rows pushed out of the window
-before anyone looked at them are never decoded. ``snapshot()`` builds a fresh ``pd.DataFrame``
-(a copy, taken under the lock).
+The window is a ring of chunks, one per consumed batch of one partition: numpy arrays of offsets
+and timestamps, the keys, and the payloads, decoded a whole batch at a time into an Arrow table
+(``decode.decode_batch``). A chunk is decoded at most once, lazily: when the frame is
+materialized, when a callback needs it, or when the consumer thread has caught up; a chunk that
+leaves the window before anyone looked at it is never decoded. pandas is built only when ``.df``
+(``snapshot``) or a view asks; schemas that differ between chunks are unioned then (a missing
+column is null). Columns that appear or disappear are counted as they are decoded
+(``schema_changes``, ``new_fields``).
 
 Exactly once: the frame remembers the next expected offset of each (topic, partition) and skips
 any record below it, so a consumer that re-reads after a retry or a seek cannot duplicate rows.
@@ -15,22 +18,19 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Sequence
-from itertools import islice
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+
+import numpy as np
 
 from diaspora_notebook.errors import DiasporaUsageError
-from diaspora_notebook.stream.flatten import (
-    ERROR_COLUMN,
-    META_COLUMNS,
-    VALUE_COLUMN,
-    RowDecoder,
-    decode_key,
-)
+from diaspora_notebook.stream.decode import decode_batch
+from diaspora_notebook.stream.flatten import ERROR_COLUMN, VALUE_COLUMN, RowDecoder
 
 if TYPE_CHECKING:
     import pandas as pd
 
 MODES = ("append", "latest_by_key")
+_COMPACT_FACTOR = 2  # latest_by_key: compact when the chunks hold this many times max_rows
 
 
 class Record(Protocol):
@@ -44,8 +44,57 @@ class Record(Protocol):
     value: bytes | None
 
 
-# An entry is a two-item list: [record, decoded value columns or None until decoded].
-Entry = list
+class NewField(NamedTuple):
+    """Where a payload field was first seen (``LiveDataFrame.stats.new_fields``)."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+class Chunk:
+    """Consecutive records of one partition; ``payload`` is ``None`` until decoded."""
+
+    __slots__ = ("keys", "n", "offsets", "partition", "payload", "seqs", "timestamps", "topic",
+                 "values")
+
+    def __init__(self, topic: str, partition: int, offsets: np.ndarray, timestamps: np.ndarray,
+                 keys: list[bytes | None], values: list[bytes | None] | None,
+                 seqs: np.ndarray | None = None, payload: Any = None) -> None:
+        self.topic = topic
+        self.partition = partition
+        self.offsets = offsets
+        self.timestamps = timestamps
+        self.keys = keys
+        self.values = values
+        self.payload = payload
+        self.seqs = seqs
+        self.n = len(offsets)
+
+    def select(self, index: slice | np.ndarray) -> Chunk:
+        """A new chunk of some rows (a slice or a boolean mask); this one is left unchanged."""
+        if isinstance(index, slice):
+            pick = index
+            keys = self.keys[index]
+            values = self.values[index] if self.values is not None else None
+        else:
+            pick = np.flatnonzero(index)
+            keys = [self.keys[i] for i in pick]
+            values = [self.values[i] for i in pick] if self.values is not None else None
+        payload = self.payload
+        if payload is not None:
+            payload = _take_rows(payload, pick)
+        return Chunk(self.topic, self.partition, self.offsets[pick], self.timestamps[pick], keys,
+                     values, None if self.seqs is None else self.seqs[pick], payload)
+
+
+def _take_rows(payload: Any, pick: slice | np.ndarray) -> Any:
+    if hasattr(payload, "iloc"):
+        return payload.iloc[pick].reset_index(drop=True)
+    if isinstance(pick, slice):
+        start, stop, _ = pick.indices(payload.num_rows)
+        return payload.slice(start, stop - start)
+    return payload.take(pick)
 
 
 class LiveFrame:
@@ -74,11 +123,17 @@ class LiveFrame:
         self.decoder = decoder or RowDecoder()
         self.lock = threading.Lock()
         self.changed = threading.Condition(self.lock)
-        self._ring: deque[Entry] = deque(maxlen=max_rows)
-        self._by_key: dict[bytes | None, Entry] = {}
-        self._pending: deque[Entry] = deque(maxlen=max_rows)  # not decoded yet, oldest first
+        self._chunks: deque[Chunk] = deque()
+        self._held = 0  # rows in _chunks (latest_by_key: superseded ones until compaction)
+        self._by_key: dict[bytes | None, int] = {}  # key -> sequence number of its newest row
+        self._seq = 0
+        self._pending: deque[Chunk] = deque()  # not decoded yet, oldest first
         self._next: dict[tuple[str, int], int] = {}
         self._cache: tuple[int, pd.DataFrame] | None = None
+        self._fields: dict[str, None] | None = None  # the payload fields of the last chunk
+        self.known_fields: dict[str, None] = {}
+        self.new_fields: dict[str, NewField] = {}
+        self.schema_changes = 0
         self.events = 0
         self.duplicates = 0
         self.rows_dropped = 0
@@ -88,99 +143,195 @@ class LiveFrame:
 
     # --- writing (consumer thread) -----------------------------------------------------------
 
-    def ingest(self, records: Sequence[Record]) -> Sequence[Record]:
-        """Add the records of ONE partition (ascending offsets); return those that were new.
+    def ingest(self, records: Sequence[Record]) -> Chunk | None:
+        """Add record objects of ONE partition (ascending offsets); return the new rows' chunk.
 
         :param records: as kafka-python's ``poll()`` returns them for one ``TopicPartition``
         """
         if not records:
-            return records
+            return None
         first = records[0]
-        tp = (first.topic, first.partition)
+        return self.ingest_columns(
+            first.topic, first.partition,
+            np.fromiter((r.offset for r in records), np.int64, len(records)),
+            np.fromiter((r.timestamp for r in records), np.int64, len(records)),
+            [r.key for r in records], [r.value for r in records])
+
+    def ingest_columns(self, topic: str, partition: int, offsets: np.ndarray,
+                       timestamps: np.ndarray, keys: list[bytes | None],
+                       values: list[bytes | None]) -> Chunk | None:
+        """Add a batch of ONE partition given as columns; return its chunk (``None``: all seen).
+
+        :param offsets: ascending offsets (int64)
+        :param timestamps: milliseconds since the epoch, ``-1`` when the producer set none
+        :param keys: raw keys
+        :param values: raw payloads (``None`` for tombstones)
+        """
+        if not len(offsets):
+            return None
+        tp = (topic, partition)
         with self.lock:
             nxt = self._next.get(tp, -1)
-            if first.offset < nxt:
-                fresh = [r for r in records if r.offset >= nxt]
-                self.duplicates += len(records) - len(fresh)
-                records = fresh
-                if not records:
-                    return records
-            self._next[tp] = records[-1].offset + 1
-            entries = [[r, None] for r in records]
+            chunk = Chunk(topic, partition, offsets, timestamps, keys, values)
+            if offsets[0] < nxt:
+                keep = offsets >= nxt
+                fresh = int(keep.sum())
+                self.duplicates += len(offsets) - fresh
+                if not fresh:
+                    return None
+                chunk = chunk.select(keep)
+            self._next[tp] = int(chunk.offsets[-1]) + 1
+            n = chunk.n
+            chunk.seqs = np.arange(self._seq, self._seq + n, dtype=np.int64)
+            self._seq += n
+            self._chunks.append(chunk)
+            self._held += n
+            self._pending.append(chunk)
             if self.mode == "append":
-                over = len(self._ring) + len(entries) - self.max_rows
-                if over > 0:
-                    self.rows_dropped += over
-                self._ring.extend(entries)
+                self._trim()
             else:
-                self._put_by_key(entries)
-            self._pending.extend(entries)
-            self.events += len(entries)
+                self._put_by_key(chunk)
+            self.events += n
             self.version += 1
             self.changed.notify_all()
-        return records
+        return chunk
 
-    def _put_by_key(self, entries: list[Entry]) -> None:
+    def _trim(self) -> None:
+        over = self._held - self.max_rows
+        if over <= 0:
+            return
+        self.rows_dropped += over
+        self._held -= over
+        chunks = self._chunks
+        while over >= chunks[0].n:
+            over -= chunks.popleft().n
+        if over:
+            old = chunks[0]
+            chunks[0] = old.select(slice(over, None))
+            self._replace_pending(old, chunks[0])
+        while self._pending and self._pending[0].seqs is not None and (
+                not chunks or self._pending[0].seqs[-1] < chunks[0].seqs[0]):
+            self._pending.popleft()  # left the window undecoded: it never will be
+
+    def _replace_pending(self, old: Chunk, new: Chunk) -> None:
+        for i, chunk in enumerate(self._pending):
+            if chunk is old:
+                self._pending[i] = new
+                return
+
+    def _put_by_key(self, chunk: Chunk) -> None:
         table = self._by_key
-        for entry in entries:
-            key = entry[0].key
+        seq = int(chunk.seqs[0])  # type: ignore[index]
+        for key in chunk.keys:
             if table.pop(key, None) is not None:
                 self.rows_replaced += 1
             elif len(table) >= self.max_rows:
                 del table[next(iter(table))]
                 self.rows_dropped += 1
-            table[key] = entry
+            table[key] = seq
+            seq += 1
+        if self._held > _COMPACT_FACTOR * self.max_rows + chunk.n:
+            self._compact()
 
-    def decode_pending(self, budget: int = 2_000) -> int:
-        """Decode up to ``budget`` rows not decoded yet (the consumer thread calls this when idle).
+    def _compact(self) -> None:
+        """Drop superseded rows from the chunks (latest_by_key), keeping their order."""
+        live = np.fromiter(self._by_key.values(), np.int64, len(self._by_key))
+        live.sort()
+        kept: deque[Chunk] = deque()
+        pending = {id(c) for c in self._pending}
+        new_pending: deque[Chunk] = deque()
+        held = 0
+        for chunk in self._chunks:
+            mask = np.isin(chunk.seqs, live, assume_unique=True)  # type: ignore[arg-type]
+            if not mask.any():
+                continue
+            small = chunk if mask.all() else chunk.select(mask)
+            kept.append(small)
+            held += small.n
+            if id(chunk) in pending:
+                new_pending.append(small)
+        self._chunks, self._held, self._pending = kept, held, new_pending
 
-        :param budget: most rows to decode while holding the lock
+    def decode_pending(self, budget: int = 50_000) -> int:
+        """Decode chunks not decoded yet, about ``budget`` rows (the consumer thread, when idle).
+
+        :param budget: most rows to decode in one call
         """
         done = 0
         with self.lock:
-            pending = self._pending
-            while pending and done < budget:
-                entry = pending.popleft()
-                if entry[1] is None:
-                    self._decode(entry)
-                    done += 1
+            while self._pending and done < budget:
+                chunk = self._pending.popleft()
+                if chunk.payload is None:
+                    self._decode(chunk)
+                    done += chunk.n
         return done
 
-    def _decode(self, entry: Entry) -> dict[str, Any]:
-        cols, failed = self.decoder.decode(entry[0].value)
-        if failed:
-            self.decode_errors += 1
-        entry[1] = cols
-        return cols
+    def _decode(self, chunk: Chunk) -> None:
+        payload, errors = decode_batch(chunk.values or [], self.decoder)
+        chunk.payload = payload
+        chunk.values = None  # decoded: a failed payload keeps its text in `value`
+        self.decode_errors += errors
+        self._track_schema(chunk, payload)
+
+    def _track_schema(self, chunk: Chunk, payload: Any) -> None:
+        names = list(payload.columns if hasattr(payload, "iloc") else payload.column_names)
+        fields = dict.fromkeys(n for n in names if n not in (ERROR_COLUMN, VALUE_COLUMN))
+        if self._fields is not None and fields.keys() != self._fields.keys():
+            self.schema_changes += 1
+        first = self._fields is None and not self.known_fields
+        for name in fields:
+            if name not in self.known_fields:
+                self.known_fields[name] = None
+                if not first:
+                    self.new_fields[name] = NewField(
+                        chunk.topic, chunk.partition, int(chunk.offsets[_first_valid(payload,
+                                                                                     name)]))
+        self._fields = fields
 
     # --- reading (any thread) -------------------------------------------------------------------
 
     @property
     def rows(self) -> int:
-        return len(self._ring) if self.mode == "append" else len(self._by_key)
+        return self._held if self.mode == "append" else len(self._by_key)
 
     def next_offsets(self) -> dict[tuple[str, int], int]:
         """The offset each (topic, partition) is expected to continue from."""
         with self.lock:
             return dict(self._next)
 
-    def entries(self, tail: int | None = None) -> list[Entry]:
-        """The held entries (oldest first), all decoded; ``tail`` keeps only the newest n.
+    def chunks(self, tail: int | None = None) -> tuple[list[Chunk], np.ndarray | None]:
+        """The held chunks (oldest first), all decoded, and for ``latest_by_key`` the sequence
+        numbers of the rows to show, in order.
 
-        :param tail: how many of the newest rows to return (all when ``None``)
+        :param tail: only the newest n rows (all when ``None``)
         """
         with self.lock:
-            held = self._ring if self.mode == "append" else self._by_key.values()
-            if tail is None or tail >= len(held):
-                out = list(held)
-            elif self.mode == "append":
-                out = list(islice(reversed(self._ring), tail))[::-1]
-            else:
-                out = list(islice(reversed(self._by_key.values()), tail))[::-1]
-            for entry in out:
-                if entry[1] is None:
-                    self._decode(entry)
-        return out
+            chunks = list(self._chunks)
+            order = None
+            if self.mode == "latest_by_key":
+                seqs = list(self._by_key.values())
+                if tail is not None:
+                    seqs = seqs[-tail:] if tail else []
+                order = np.array(seqs, dtype=np.int64)
+                if tail is not None and len(order):
+                    first = order.min()
+                    chunks = [c for c in chunks if c.seqs[-1] >= first]  # type: ignore[index]
+            elif tail is not None:
+                picked: list[Chunk] = []
+                left = tail
+                for chunk in reversed(chunks):
+                    if left <= 0:
+                        break
+                    if chunk.payload is None:  # the whole chunk: counters see each row once
+                        self._decode(chunk)
+                    picked.append(chunk if chunk.n <= left else
+                                  chunk.select(slice(chunk.n - left, None)))
+                    left -= chunk.n
+                chunks = picked[::-1]
+            for chunk in chunks:
+                if chunk.payload is None:
+                    self._decode(chunk)
+        return chunks, order
 
     def snapshot(self, tail: int | None = None) -> pd.DataFrame:
         """A new DataFrame of the held rows (a copy: later records never change it).
@@ -193,45 +344,121 @@ class LiveFrame:
                 cached = self._cache
             if cached is not None and cached[0] == version:
                 return cached[1].copy()
-            frame = to_frame(self.entries())
+            frame = to_frame(*self.chunks())
             with self.lock:
                 self._cache = (version, frame)
             return frame.copy()
-        return to_frame(self.entries(tail))
+        return to_frame(*self.chunks(tail))
 
-    def batch_frame(self, records: Sequence[Record]) -> pd.DataFrame:
-        """A DataFrame of just these records (for ``on_batch`` callbacks)."""
-        entries: list[Entry] = [[r, None] for r in records]
+    def batch_frame(self, chunk: Chunk | Sequence[Record]) -> pd.DataFrame:
+        """A DataFrame of just these rows (for ``on_batch`` callbacks)."""
+        if not isinstance(chunk, Chunk):
+            records = list(chunk)
+            if not records:
+                return to_frame([], None)
+            chunk = Chunk(records[0].topic, records[0].partition,
+                          np.array([r.offset for r in records], np.int64),
+                          np.array([r.timestamp for r in records], np.int64),
+                          [r.key for r in records], [r.value for r in records])
         with self.lock:
-            for entry in entries:
-                self._decode(entry)
-        return to_frame(entries)
+            if chunk.payload is None:
+                self._decode(chunk)
+        return to_frame([chunk], None)
 
 
-def to_frame(entries: Sequence[Entry]) -> pd.DataFrame:
-    """Decoded entries -> DataFrame: metadata columns, then payload columns, then ``_error``."""
-    import numpy as np
+def _first_valid(payload: Any, name: str) -> int:
+    if hasattr(payload, "iloc"):
+        idx = payload[name].first_valid_index()
+        return 0 if idx is None else int(idx)
+    import pyarrow.compute as pc
+
+    pos = pc.index(payload.column(name).is_valid(), True).as_py()
+    return max(int(pos), 0)
+
+
+# --- materializing ------------------------------------------------------------------------------
+
+
+def meta_table(chunks: Sequence[Chunk]) -> Any:
+    """The metadata columns of the chunks as one Arrow table (topic, partition, offset, ...)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    lens = [c.n for c in chunks]
+    topics = list(dict.fromkeys(c.topic for c in chunks))
+    which = np.repeat(np.array([topics.index(c.topic) for c in chunks], np.int32), lens)
+    topic = pc.cast(pa.DictionaryArray.from_arrays(which, pa.array(topics, pa.string())),
+                    pa.string())
+    partition = np.repeat(np.array([c.partition for c in chunks], np.int64), lens)
+    offsets = np.concatenate([c.offsets for c in chunks]) if chunks else np.empty(0, np.int64)
+    stamps = np.concatenate([c.timestamps for c in chunks]) if chunks else np.empty(0, np.int64)
+    missing = stamps < 0  # -1 = the producer set no timestamp
+    timestamp = pa.array(stamps, pa.timestamp("ms", tz="UTC"),
+                         mask=missing if missing.any() else None)
+    return pa.table({"topic": topic, "partition": partition, "offset": offsets,
+                     "timestamp": timestamp, "key": key_array([k for c in chunks for k in c.keys])})
+
+
+def key_array(keys: list[bytes | None]) -> Any:
+    """Kafka keys as text (invalid UTF-8 escaped, never an error)."""
+    import pyarrow as pa
+
+    raw = pa.array(keys, pa.binary())
+    try:
+        return raw.cast(pa.string())
+    except pa.ArrowInvalid:
+        return pa.array([None if k is None else k.decode("utf-8", errors="backslashreplace")
+                         for k in keys], pa.string())
+
+
+def payload_table(chunks: Sequence[Chunk]) -> Any:
+    """The decoded payloads as one table (schemas unioned), or ``None`` if Arrow cannot hold
+    them together (types that differ between chunks, pandas-only chunks)."""
+    import pyarrow as pa
+
+    tables = [c.payload for c in chunks]
+    if any(hasattr(t, "iloc") or t.num_columns == 0 for t in tables):
+        return None
+    try:
+        return pa.concat_tables(tables, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return None
+
+
+def to_frame(chunks: Sequence[Chunk], order: np.ndarray | None) -> pd.DataFrame:
+    """Decoded chunks -> DataFrame: metadata columns, then payload columns, then ``_error``.
+
+    :param order: sequence numbers of the rows to keep, in the order to show them (``None``: all)
+    """
     import pandas as pd
 
-    recs = [e[0] for e in entries]
-    ts = np.fromiter((r.timestamp for r in recs), dtype=np.int64, count=len(recs))
-    stamps = pd.to_datetime(ts, unit="ms", utc=True)
-    if len(ts) and (ts < 0).any():  # -1 = the producer set no timestamp
-        stamps = stamps.where(ts >= 0)
-    meta = pd.DataFrame(
-        {
-            "topic": [r.topic for r in recs],
-            "partition": np.fromiter((r.partition for r in recs), np.int64, len(recs)),
-            "offset": np.fromiter((r.offset for r in recs), np.int64, len(recs)),
-            "timestamp": stamps,
-            "key": pd.Series([decode_key(r.key) for r in recs], dtype=object),
-        },
-        columns=list(META_COLUMNS),
-    )
-    if not recs:
-        meta[VALUE_COLUMN] = pd.Series(dtype=object)
-        return meta
-    values = pd.DataFrame.from_records([e[1] for e in entries])
-    if ERROR_COLUMN in values.columns:
-        values = values[[c for c in values.columns if c != ERROR_COLUMN] + [ERROR_COLUMN]]
-    return pd.concat([meta, values], axis=1)
+    chunks = [c for c in chunks if c.n]
+    if not chunks:
+        empty = meta_table([]).to_pandas()
+        empty[VALUE_COLUMN] = pd.Series(dtype=object)
+        return empty
+    meta = meta_table(chunks)
+    payload = payload_table(chunks)
+    pos = None
+    if order is not None:
+        seqs = np.concatenate([c.seqs for c in chunks])  # type: ignore[misc]
+        pos = np.searchsorted(seqs, order)
+    if payload is not None:
+        table = meta
+        for name in payload.column_names:
+            table = table.append_column(name, payload.column(name))
+        if pos is not None:
+            table = table.take(pos)
+        df = table.to_pandas()
+    else:
+        parts = [c.payload.to_pandas() if not hasattr(c.payload, "iloc") else c.payload
+                 for c in chunks]
+        parts = [p if len(p.columns) else pd.DataFrame(index=range(c.n))
+                 for p, c in zip(parts, chunks, strict=True)]
+        values = pd.concat(parts, ignore_index=True)
+        df = pd.concat([meta.to_pandas(), values], axis=1)
+        if pos is not None:
+            df = df.iloc[pos].reset_index(drop=True)
+    if ERROR_COLUMN in df.columns:
+        df = df[[c for c in df.columns if c != ERROR_COLUMN] + [ERROR_COLUMN]]
+    return df

@@ -15,7 +15,6 @@ go to ``live.stats`` / ``live.error`` and the widget.
 from __future__ import annotations
 
 import html
-import importlib.util
 import logging
 import threading
 import time
@@ -25,9 +24,12 @@ from typing import TYPE_CHECKING, Any
 
 from diaspora_notebook.errors import DiasporaUsageError, LiveStreamError, LiveStreamTimeoutError
 from diaspora_notebook.stream.consumer_thread import ConsumerLoop, Start
+from diaspora_notebook.stream.engine import client_config, pick_engine
 from diaspora_notebook.stream.flatten import Deserializer, RowDecoder
-from diaspora_notebook.stream.frame import LiveFrame
+from diaspora_notebook.stream.frame import Chunk, LiveFrame
+from diaspora_notebook.stream.sources import RawBatch
 from diaspora_notebook.stream.stats import StreamStats, StreamStatus
+from diaspora_notebook.stream.views import require_view, view_factory
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -55,7 +57,10 @@ class LiveDataFrame:
     :param flatten: spread JSON objects over columns, nested keys joined with ``"."``
     :param refresh_hz: most widget refreshes per second
     :param client: a ``diaspora_notebook.client.Client``; its Kafka settings are read lazily
-    :param consumer_config: kafka-python ``KafkaConsumer`` kwargs (instead of ``client``)
+    :param consumer_config: consumer settings instead of ``client``: kafka-python
+        ``KafkaConsumer`` kwargs (translated for the confluent engine) or librdkafka settings
+    :param engine: ``"auto"`` (confluent-kafka when installed, else kafka-python),
+        ``"confluent"`` or ``"kafka-python"``
     """
 
     def __init__(
@@ -71,6 +76,7 @@ class LiveDataFrame:
         refresh_hz: float = 4,
         client: Any = None,
         consumer_config: dict[str, Any] | None = None,
+        engine: str = "auto",
     ) -> None:
         self.topics = [topics] if isinstance(topics, str) else list(topics)
         if not self.topics or not all(isinstance(t, str) and t for t in self.topics):
@@ -78,11 +84,7 @@ class LiveDataFrame:
                 f"topics must be a topic name or a list of them, not {topics!r}",
                 hint="e.g. LiveDataFrame('ns-0123456789ab.events')",
             )
-        if importlib.util.find_spec("kafka") is None:
-            raise DiasporaUsageError(
-                "LiveDataFrame needs kafka-python, which is not installed",
-                hint="pip install 'diaspora-notebook[kafka-python]'",
-            )
+        self.engine = pick_engine(engine)
         if (client is None) == (consumer_config is None):
             raise DiasporaUsageError(
                 "give exactly one of client= and consumer_config=",
@@ -101,12 +103,12 @@ class LiveDataFrame:
         )
         self.status = StreamStatus()
         self._callbacks: list[BatchCallback] = []
-        self._parked: list[dict[Any, list[Any]]] = []
+        self._parked: list[list[RawBatch]] = []
         # The thread holds only a weak reference: a LiveDataFrame nobody uses any more is
         # collected, and then its thread stops (see the finalizer below).
         ref = weakref.ref(self)
 
-        def sink(batch: dict[Any, list[Any]]) -> None:
+        def sink(batch: list[RawBatch]) -> None:
             live = ref()
             if live is None:
                 self_loop.stop_event.set()
@@ -125,6 +127,7 @@ class LiveDataFrame:
             status=self.status,
             sink=sink,
             config=config,
+            engine=self.engine,
             start=start,
             group_id=group_id,
         )
@@ -139,19 +142,12 @@ class LiveDataFrame:
     def _kafka_config(self) -> dict[str, Any]:
         if self._consumer_config is not None:
             return self._consumer_config
-        getter = getattr(self._client, "connection_config", None)
-        if getter is None:
-            raise DiasporaUsageError(
-                f"{type(self._client).__name__} cannot give Kafka settings "
-                "(no connection_config method)",
-                hint="pass consumer_config={...} with kafka-python KafkaConsumer settings",
-            )
-        return dict(getter("kafka-python"))
+        return client_config(self._client, self.engine)
 
     # --- the consumer thread's side ------------------------------------------------------------
 
-    def _sink(self, batch: dict[Any, list[Any]]) -> None:
-        """Called by the consumer thread with each poll result (``{}``: hand over parked ones)."""
+    def _sink(self, batch: list[RawBatch]) -> None:
+        """Called by the consumer thread with each poll result (``[]``: hand over parked ones)."""
         with self.status.lock:
             paused = self.status.paused
         if paused or (self._parked and batch):
@@ -165,18 +161,19 @@ class LiveDataFrame:
         if batch and not parked:
             self._ingest(batch)
 
-    def _ingest(self, batch: dict[Any, list[Any]]) -> None:
+    def _ingest(self, batch: list[RawBatch]) -> None:
         callbacks = self._callbacks
-        for records in batch.values():
-            fresh = self.frame.ingest(records)
-            if callbacks and fresh:
+        for raw in batch:
+            fresh = self.frame.ingest_columns(raw.topic, raw.partition, raw.offsets,
+                                              raw.timestamps, raw.keys, raw.values)
+            if callbacks and fresh is not None:
                 self._run_callbacks(fresh)
         with self.status.lock:
             self.status.rate.add(self.frame.events)
 
-    def _run_callbacks(self, records: Any) -> None:
+    def _run_callbacks(self, chunk: Chunk) -> None:
         try:
-            batch_df = self.frame.batch_frame(records)
+            batch_df = self.frame.batch_frame(chunk)
         except Exception as exc:  # a bug in decoding must not kill the stream either
             self.status.record_callback_error(exc)
             return
@@ -213,6 +210,8 @@ class LiveDataFrame:
                 "rows_replaced": frame.rows_replaced,
                 "duplicates": frame.duplicates,
                 "decode_errors": frame.decode_errors,
+                "schema_changes": frame.schema_changes,
+                "new_fields": dict(frame.new_fields),
             }
         with status.lock:
             return StreamStats(
@@ -226,6 +225,7 @@ class LiveDataFrame:
                 last_error=status.last_error,
                 last_callback_error=status.last_callback_error,
                 paused=status.paused,
+                engine=self.engine,
                 **counts,
             )
 
@@ -339,18 +339,23 @@ class LiveDataFrame:
         :param x: column for the x axis (default: ``timestamp``)
         :param last: newest rows shown
         """
-        from diaspora_notebook.notebook.widgets.live import LivePlot
-
-        return LivePlot(self, y=[y] if isinstance(y, str) else list(y), x=x, last=last)
+        return require_view("plot")(self, y=[y] if isinstance(y, str) else list(y), x=x,
+                                    last=last)
 
     def view(self, *, rows: int = 10) -> Any:
         """The ipywidgets view: the newest rows as a table, counters, Pause and Stop.
 
         :param rows: rows shown in the table
         """
-        from diaspora_notebook.notebook.widgets.live import LiveView
+        return require_view("table")(self, rows=rows)
 
-        return LiveView(self, rows=rows)
+    def show(self, *, rows: int = 10) -> Any:
+        """The live table view (same as ``view()``); raises outside Jupyter, where none is
+        registered.
+
+        :param rows: rows shown in the table
+        """
+        return self.view(rows=rows)
 
     # --- context manager and display -------------------------------------------------------------
 
@@ -372,24 +377,20 @@ class LiveDataFrame:
         )
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        """In a Jupyter kernel: the live widget; elsewhere a text (and HTML) summary."""
-        if _in_kernel():
+        """In a Jupyter kernel: the live widget; elsewhere a text (and HTML) summary.
+
+        The ``"display"`` view registered by the Jupyter extension decides whether a widget can
+        be shown here (it returns ``None`` outside a kernel).
+        """
+        factory = view_factory("display")
+        if factory is not None:
             try:
-                view = self.view()
-            except ImportError:
-                pass
-            else:
+                view = factory(self)
+            except (ImportError, DiasporaUsageError):
+                view = None
+            if view is not None:
                 return view._repr_mimebundle_(include=include, exclude=exclude)
         return {"text/plain": repr(self), "text/html": self._repr_html_()}
-
-
-def _in_kernel() -> bool:
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
 
 
 def live_dataframe(topics: str | Iterable[str], **options: Any) -> LiveDataFrame:

@@ -37,6 +37,10 @@ class StreamStats:
     last_error: str | None = None  #: the most recent consumer error, even if recovered from
     last_callback_error: str | None = None  #: traceback of the last failed callback
     paused: bool = False
+    schema_changes: int = 0  #: batches whose payload fields differed from the batch before
+    #: payload fields that appeared after the first batch -> where (topic, partition, offset)
+    new_fields: dict[str, Any] = field(default_factory=dict)
+    engine: str = ""  #: the consumer library reading: ``confluent`` or ``kafka-python``
 
     @property
     def total_lag(self) -> int | None:

@@ -1,5 +1,8 @@
 """LiveDataFrame against the real local fabric: arrival, windows, pause/resume, stop, a broker
-restart and revoked access (no duplicate, no gap), and the widget through a dummy comm."""
+restart and revoked access (no duplicate, no gap), and the widget through a dummy comm.
+
+Every test that reads runs on both engines (librdkafka through confluent-kafka, and kafka-python).
+"""
 
 from __future__ import annotations
 
@@ -24,7 +27,9 @@ from kafka.admin import (
 
 from diaspora_notebook.errors import LiveStreamTimeoutError
 from diaspora_notebook.fabric.fabric import Fabric
+from diaspora_notebook.groups import group_name
 from diaspora_notebook.stream import LiveDataFrame, running_streams
+from diaspora_notebook.stream.sources import to_librdkafka
 
 from .kafka_helpers import allow_topic_owner, create_user, user_config
 
@@ -82,19 +87,35 @@ def assert_exactly_once(df, expected: set[tuple[int, int]]) -> None:
     assert set(pairs) == expected
 
 
-def live_for(fabric: Fabric, topic: str, **kwargs: Any) -> LiveDataFrame:
+ENGINES = ["confluent", "kafka-python"]
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def views():
+    """The views the Jupyter extension registers when it loads."""
+    from diaspora_notebook.notebook.widgets.live import register_views
+
+    register_views()
+
+
+def live_for(fabric: Fabric, topic: str, engine: str, **kwargs: Any) -> LiveDataFrame:
     kwargs.setdefault("start", "earliest")
-    return LiveDataFrame(topic, consumer_config=fabric.admin_config(), **kwargs)
+    return LiveDataFrame(topic, consumer_config=fabric.admin_config(), engine=engine, **kwargs)
 
 
 # --- arrival and columns -----------------------------------------------------------------------
 
 
-def test_every_event_arrives_with_its_columns(fabric, topic_name, producer):
+def test_every_event_arrives_with_its_columns(engine, fabric, topic_name, producer):
     make_topic(fabric, topic_name, partitions=3)
     values = [{"i": i, "sensor": {"id": f"s{i % 4}", "temp": 20 + i / 10}} for i in range(600)]
     values += [b"not json {", b'"just a string"', b"17"]
-    with live_for(fabric, topic_name) as live:
+    with live_for(fabric, topic_name, engine) as live:
         send(producer, topic_name, values, keys=[f"k{i % 5}" for i in range(len(values))])
         live.wait(n=len(values), timeout=60)
         df = live.df
@@ -114,11 +135,12 @@ def test_every_event_arrives_with_its_columns(fabric, topic_name, producer):
     assert_exactly_once(df, topic_contents(fabric, topic_name))
 
 
-def test_start_latest_sees_events_produced_after_creation_only(fabric, topic_name, producer):
+def test_start_latest_sees_events_produced_after_creation_only(engine, fabric, topic_name,
+                                                              producer):
     make_topic(fabric, topic_name, partitions=1)
     send(producer, topic_name, [{"old": i} for i in range(10)])
     time.sleep(0.05)
-    with live_for(fabric, topic_name, start="latest") as live:
+    with live_for(fabric, topic_name, engine, start="latest") as live:
         # produced at once: before the background consumer has even connected
         send(producer, topic_name, [{"new": i} for i in range(5)])
         live.wait(n=5, timeout=30)
@@ -128,28 +150,28 @@ def test_start_latest_sees_events_produced_after_creation_only(fabric, topic_nam
     assert "old" not in df.columns
 
 
-def test_start_last_n_and_offset(fabric, topic_name, producer):
+def test_start_last_n_and_offset(engine, fabric, topic_name, producer):
     make_topic(fabric, topic_name, partitions=2)
     for p in (0, 1):
         send(producer, topic_name, [{"i": i} for i in range(20)], partition=p)
-    with live_for(fabric, topic_name, start=-5) as live:
+    with live_for(fabric, topic_name, engine, start=-5) as live:
         df = live.wait(timeout=30).df
     assert sorted(df["offset"]) == sorted(list(range(15, 20)) * 2)
-    with live_for(fabric, topic_name, start=18) as live:
+    with live_for(fabric, topic_name, engine, start=18) as live:
         df = live.wait(timeout=30).df
     assert sorted(df["offset"]) == [18, 18, 19, 19]
 
 
-def test_window_and_latest_by_key_live(fabric, topic_name, producer):
+def test_window_and_latest_by_key_live(engine, fabric, topic_name, producer):
     make_topic(fabric, topic_name, partitions=1)
     send(producer, topic_name, [{"i": i} for i in range(300)],
          keys=[f"k{i % 7}" for i in range(300)])
-    with live_for(fabric, topic_name, max_rows=50) as live:
+    with live_for(fabric, topic_name, engine, max_rows=50) as live:
         live.wait(n=300, timeout=30)
         df, stats = live.df, live.stats
     assert df["offset"].tolist() == list(range(250, 300))
     assert (stats.rows, stats.rows_dropped, stats.events) == (50, 250, 300)
-    with live_for(fabric, topic_name, mode="latest_by_key") as live:
+    with live_for(fabric, topic_name, engine, mode="latest_by_key") as live:
         live.wait(n=300, timeout=30)
         df = live.df
     assert sorted(df["key"]) == [f"k{i}" for i in range(7)]
@@ -159,9 +181,9 @@ def test_window_and_latest_by_key_live(fabric, topic_name, producer):
 # --- pause, resume, stop -----------------------------------------------------------------------
 
 
-def test_pause_resume_loses_nothing_and_repeats_nothing(fabric, topic_name, producer):
+def test_pause_resume_loses_nothing_and_repeats_nothing(engine, fabric, topic_name, producer):
     make_topic(fabric, topic_name, partitions=2)
-    with live_for(fabric, topic_name) as live:
+    with live_for(fabric, topic_name, engine) as live:
         send(producer, topic_name, [{"i": i} for i in range(100)])
         live.wait(n=100, timeout=30)
         live.pause()
@@ -181,9 +203,9 @@ def test_pause_resume_loses_nothing_and_repeats_nothing(fabric, topic_name, prod
     assert_exactly_once(df, topic_contents(fabric, topic_name))
 
 
-def test_stop_and_context_manager(fabric, topic_name, producer):
+def test_stop_and_context_manager(engine, fabric, topic_name, producer):
     make_topic(fabric, topic_name, partitions=1)
-    with live_for(fabric, topic_name) as live:
+    with live_for(fabric, topic_name, engine) as live:
         send(producer, topic_name, [{"i": i} for i in range(10)])
         live.wait(n=10, timeout=30)
         assert live in running_streams()
@@ -195,17 +217,17 @@ def test_stop_and_context_manager(fabric, topic_name, producer):
     assert len(live.df) == 10  # still readable; no more growth
     live.stop()  # stopping twice is fine
 
-    other = live_for(fabric, topic_name)
+    other = live_for(fabric, topic_name, engine)
     other.wait(n=20, timeout=30)
     other.stop()
     assert other.state == "stopped"
 
 
-def test_on_batch_callbacks_and_their_errors(fabric, topic_name, producer):
+def test_on_batch_callbacks_and_their_errors(engine, fabric, topic_name, producer):
     make_topic(fabric, topic_name, partitions=2)
     seen: list[int] = []
     lock = threading.Lock()
-    with live_for(fabric, topic_name) as live:
+    with live_for(fabric, topic_name, engine) as live:
 
         @live.on_batch
         def count(batch):
@@ -228,15 +250,15 @@ def test_on_batch_callbacks_and_their_errors(fabric, topic_name, producer):
     assert stats.error is None  # a callback failing is not a stream problem
 
 
-def test_consumer_group_continues_where_it_stopped(fabric, topic_name, producer):
+def test_consumer_group_continues_where_it_stopped(engine, fabric, topic_name, producer):
     make_topic(fabric, topic_name, partitions=2)
-    group = f"g-{topic_name}"
+    group = group_name(topic_name, f"live-{engine}")
     send(producer, topic_name, [{"i": i} for i in range(50)])
-    with live_for(fabric, topic_name, group_id=group) as live:
+    with live_for(fabric, topic_name, engine, group_id=group) as live:
         live.wait(n=50, timeout=60)
         live.wait(timeout=30)
     send(producer, topic_name, [{"i": i} for i in range(50, 80)])
-    with live_for(fabric, topic_name, group_id=group) as live:
+    with live_for(fabric, topic_name, engine, group_id=group) as live:
         live.wait(n=30, timeout=60)
         live.wait(timeout=30)
         df = live.df
@@ -247,7 +269,8 @@ def test_consumer_group_continues_where_it_stopped(fabric, topic_name, producer)
 
 
 @pytest.mark.slow
-def test_broker_restart_mid_stream_no_duplicate_no_gap(fabric, topic_name):
+def test_broker_restart_mid_stream_no_duplicate_no_gap(engine, own_fabric, topic_name):
+    fabric = own_fabric()  # the broker is stopped: never the session's
     make_topic(fabric, topic_name, partitions=2)
     cluster = fabric.cluster()
     stop_producing = threading.Event()
@@ -271,7 +294,7 @@ def test_broker_restart_mid_stream_no_duplicate_no_gap(fabric, topic_name):
             prod.close(timeout=10)
 
     thread = threading.Thread(target=produce_forever, daemon=True)
-    with live_for(fabric, topic_name) as live:
+    with live_for(fabric, topic_name, engine) as live:
         thread.start()
         live.wait(n=200, timeout=60)
         cluster.stop()
@@ -300,7 +323,7 @@ def test_broker_restart_mid_stream_no_duplicate_no_gap(fabric, topic_name):
 
 
 @pytest.mark.slow
-def test_revoked_access_is_reported_and_recovers(fabric, topic_name, producer, dummy_comm):
+def test_revoked_access_is_reported_and_recovers(engine, fabric, topic_name, producer, dummy_comm):
     from diaspora_notebook.notebook.widgets.live import LiveView
 
     make_topic(fabric, topic_name, partitions=1)
@@ -310,7 +333,7 @@ def test_revoked_access_is_reported_and_recovers(fabric, topic_name, producer, d
         create_user(admin, user, password)
         allow_topic_owner(admin, user, topic_name)
         send(producer, topic_name, [{"i": i} for i in range(20)])
-        live = LiveDataFrame(topic_name, start="earliest",
+        live = LiveDataFrame(topic_name, start="earliest", engine=engine,
                              consumer_config=user_config(fabric, user, password))
         with live:
             live.wait(n=20, timeout=30)
@@ -348,12 +371,12 @@ def sent_updates(widget: Any) -> list[dict[str, Any]]:
     return [m["state"] for m in widget.comm.messages if m and m.get("method") == "update"]
 
 
-def test_widget_shows_the_tail_counters_and_drives_pause_and_stop(fabric, topic_name, producer,
-                                                                   dummy_comm):
+def test_widget_shows_the_tail_counters_and_drives_pause_and_stop(engine, fabric, topic_name,
+                                                                   producer, dummy_comm, views):
     from diaspora_notebook.notebook.widgets.live import LiveView
 
     make_topic(fabric, topic_name, partitions=1)
-    live = live_for(fabric, topic_name)
+    live = live_for(fabric, topic_name, engine)
     view = LiveView(live, rows=5, autorefresh=False)
     try:
         send(producer, topic_name, [{"i": i, "name": f"<b>n{i}</b>"} for i in range(30)])
@@ -387,9 +410,10 @@ def test_widget_shows_the_tail_counters_and_drives_pause_and_stop(fabric, topic_
         view.close()
 
 
-def test_widget_refreshes_itself_at_most_refresh_hz(fabric, topic_name, producer, dummy_comm):
+def test_widget_refreshes_itself_at_most_refresh_hz(engine, fabric, topic_name, producer,
+                                                    dummy_comm, views):
     make_topic(fabric, topic_name, partitions=1)
-    with live_for(fabric, topic_name, refresh_hz=4) as live:
+    with live_for(fabric, topic_name, engine, refresh_hz=4) as live:
         view = live.view(rows=3)
         try:
             stop = threading.Event()
@@ -418,9 +442,9 @@ def test_widget_refreshes_itself_at_most_refresh_hz(fabric, topic_name, producer
     assert not view.refresher.thread.is_alive()
 
 
-def test_plot_and_reprs(fabric, topic_name, producer, dummy_comm):
+def test_plot_and_reprs(engine, fabric, topic_name, producer, dummy_comm, views):
     make_topic(fabric, topic_name, partitions=1)
-    with live_for(fabric, topic_name) as live:
+    with live_for(fabric, topic_name, engine) as live:
         send(producer, topic_name, [{"t": i * 1.5, "label": "x"} for i in range(50)])
         live.wait(n=50, timeout=30)
         plot = live.plot(y=["t", "label"])
@@ -441,12 +465,13 @@ def test_plot_and_reprs(fabric, topic_name, producer, dummy_comm):
             view.close()
 
 
-def test_in_a_kernel_displaying_shows_the_widget(fabric, topic_name, dummy_comm, monkeypatch):
-    import diaspora_notebook.stream.live as live_module
+def test_in_a_kernel_displaying_shows_the_widget(engine, fabric, topic_name, dummy_comm, views,
+                                                 monkeypatch):
+    import diaspora_notebook.notebook.widgets.live as widgets_module
 
     make_topic(fabric, topic_name, partitions=1)
-    monkeypatch.setattr(live_module, "_in_kernel", lambda: True)
-    with live_for(fabric, topic_name) as live:
+    monkeypatch.setattr(widgets_module, "_in_kernel", lambda: True)
+    with live_for(fabric, topic_name, engine) as live:
         bundle = live._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
 
@@ -455,7 +480,7 @@ def test_in_a_kernel_displaying_shows_the_widget(fabric, topic_name, dummy_comm,
 
 
 class _StandInClient:
-    """Anything with ``connection_config("kafka-python")`` works as ``client=`` (read lazily)."""
+    """Anything with ``connection_config(library)`` works as ``client=`` (read lazily)."""
 
     def __init__(self, fabric: Fabric) -> None:
         self.fabric = fabric
@@ -463,25 +488,38 @@ class _StandInClient:
 
     def connection_config(self, library: str) -> dict[str, Any]:
         self.calls.append(library)
-        return self.fabric.admin_config()
+        config = self.fabric.admin_config()
+        return to_librdkafka(config) if library == "confluent-kafka" else config
 
 
-def test_client_settings_are_read_lazily_in_the_thread(fabric, topic_name, producer):
+def test_client_settings_are_read_lazily_in_the_thread(engine, fabric, topic_name, producer):
     make_topic(fabric, topic_name, partitions=1)
     client = _StandInClient(fabric)
-    with LiveDataFrame(topic_name, start="earliest", client=client) as live:
+    with LiveDataFrame(topic_name, start="earliest", client=client, engine=engine) as live:
+        assert client.calls == []
         send(producer, topic_name, [{"i": 1}])
         live.wait(n=1, timeout=30)
-    assert client.calls == ["kafka-python"]
+    assert client.calls == ["confluent-kafka" if engine == "confluent" else "kafka-python"]
+    assert live.stats.engine == engine
 
 
-def test_bad_settings_fail_fast_and_say_so(fabric, topic_name):
-    live = LiveDataFrame(topic_name, consumer_config={**fabric.admin_config(), "acks": "all"})
+def test_bad_settings_fail_fast_and_say_so(engine, fabric, topic_name):
+    live = LiveDataFrame(topic_name, consumer_config={**fabric.admin_config(), "acks": "all"},
+                         engine=engine)
     with pytest.raises(Exception, match="stopped before") as info:
         live.wait(n=1, timeout=30)
     assert live.state == "failed"
-    assert "Unrecognized configs" in (live.error or "")
+    expected = "kafka-python setting(s) acks" if engine == "confluent" else "Unrecognized configs"
+    assert expected in (live.error or "")
     assert "fix the consumer settings" in info.value.hint
+
+
+def test_auto_engine_is_confluent_when_installed(fabric, topic_name, producer):
+    make_topic(fabric, topic_name, partitions=1)
+    send(producer, topic_name, [{"i": 1}])
+    with LiveDataFrame(topic_name, start="earliest", consumer_config=fabric.admin_config()) as live:
+        live.wait(n=1, timeout=30)
+        assert live.engine == "confluent" and live.stats.engine == "confluent"
 
 
 def test_usage_errors_are_raised_at_once(fabric):
@@ -493,13 +531,15 @@ def test_usage_errors_are_raised_at_once(fabric):
         LiveDataFrame("t", consumer_config={}, mode="upsert")
     with pytest.raises(DiasporaUsageError, match="start"):
         LiveDataFrame("t", consumer_config={}, start="newest")
+    with pytest.raises(DiasporaUsageError, match="engine"):
+        LiveDataFrame("t", consumer_config={}, engine="librdkafka")
 
 
-def test_a_forgotten_stream_stops_its_thread(fabric, topic_name):
+def test_a_forgotten_stream_stops_its_thread(engine, fabric, topic_name):
     import gc
 
     make_topic(fabric, topic_name, partitions=1)
-    live = live_for(fabric, topic_name)
+    live = live_for(fabric, topic_name, engine)
     live.wait(timeout=30)
     thread = live._loop.thread
     del live

@@ -134,11 +134,20 @@ def test_tail_is_the_newest_rows():
     assert len(frame.snapshot(tail=500)) == 50
 
 
-def test_rows_dropped_before_being_seen_are_never_decoded():
-    decoded = []
+def test_rows_dropped_before_being_seen_are_never_decoded(monkeypatch):
+    import diaspora_notebook.stream.frame as frame_module
+
+    decoded: list[bytes] = []
+    real = frame_module.decode_batch
+
+    def counting(values, decoder):
+        decoded.extend(values)
+        return real(values, decoder)
+
+    monkeypatch.setattr(frame_module, "decode_batch", counting)
     frame = LiveFrame(max_rows=10)
-    frame.decoder._decode = lambda raw: decoded.append(raw) or json.loads(raw)
-    frame.ingest(recs(0, 1000))
+    for start in range(0, 1000, 100):  # one chunk per consumed batch
+        frame.ingest(recs(start, start + 100))
     frame.snapshot()
     assert len(decoded) == 10
 
@@ -184,3 +193,48 @@ def test_concurrent_ingest_and_snapshots_stay_consistent():
 def test_bad_options_are_usage_errors(kwargs):
     with pytest.raises(DiasporaUsageError):
         LiveFrame(**kwargs)
+
+
+def test_schema_drift_is_unioned_and_counted():
+    frame = LiveFrame()
+    frame.ingest(recs(0, 3, value=lambda i: json.dumps({"a": i}).encode()))
+    frame.ingest(recs(3, 6, value=lambda i: json.dumps({"a": i, "b": {"c": i}}).encode()))
+    frame.ingest(recs(6, 8, value=lambda i: json.dumps({"b": {"c": "x"}}).encode()))
+    df = frame.snapshot()
+    assert df["a"].isna().tolist() == [False] * 6 + [True] * 2
+    assert df["b.c"].tolist()[3:] == [3, 4, 5, "x", "x"]  # int and str: kept as objects
+    assert frame.schema_changes == 2
+    assert set(frame.new_fields) == {"b.c"}
+    assert frame.new_fields["b.c"].offset == 3
+
+
+def test_new_field_offset_is_the_first_row_that_has_it():
+    frame = LiveFrame()
+    frame.ingest(recs(0, 2))
+    frame.ingest(recs(2, 6, value=lambda i: json.dumps({"i": i, **({"z": 1} if i > 3 else {})})
+                      .encode()))
+    frame.snapshot()
+    assert frame.new_fields["z"].offset == 4
+
+
+def test_one_bad_payload_does_not_stop_its_batch():
+    values = [json.dumps({"i": i}).encode() for i in range(100)]
+    values[50] = b"\xff\xfe not json"
+    values[60] = b'{"i": 1}\n{"i": 2}'  # two lines in one payload
+    frame = LiveFrame()
+    frame.ingest(recs(0, 100, value=lambda i: values[i]))
+    df = frame.snapshot()
+    assert len(df) == 100 and frame.decode_errors == 2
+    assert df["_error"].notna().sum() == 2
+    assert df["i"].dropna().astype(int).tolist() == [i for i in range(100) if i not in (50, 60)]
+    assert df["value"].iloc[50].endswith("not json")
+
+
+def test_tombstones_and_reserved_names():
+    frame = LiveFrame()
+    frame.ingest(recs(0, 2, value=lambda i: json.dumps({"offset": i, "x": 1}).encode()))
+    frame.ingest([Rec("t", 0, 2, T0, b"k", None)])
+    df = frame.snapshot()
+    assert df["offset"].tolist() == [0, 1, 2]
+    assert df["value.offset"].tolist()[:2] == [0, 1]
+    assert df["value"].isna().all()

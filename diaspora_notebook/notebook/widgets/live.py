@@ -303,3 +303,26 @@ class LivePlot:
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
+
+
+def _in_kernel() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def display_view(live: LiveDataFrame, *, rows: int = 10) -> LiveView | None:
+    """What displaying a ``LiveDataFrame`` shows: the live table in a kernel, else nothing."""
+    return LiveView(live, rows=rows) if _in_kernel() else None
+
+
+def register_views() -> None:
+    """Give every ``LiveDataFrame`` these views (the extension calls this when it loads)."""
+    from diaspora_notebook.stream.views import register_view
+
+    register_view("table", LiveView)
+    register_view("plot", LivePlot)
+    register_view("display", display_view)

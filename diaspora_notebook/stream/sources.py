@@ -1,0 +1,423 @@
+"""The two consumer back ends of the read path, behind one small interface (``Source``).
+
+``ConfluentSource`` (librdkafka through confluent-kafka) is the fast one: ``consume()`` hands over
+thousands of messages per call and fetches ahead in librdkafka's own threads. ``KafkaPythonSource``
+is the pure-Python fallback. Both return batches as columns (``RawBatch``), one per partition, so
+nothing downstream touches a record object. A topic partition is ``(topic, partition)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from diaspora_notebook.errors import DiasporaUsageError
+
+TP = tuple[str, int]
+OnAssign = Callable[[list[TP]], dict[TP, int]]
+
+
+class RawBatch(NamedTuple):
+    """Consecutive records of one partition, as columns."""
+
+    topic: str
+    partition: int
+    offsets: np.ndarray  #: int64, ascending
+    timestamps: np.ndarray  #: int64 ms since the epoch, -1 when unknown
+    keys: list[bytes | None]
+    values: list[bytes | None]
+    headers: list[Any] | None  #: per record a list of (name, bytes), when asked for
+
+    @property
+    def next_offset(self) -> int:
+        return int(self.offsets[-1]) + 1
+
+
+class SourceError(Exception):
+    """A back-end error turned into one shape: a short text and whether retrying can help."""
+
+    def __init__(self, text: str, *, retriable: bool = True, fatal: bool = False) -> None:
+        super().__init__(text)
+        self.retriable = retriable
+        self.fatal = fatal  # the consumer object is unusable: build a new one
+
+
+# --- librdkafka --------------------------------------------------------------------------------
+
+#: librdkafka settings for catching up fast (fetch up to 50 MB per request, prefetch deep).
+CONFLUENT_TUNING = {
+    "fetch.max.bytes": 52_428_800,
+    "max.partition.fetch.bytes": 10_485_760,
+    "queued.min.messages": 200_000,
+    "queued.max.messages.kbytes": 65_536,
+    "fetch.wait.max.ms": 100,
+    "enable.partition.eof": False,
+    "allow.auto.create.topics": False,
+}
+
+_KP_TO_RDKAFKA = {
+    "bootstrap_servers": "bootstrap.servers",
+    "security_protocol": "security.protocol",
+    "sasl_mechanism": "sasl.mechanisms",
+    "sasl_plain_username": "sasl.username",
+    "sasl_plain_password": "sasl.password",
+    "ssl_cafile": "ssl.ca.location",
+    "ssl_certfile": "ssl.certificate.location",
+    "ssl_keyfile": "ssl.key.location",
+    "client_id": "client.id",
+    "session_timeout_ms": "session.timeout.ms",
+    "request_timeout_ms": "socket.timeout.ms",
+    "fetch_max_bytes": "fetch.max.bytes",
+    "max_partition_fetch_bytes": "max.partition.fetch.bytes",
+    "auto_offset_reset": "auto.offset.reset",
+    "group_id": "group.id",
+    "enable_auto_commit": "enable.auto.commit",
+}
+
+
+def to_librdkafka(config: dict[str, Any]) -> dict[str, Any]:
+    """kafka-python consumer settings -> librdkafka ones (dotted keys pass through unchanged).
+
+    :param config: e.g. ``Client.connection_config("kafka-python")`` or ``Fabric.admin_config()``
+    """
+    out: dict[str, Any] = {}
+    unknown = []
+    for key, value in config.items():
+        if "." in key:
+            out[key] = value
+        elif key in _KP_TO_RDKAFKA:
+            if key == "bootstrap_servers" and not isinstance(value, str):
+                value = ",".join(value)
+            out[_KP_TO_RDKAFKA[key]] = value
+        else:
+            unknown.append(key)
+    if unknown:
+        raise DiasporaUsageError(
+            f"the confluent engine cannot use the kafka-python setting(s) {', '.join(unknown)}",
+            hint="pass librdkafka settings (dotted names such as 'fetch.max.bytes'), or "
+            "engine='kafka-python'",
+        )
+    return out
+
+
+class ConfluentSource:
+    """librdkafka consumer (``confluent_kafka.Consumer``) behind the ``Source`` interface."""
+
+    name = "confluent"
+
+    def __init__(self, config: dict[str, Any], *, group_id: str | None,
+                 auto_offset_reset: str = "latest", topics: Sequence[str] = (),
+                 headers: bool = False) -> None:
+        from confluent_kafka import Consumer
+
+        conf = {**CONFLUENT_TUNING, **to_librdkafka(config)}
+        conf.update({
+            "group.id": group_id or "diaspora-notebook-unused",  # librdkafka insists on one
+            "enable.auto.commit": group_id is not None,
+            "auto.offset.reset": auto_offset_reset,
+            "error_cb": self._on_error,
+        })
+        if conf.get("security.protocol", "").upper().endswith("SSL"):
+            conf.setdefault("ssl.endpoint.identification.algorithm", "https")
+        self._errors: list[Any] = []
+        self._single_topic = topics[0] if len(topics) == 1 else None
+        self._headers = headers
+        self._assigned: dict[TP, Any] = {}
+        self._paused: set[TP] = set()
+        try:
+            self.consumer = Consumer(conf)
+        except Exception as exc:
+            raise SourceError(f"{type(exc).__name__}: {exc}", retriable=False) from exc
+
+    # errors librdkafka reports from its own threads (broker down, TLS, SASL): kept until polled
+    def _on_error(self, err: Any) -> None:
+        self._errors.append(err)
+
+    def take_error(self) -> SourceError | None:
+        if not self._errors:
+            return None
+        err, self._errors = self._errors[-1], []
+        return _confluent_error(err)
+
+    def _tp(self, tp: TP, offset: int | None = None) -> Any:
+        from confluent_kafka import TopicPartition
+
+        return TopicPartition(tp[0], tp[1]) if offset is None else \
+            TopicPartition(tp[0], tp[1], offset)
+
+    def partitions(self, topic: str, timeout: float = 10.0) -> list[int]:
+        meta = self._call(self.consumer.list_topics, topic, timeout=timeout)
+        info = meta.topics.get(topic)
+        if info is None or info.error is not None:
+            return []
+        return sorted(info.partitions)
+
+    def assign(self, offsets: dict[TP, int]) -> None:
+        tps = [self._tp(tp, off) for tp, off in offsets.items()]
+        self._call(self.consumer.incremental_assign, tps)
+        for tp, handle in zip(offsets, tps, strict=True):
+            self._assigned[tp] = handle
+
+    def assignment(self) -> list[TP]:
+        return list(self._assigned)
+
+    def watermarks(self, tps: Iterable[TP], timeout: float = 10.0) -> dict[TP, tuple[int, int]]:
+        return {tp: self._call(self.consumer.get_watermark_offsets, self._tp(tp),
+                               timeout=timeout, cached=False) for tp in tps}
+
+    def offsets_for_times(self, tps: Iterable[TP], ms: int,
+                          timeout: float = 10.0) -> dict[TP, int | None]:
+        found = self._call(self.consumer.offsets_for_times,
+                           [self._tp(tp, ms) for tp in tps], timeout=timeout)
+        return {(f.topic, f.partition): (f.offset if f.offset >= 0 else None) for f in found}
+
+    def highwater(self, tp: TP) -> int | None:
+        try:
+            _low, high = self.consumer.get_watermark_offsets(self._tp(tp), cached=True)
+        except Exception:  # not fetched yet
+            return None
+        return high if high is not None and high >= 0 else None
+
+    def position(self, tp: TP) -> int | None:
+        got = self._call(self.consumer.position, [self._tp(tp)])
+        return got[0].offset if got and got[0].offset >= 0 else None
+
+    def subscribe(self, topics: Sequence[str], on_assign: OnAssign) -> None:
+        def assigned(consumer: Any, partitions: list[Any]) -> None:
+            tps = [(p.topic, p.partition) for p in partitions]
+            wanted = on_assign(tps)
+            for p, tp in zip(partitions, tps, strict=True):
+                if tp in wanted:
+                    p.offset = wanted[tp]
+                self._assigned[tp] = p
+            consumer.assign(partitions)
+            paused = [p for p, tp in zip(partitions, tps, strict=True) if tp in self._paused]
+            if paused:
+                consumer.pause(paused)
+
+        def revoked(consumer: Any, partitions: list[Any]) -> None:
+            for p in partitions:
+                self._assigned.pop((p.topic, p.partition), None)
+            consumer.unassign()
+
+        self._call(self.consumer.subscribe, list(topics), on_assign=assigned, on_revoke=revoked)
+
+    def pause(self, tps: Iterable[TP]) -> None:
+        tps = [tp for tp in tps if tp in self._assigned]
+        self._paused.update(tps)
+        if tps:
+            self._call(self.consumer.pause, [self._tp(tp) for tp in tps])
+
+    def resume(self) -> None:
+        tps = [tp for tp in self._paused if tp in self._assigned]
+        self._paused.clear()
+        if tps:
+            self._call(self.consumer.resume, [self._tp(tp) for tp in tps])
+
+    def paused(self) -> set[TP]:
+        return set(self._paused)
+
+    def poll(self, timeout: float, max_records: int) -> list[RawBatch]:
+        msgs = self.consumer.consume(num_messages=max_records, timeout=timeout)
+        if not msgs:
+            return []
+        errors = [m.error() for m in msgs]
+        if any(errors):
+            bad = [e for e in errors if e is not None]
+            msgs = [m for m, e in zip(msgs, errors, strict=True) if e is None]
+            real = [e for e in bad if e.code() != -191]  # _PARTITION_EOF is not a problem
+            if real and not msgs:
+                raise _confluent_error(real[-1])
+        return confluent_batches(msgs, self._single_topic, self._headers)
+
+    def close(self, *, commit: bool) -> None:
+        if commit:
+            self.consumer.close()
+            return
+        try:  # leave the group without committing what was consumed after the last commit
+            self.consumer.unassign()
+        finally:
+            self.consumer.close()
+
+    def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        from confluent_kafka import KafkaException
+
+        try:
+            return fn(*args, **kwargs)
+        except KafkaException as exc:
+            raise _confluent_error(exc.args[0] if exc.args else exc) from exc
+
+
+def confluent_batches(msgs: list[Any], topic: str | None, headers: bool) -> list[RawBatch]:
+    """Messages from ``consume()`` -> one ``RawBatch`` per partition (arrival order kept)."""
+    parts = [m.partition() for m in msgs]
+    if topic is None:
+        topics = [m.topic() for m in msgs]
+        groups: dict[TP, list[int]] = {}
+        for i, tp in enumerate(zip(topics, parts, strict=True)):
+            groups.setdefault(tp, []).append(i)
+    elif min(parts) == max(parts):
+        groups = {(topic, parts[0]): []}  # all of them: no index lists needed
+    else:
+        groups = {}
+        for i, p in enumerate(parts):
+            groups.setdefault((topic, p), []).append(i)
+    out = []
+    for (t, p), idx in groups.items():
+        sel = msgs if not idx else [msgs[i] for i in idx]
+        out.append(RawBatch(
+            t, p,
+            np.array([m.offset() for m in sel], np.int64),
+            np.array([m.timestamp()[1] for m in sel], np.int64),
+            [m.key() for m in sel],
+            [m.value() for m in sel],
+            [m.headers() or [] for m in sel] if headers else None,
+        ))
+    return out
+
+
+def _confluent_error(err: Any) -> SourceError:
+    name = err.name() if hasattr(err, "name") else type(err).__name__
+    text = err.str() if hasattr(err, "str") else str(err)
+    fatal = bool(getattr(err, "fatal", lambda: False)())
+    retriable = not fatal and name not in ("_INVALID_ARG", "_NOT_IMPLEMENTED")
+    hint = ""
+    if "AUTHORIZATION" in name or "AUTHENTICATION" in name:
+        hint = " - check that your key is valid and that you may read the topic"
+    return SourceError(f"{_camel(name)}: {text}{hint}", retriable=retriable, fatal=fatal)
+
+
+def _camel(name: str) -> str:
+    """``TOPIC_AUTHORIZATION_FAILED`` -> ``TopicAuthorizationFailedError`` (kafka-python's names,
+    so messages read the same whichever engine runs)."""
+    words = name.strip("_").split("_")
+    return "".join(w.capitalize() for w in words) + "Error"
+
+
+# --- kafka-python ------------------------------------------------------------------------------
+
+
+class KafkaPythonSource:
+    """kafka-python ``KafkaConsumer`` behind the ``Source`` interface."""
+
+    name = "kafka-python"
+
+    def __init__(self, config: dict[str, Any], *, group_id: str | None,
+                 auto_offset_reset: str = "latest", topics: Sequence[str] = (),
+                 headers: bool = False) -> None:
+        from kafka import KafkaConsumer
+
+        from diaspora_notebook.kafka_diagnose import diagnosed_connection
+
+        if any("." in k for k in config):
+            raise DiasporaUsageError(
+                "the kafka-python engine got librdkafka settings (dotted names)",
+                hint="pass kafka-python KafkaConsumer settings, or engine='confluent'")
+        conf = dict(config)
+        conf.update(group_id=group_id, enable_auto_commit=group_id is not None,
+                    key_deserializer=None, value_deserializer=None)
+        conf.setdefault("bootstrap_timeout_ms", 10_000)
+        conf.setdefault("auto_offset_reset", auto_offset_reset)
+        self._headers = headers
+        with diagnosed_connection(conf):
+            self.consumer = KafkaConsumer(**conf)
+
+    def take_error(self) -> SourceError | None:
+        return None  # kafka-python raises from poll() itself
+
+    @staticmethod
+    def _tp(tp: TP) -> Any:
+        from kafka import TopicPartition
+
+        return TopicPartition(*tp)
+
+    def partitions(self, topic: str, timeout: float = 10.0) -> list[int]:
+        return sorted(self.consumer.partitions_for_topic(topic) or ())
+
+    def assign(self, offsets: dict[TP, int]) -> None:
+        current = set(self.consumer.assignment())
+        new = {self._tp(tp): off for tp, off in offsets.items()}
+        self.consumer.assign(sorted(current | set(new)))
+        for tp, off in new.items():
+            self.consumer.seek(tp, off)
+
+    def assignment(self) -> list[TP]:
+        return [(tp.topic, tp.partition) for tp in self.consumer.assignment()]
+
+    def watermarks(self, tps: Iterable[TP], timeout: float = 10.0) -> dict[TP, tuple[int, int]]:
+        parts = [self._tp(tp) for tp in tps]
+        if not parts:
+            return {}
+        ms = int(timeout * 1000)
+        low = self.consumer.beginning_offsets(parts, timeout_ms=ms)
+        high = self.consumer.end_offsets(parts, timeout_ms=ms)
+        return {(tp.topic, tp.partition): (low[tp], high[tp]) for tp in parts}
+
+    def offsets_for_times(self, tps: Iterable[TP], ms: int,
+                          timeout: float = 10.0) -> dict[TP, int | None]:
+        found = self.consumer.offsets_for_times({self._tp(tp): ms for tp in tps},
+                                                timeout_ms=int(timeout * 1000))
+        return {(tp.topic, tp.partition): (f.offset if f is not None else None)
+                for tp, f in found.items()}
+
+    def highwater(self, tp: TP) -> int | None:
+        return self.consumer.highwater(self._tp(tp))
+
+    def position(self, tp: TP) -> int | None:
+        return self.consumer.position(self._tp(tp), timeout_ms=2000)
+
+    def subscribe(self, topics: Sequence[str], on_assign: OnAssign) -> None:
+        from kafka import ConsumerRebalanceListener
+
+        source = self
+
+        class Listener(ConsumerRebalanceListener):
+            def on_partitions_revoked(self, revoked: Any) -> None:
+                pass
+
+            def on_partitions_assigned(self, assigned: Any) -> None:
+                wanted = on_assign([(tp.topic, tp.partition) for tp in assigned])
+                for tp in assigned:
+                    off = wanted.get((tp.topic, tp.partition))
+                    if off is not None:
+                        source.consumer.seek(tp, off)
+                paused = source._paused_wanted
+                if paused:
+                    source.consumer.pause(*assigned)
+
+        self._paused_wanted = False
+        self.consumer.subscribe(list(topics), listener=Listener())
+
+    _paused_wanted = False
+
+    def pause(self, tps: Iterable[TP]) -> None:
+        self._paused_wanted = True
+        todo = [self._tp(tp) for tp in tps]
+        if todo:
+            self.consumer.pause(*todo)
+
+    def resume(self) -> None:
+        self._paused_wanted = False
+        self.consumer.resume(*self.consumer.paused())
+
+    def paused(self) -> set[TP]:
+        return {(tp.topic, tp.partition) for tp in self.consumer.paused()}
+
+    def poll(self, timeout: float, max_records: int) -> list[RawBatch]:
+        got = self.consumer.poll(timeout_ms=int(timeout * 1000), max_records=max_records)
+        out = []
+        for tp, recs in got.items():
+            if not recs:
+                continue
+            out.append(RawBatch(
+                tp.topic, tp.partition,
+                np.array([r.offset for r in recs], np.int64),
+                np.array([r.timestamp for r in recs], np.int64),
+                [r.key for r in recs], [r.value for r in recs],
+                [list(r.headers or []) for r in recs] if self._headers else None))
+        return out
+
+    def close(self, *, commit: bool) -> None:
+        self.consumer.close(autocommit=commit, timeout_ms=2000)

@@ -25,12 +25,14 @@ def load_ipython_extension(shell: Any) -> None:
     from diaspora_notebook.notebook.commands.context import Diaspora
     from diaspora_notebook.notebook.html import client_html
     from diaspora_notebook.notebook.magics import DiasporaMagics
+    from diaspora_notebook.notebook.widgets.live import register_views
 
     settings = Diaspora(parent=shell)
     magics = DiasporaMagics(shell, settings)
     shell.register_magics(magics)
     shell.configurables.append(settings)
     errors.install(shell)
+    register_views()  # LiveDataFrame.view()/plot()/display find the widgets through stream.views
     html = shell.display_formatter.formatters["text/html"]
     previous = html.for_type(Client, client_html)
     setattr(shell, _STATE_ATTR, {"settings": settings, "magics": magics,

@@ -27,8 +27,8 @@ from diaspora_notebook.notebook.commands import peek as peek_cmd
 from diaspora_notebook.notebook.commands import produce as produce_cmd
 from diaspora_notebook.notebook.commands import stream as stream_cmd
 from diaspora_notebook.notebook.commands import topics as topics_cmd
+from diaspora_notebook.notebook.configurable import Diaspora
 from diaspora_notebook.notebook.errors import reporting
-from diaspora_notebook.notebook.settings import Diaspora
 
 COMMANDS = {
     "login": "log in (widget, input() with --no-widget, or headless from DIASPORA_LOGIN_*)",

@@ -14,7 +14,7 @@ from diaspora_notebook.errors import DiasporaUsageError
 from diaspora_notebook.notebook.html import ConnectionView, KeyView
 
 if TYPE_CHECKING:
-    from diaspora_notebook.notebook.settings import Diaspora
+    from diaspora_notebook.notebook.configurable import Diaspora
     from diaspora_notebook.notebook.widgets.key import KeyWidget
 
 

@@ -19,7 +19,7 @@ from diaspora_notebook.notebook.widgets.login import LoginWidget
 
 if TYPE_CHECKING:
     from diaspora_notebook.client import Client
-    from diaspora_notebook.notebook.settings import Diaspora
+    from diaspora_notebook.notebook.configurable import Diaspora
 
 NO_INPUT_HINT = ("use the login widget (%diaspora_login without --no-widget), or set "
                  "DIASPORA_LOGIN_USERNAME/PASSWORD")

@@ -10,7 +10,7 @@ from diaspora_notebook.errors import DiasporaUsageError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from diaspora_notebook.notebook.settings import Diaspora
+    from diaspora_notebook.notebook.configurable import Diaspora
 
 
 def run_peek(settings: Diaspora, *, topic: str, n: int | None = None,

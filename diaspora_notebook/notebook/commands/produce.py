@@ -14,7 +14,7 @@ from diaspora_notebook.errors import DiasporaUsageError
 from diaspora_notebook.notebook.html import Result
 
 if TYPE_CHECKING:
-    from diaspora_notebook.notebook.settings import Diaspora
+    from diaspora_notebook.notebook.configurable import Diaspora
 
 #: options that take a value (they must come before the topic)
 VALUE_OPTIONS = ("-k", "--key", "--timeout")

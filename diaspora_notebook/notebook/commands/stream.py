@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from diaspora_notebook.errors import DiasporaUsageError
 
 if TYPE_CHECKING:
-    from diaspora_notebook.notebook.settings import Diaspora
+    from diaspora_notebook.notebook.configurable import Diaspora
     from diaspora_notebook.stream import LiveDataFrame
 
 

@@ -15,7 +15,7 @@ from diaspora_notebook.notebook.html import Result, TopicList
 if TYPE_CHECKING:
     import pandas as pd
 
-    from diaspora_notebook.notebook.settings import Diaspora
+    from diaspora_notebook.notebook.configurable import Diaspora
     from diaspora_notebook.notebook.widgets.topics import TopicManager
 
 

@@ -21,7 +21,7 @@ from diaspora_notebook.notebook.links import browser_url
 
 if TYPE_CHECKING:
     from diaspora_notebook.client import Client
-    from diaspora_notebook.notebook.settings import Diaspora
+    from diaspora_notebook.notebook.configurable import Diaspora
 
 LoginCallback = Callable[[dict[str, Any]], None]
 

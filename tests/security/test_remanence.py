@@ -1,0 +1,86 @@
+"""No event written under one owner of a topic name is readable by a later owner.
+
+Issue 11 item 3. ``unregister_topic`` used to drop the ACLs only: the events stayed on the
+brokers and the next registrant of the name read them. Now unregistering deletes the topic, and
+a name that exists on the brokers without an owner is refused until the operator purges it.
+"""
+
+from __future__ import annotations
+
+from diaspora_notebook.fabric import cli
+
+from .actors import actor, fresh_topic, gateway
+
+
+def test_unregister_deletes_the_events_and_the_next_owner_reads_nothing(fabric):
+    first, second = actor(fabric, "rem-first"), actor(fabric, "rem-second")
+    topic = fresh_topic("rem")
+    first.register(topic)
+    first.produce(topic, [b"first owner's secret 1", b"first owner's secret 2"])
+    assert len(first.read_all(topic, seconds=2)) == 2
+
+    answer = first.ok("post", "v1/unregister_topic", json={"topic": topic})
+    assert answer["status"] == "success"
+    assert "the topic and all its events were deleted" in answer["message"]
+
+    second.register(topic)  # allowed: the name is gone from the brokers
+    assert second.read_all(topic, seconds=4) == []
+    second.produce(topic, [b"second owner's event"])
+    # a new log: offsets restart at 0, so nothing of the old one survives
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(**second.config())
+    try:
+        tp = TopicPartition(topic, 0)
+        assert (consumer.beginning_offsets([tp])[tp], consumer.end_offsets([tp])[tp]) == (0, 1)
+    finally:
+        consumer.close()
+    assert second.read_all(topic, seconds=2) == [b"second owner's event"]
+
+
+def test_an_orphan_topic_blocks_registration_until_the_operator_purges_it(fabric, capsys):
+    from kafka.admin import NewTopic
+
+    user = actor(fabric, "rem-user")
+    orphan = fresh_topic("rem-orphan")
+    admin = fabric.admin_client()
+    try:
+        admin.create_topics([NewTopic(orphan, num_partitions=1, replication_factor=1)])
+    finally:
+        admin.close()
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(**fabric.admin_config(), acks="all")
+    producer.send(orphan, b"left behind by someone").get(timeout=30)
+    producer.close(timeout=10)
+
+    refused = user.call("post", "v1/register_topic", json={"topic": orphan})
+    assert refused.status_code == 409, refused.text
+    body = refused.json()
+    assert body["code"] == "topic_exists_unowned" and "no owner" in body["message"]
+    assert f"diaspora-fabric topic purge {orphan}" in body["hint"]
+
+    home = str(fabric.home.root)
+    assert cli.main(["topic", "orphans", "--home", home]) == 0
+    assert orphan in capsys.readouterr().out.split()
+
+    # the operator may not purge a topic that has an owner
+    owned = fresh_topic("rem-owned")
+    user.register(owned)
+    assert cli.main(["topic", "purge", owned, "--home", home]) == 1
+    err = capsys.readouterr().err
+    assert f"topic {owned!r} is registered to {user.id}" in err and "user remove" in err
+
+    assert cli.main(["topic", "purge", orphan, "--home", home]) == 0
+    out = capsys.readouterr().out
+    assert f"deleted topic {orphan} and all its events" in out
+    gw = gateway(fabric)
+    try:
+        assert not gw.topic_exists(orphan)
+    finally:
+        gw.close()
+    user.register(orphan)
+    assert user.read_all(orphan, seconds=3) == []
+    # purging a name that is not on the brokers is harmless and says so
+    assert cli.main(["topic", "purge", fresh_topic("rem-none"), "--home", home]) == 0
+    assert "does not exist on the brokers" in capsys.readouterr().out

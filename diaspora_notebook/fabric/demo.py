@@ -34,7 +34,6 @@ from diaspora_notebook.fabric.fabric import Fabric
 from diaspora_notebook.fabric.home import FabricHome, random_secret, write_private
 from diaspora_notebook.keys import cached_passwords
 from diaspora_notebook.login.storage import stored_tokens
-from diaspora_notebook.login.storage import tokens_in_store as tokens_in_store
 
 DEMO_USERS = ("demo", "demo-friend")
 CELL_TIMEOUT = 300

@@ -13,6 +13,8 @@ fixture            what
 ``dummy_comm``     widgets without a front end: the comms they open, with what they sent
                    (:mod:`.comm`)
 ``idp_server``     a factory of standalone identity provider processes (:mod:`.idp`)
+``record_issued_secrets``  remembers every secret issued in-process, for log audits
+                   (:mod:`.secrets`)
 =================  =============================================================================
 
 Helpers: :func:`free_port` (the fabric's own), :func:`.identities.create_identity`,

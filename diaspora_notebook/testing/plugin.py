@@ -24,9 +24,10 @@ from diaspora_notebook.fabric.fabric import Fabric
 from diaspora_notebook.testing.comm import dummy_comm
 from diaspora_notebook.testing.identities import sdk_client, sdk_identity
 from diaspora_notebook.testing.idp import idp_server
+from diaspora_notebook.testing.secrets import record_issued_secrets
 
-__all__ = ["dummy_comm", "fabric", "idp_server", "own_fabric", "sdk_client", "sdk_identity",
-           "topic_name"]
+__all__ = ["dummy_comm", "fabric", "idp_server", "own_fabric", "record_issued_secrets",
+           "sdk_client", "sdk_identity", "topic_name"]
 
 
 @pytest.fixture(scope="session")

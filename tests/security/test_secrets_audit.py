@@ -27,9 +27,10 @@ import pytest
 import requests
 
 from diaspora_notebook.errors import KafkaAuthenticationError
-from diaspora_notebook.fabric.demo import tokens_in_store
 from diaspora_notebook.fabric.fabric import Fabric
 from diaspora_notebook.kafka import KafkaProducer
+from diaspora_notebook.keys import cached_passwords
+from diaspora_notebook.login import stored_tokens
 from diaspora_notebook.testing.tokens import (
     ISSUED_SECRETS,
     log_files,
@@ -92,13 +93,8 @@ def secrets_on_disk(homes: list[Path], users: list[Path]) -> set[str]:
                 lines = pem.read_text().splitlines()
                 found.update(line for line in lines[1:4] if len(line) >= 40)
     for user in users:
-        if (user / "tokens.db").is_file():
-            found |= tokens_in_store(user / "tokens.db")
-        for key_file in (user / "keys").glob("*.json") if (user / "keys").is_dir() else ():
-            with contextlib.suppress(OSError, ValueError, AttributeError):
-                password = json.loads(key_file.read_text()).get("password")
-                if password:
-                    found.add(str(password))
+        # through the toolkit's own readers: the audit follows its on-disk layout
+        found |= stored_tokens(user) | cached_passwords(user)
     return {s for s in found if s and len(s) >= 8}
 
 

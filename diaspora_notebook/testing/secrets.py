@@ -1,0 +1,106 @@
+"""Record every secret a test session is handed, for the log audit (``secrets_in_logs``).
+
+:class:`SecretRecorder` wraps, while it is active, the identity provider's admin API (passwords
+of new accounts, client secrets) and ``requests.Session.send`` (every ``password``,
+``access_token``, ``refresh_token``, ``id_token`` or ``client_secret`` in a JSON response
+received through ``requests``: the SDK's ``create_key`` and token exchanges, raw service calls),
+and puts what it sees in :data:`~diaspora_notebook.testing.tokens.ISSUED_SECRETS`. The wrappers
+only record: they call straight through, change no behaviour, and are removed on exit.
+
+The ``record_issued_secrets`` fixture (session scope) keeps one recorder active; a conftest that
+runs the audit makes it autouse so every test of the session is covered.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from diaspora_notebook.testing.tokens import remember_secret
+
+SECRET_FIELDS = ("password", "access_token", "refresh_token", "id_token", "client_secret")
+
+
+def remember_fields(data: Any, depth: int = 0) -> None:
+    """Remember the secret fields of a decoded JSON document (a few levels deep)."""
+    if depth > 3:
+        return
+    if isinstance(data, dict):
+        for name, value in data.items():
+            if name in SECRET_FIELDS and isinstance(value, str):
+                remember_secret(value)
+            elif isinstance(value, (dict, list)):
+                remember_fields(value, depth + 1)
+    elif isinstance(data, list):
+        for item in data[:50]:
+            remember_fields(item, depth + 1)
+
+
+class SecretRecorder:
+    """While active (``with SecretRecorder():``), remember every secret issued in-process."""
+
+    def __init__(self) -> None:
+        self._undo: list[Callable[[], None]] = []
+
+    def _wrap(self, owner: Any, name: str, make: Callable[[Any], Any]) -> None:
+        original = getattr(owner, name)
+        setattr(owner, name, functools.wraps(original)(make(original)))
+        self._undo.append(lambda: setattr(owner, name, original))
+
+    def __enter__(self) -> SecretRecorder:
+        from diaspora_notebook.fabric.idp import admin
+
+        def add_user(original: Any) -> Any:
+            def recorded(state_dir: Any, username: str, password: str, **kwargs: Any) -> Any:
+                remember_secret(password)
+                return original(state_dir, username, password, **kwargs)
+            return recorded
+
+        def set_password(original: Any) -> Any:
+            def recorded(state_dir: Any, username: str, password: str) -> Any:
+                remember_secret(password)
+                return original(state_dir, username, password)
+            return recorded
+
+        def add_client(original: Any) -> Any:
+            def recorded(*args: Any, **kwargs: Any) -> Any:
+                result = original(*args, **kwargs)
+                if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], str):
+                    remember_secret(result[1])
+                return result
+            return recorded
+
+        def send(original: Any) -> Any:
+            def recorded(session: requests.Session, request: Any, **kwargs: Any) -> Any:
+                response = original(session, request, **kwargs)
+                # recording must never break the test that made the call
+                with contextlib.suppress(Exception):
+                    if (not kwargs.get("stream")
+                            and "json" in response.headers.get("content-type", "")
+                            and len(response.content) < 1_000_000):
+                        remember_fields(json.loads(response.content))
+                return response
+            return recorded
+
+        self._wrap(admin, "add_user", add_user)
+        self._wrap(admin, "set_password", set_password)
+        self._wrap(admin, "add_client", add_client)
+        self._wrap(requests.Session, "send", send)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        while self._undo:
+            self._undo.pop()()
+
+
+@pytest.fixture(scope="session")
+def record_issued_secrets() -> Iterator[SecretRecorder]:
+    """A :class:`SecretRecorder` active until the end of the session."""
+    with SecretRecorder() as recorder:
+        yield recorder

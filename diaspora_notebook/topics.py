@@ -20,12 +20,12 @@ raises :class:`~diaspora_notebook.errors.DiasporaError`\\ s that say what to do
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, overload
 
+from diaspora_notebook.documents import Produced, describe_offsets, parse_documents
 from diaspora_notebook.errors import DiasporaUsageError, TopicExistsError, TopicMissingError
 from diaspora_notebook.kafka_errors import (
     MAX_PARTITIONS,
@@ -65,22 +65,6 @@ class TopicInfo:
         """The row of :func:`table` for this topic."""
         return {"topic": self.topic, "on_broker": self.on_broker, "partitions": self.partitions,
                 "messages": self.messages, "end_offsets": list(self.end_offsets)}
-
-
-@dataclass(frozen=True)
-class Produced:
-    """What :func:`produce` wrote: each document's ``(partition, offset)``, in order."""
-
-    topic: str
-    offsets: tuple[tuple[int, int], ...]
-
-    @property
-    def count(self) -> int:
-        return len(self.offsets)
-
-    def summary(self) -> str:
-        """``partition 0: offsets 5-7; partition 1: offset 2``."""
-        return describe_offsets(self.offsets)
 
 
 # --- plumbing ---------------------------------------------------------------------------------
@@ -284,38 +268,6 @@ def unregister(topic: str, *, delete: bool = False,
 
 
 # --- messages ---------------------------------------------------------------------------------
-
-
-def parse_documents(text: str) -> list[Any]:
-    """One JSON document per non-blank line (lines starting with ``#`` are comments)."""
-    docs = []
-    for number, line in enumerate(text.splitlines(), 1):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        try:
-            docs.append(json.loads(stripped))
-        except json.JSONDecodeError as exc:
-            raise DiasporaUsageError(f"line {number} is not JSON ({exc.msg} at column "
-                                     f"{exc.colno}): {stripped[:60]!r}",
-                                     hint="write one JSON document per line, e.g. "
-                                     '{"temperature": 21.5}') from None
-    if not docs:
-        raise DiasporaUsageError("nothing to produce", hint="give one JSON document per line")
-    return docs
-
-
-def describe_offsets(offsets: Iterable[tuple[int, int]]) -> str:
-    """``partition 0: offsets 5-7; partition 1: offset 2`` for ``(partition, offset)`` pairs."""
-    by_partition: dict[int, list[int]] = {}
-    for partition, offset in offsets:
-        by_partition.setdefault(partition, []).append(offset)
-    parts = []
-    for partition in sorted(by_partition):
-        offs = sorted(by_partition[partition])
-        span = f"offset {offs[0]}" if len(offs) == 1 else f"offsets {offs[0]}-{offs[-1]}"
-        parts.append(f"partition {partition}: {span}")
-    return "; ".join(parts)
 
 
 def produce(topic: str, documents: Iterable[Any] | Mapping[str, Any], *, key: str | None = None,

@@ -1,0 +1,64 @@
+"""JSON documents in and out of topics: one document per line in, a produce summary out.
+
+Pure functions (no client, no network); :mod:`diaspora_notebook.topics` uses and re-exports them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from diaspora_notebook.errors import DiasporaUsageError
+
+
+@dataclass(frozen=True)
+class Produced:
+    """What :func:`diaspora_notebook.topics.produce` wrote.
+
+    :ivar offsets: each document's ``(partition, offset)``, in the order given.
+    """
+
+    topic: str
+    offsets: tuple[tuple[int, int], ...]
+
+    @property
+    def count(self) -> int:
+        return len(self.offsets)
+
+    def summary(self) -> str:
+        """``partition 0: offsets 5-7; partition 1: offset 2``."""
+        return describe_offsets(self.offsets)
+
+
+def parse_documents(text: str) -> list[Any]:
+    """One JSON document per non-blank line (lines starting with ``#`` are comments)."""
+    docs = []
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        try:
+            docs.append(json.loads(stripped))
+        except json.JSONDecodeError as exc:
+            raise DiasporaUsageError(f"line {number} is not JSON ({exc.msg} at column "
+                                     f"{exc.colno}): {stripped[:60]!r}",
+                                     hint="write one JSON document per line, e.g. "
+                                     '{"temperature": 21.5}') from None
+    if not docs:
+        raise DiasporaUsageError("nothing to produce", hint="give one JSON document per line")
+    return docs
+
+
+def describe_offsets(offsets: Iterable[tuple[int, int]]) -> str:
+    """``partition 0: offsets 5-7; partition 1: offset 2`` for ``(partition, offset)`` pairs."""
+    by_partition: dict[int, list[int]] = {}
+    for partition, offset in offsets:
+        by_partition.setdefault(partition, []).append(offset)
+    parts = []
+    for partition in sorted(by_partition):
+        offs = sorted(by_partition[partition])
+        span = f"offset {offs[0]}" if len(offs) == 1 else f"offsets {offs[0]}-{offs[-1]}"
+        parts.append(f"partition {partition}: {span}")
+    return "; ".join(parts)

@@ -3,7 +3,7 @@ API and returns something to display. ``magics.py`` only parses lines and routes
 may import widgets; widgets never import commands.
 
 * ``context``: old home of the ``Diaspora`` settings, now :mod:`..configurable`.
-* ``login``: login / logout / whoami, and the login link through jupyter-server-proxy.
+* ``login``: login / logout / whoami (the login link: :mod:`..links`).
 * ``topics``: topic list, register / unregister (+ create / delete on the brokers).
 * ``key``: the Kafka key and connection details (password masked unless revealed).
 * ``produce``, ``peek``, ``stream``: messages in and out.

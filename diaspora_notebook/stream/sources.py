@@ -8,6 +8,7 @@ nothing downstream touches a record object. A topic partition is ``(topic, parti
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
@@ -16,6 +17,9 @@ import numpy as np
 from diaspora_notebook.errors import DiasporaUsageError
 
 TP = tuple[str, int]
+#: librdkafka's own log lines go here, never to stderr (a background thread must not print
+#: into whichever notebook cell runs at the time)
+RDKAFKA_LOG = logging.getLogger("diaspora_notebook.stream.librdkafka")
 OnAssign = Callable[[list[TP]], dict[TP, int]]
 
 
@@ -113,12 +117,17 @@ class ConfluentSource:
         from confluent_kafka import Consumer
 
         conf = {**CONFLUENT_TUNING, **to_librdkafka(config)}
+        # librdkafka insists on a group id even when partitions are assigned by hand; one under
+        # the topic's own prefix is one the reader may describe (nothing is ever committed to it)
+        reader_group = f"{topics[0]}/diaspora-notebook-reader" if topics else "diaspora-reader"
         conf.update({
-            "group.id": group_id or "diaspora-notebook-unused",  # librdkafka insists on one
+            "group.id": group_id or reader_group,
             "enable.auto.commit": group_id is not None,
             "auto.offset.reset": auto_offset_reset,
             "error_cb": self._on_error,
+            "logger": RDKAFKA_LOG,
         })
+        self._group_mode = group_id is not None
         if conf.get("security.protocol", "").upper().endswith("SSL"):
             conf.setdefault("ssl.endpoint.identification.algorithm", "https")
         self._errors: list[Any] = []
@@ -133,6 +142,9 @@ class ConfluentSource:
 
     # errors librdkafka reports from its own threads (broker down, TLS, SASL): kept until polled
     def _on_error(self, err: Any) -> None:
+        if not self._group_mode and "GROUP" in err.name():  # the unused reader group
+            RDKAFKA_LOG.debug("ignored: %s", err)
+            return
         self._errors.append(err)
 
     def take_error(self) -> SourceError | None:

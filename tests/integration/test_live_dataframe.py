@@ -383,13 +383,14 @@ def test_widget_shows_the_tail_counters_and_drives_pause_and_stop(engine, fabric
         send(producer, topic_name, [b"garbage"])
         live.wait(n=31, timeout=30)
         view.refresh()
-        table = view.table.value
+        table = view.table_html()
         assert "&lt;b&gt;n29&lt;/b&gt;" in table and "n24" not in table
         assert "garbage" in table and "not JSON" in table
+        assert len(view.body.children) == 5
         assert "<b>31</b> events" in view.counters.value
         assert "errors 1" in view.counters.value
         assert "could not be decoded" in view.errors.value
-        assert any("value" in s for s in sent_updates(view.table))
+        assert any("children" in s for s in sent_updates(view.body))
 
         view.pause_button.click()
         assert live.stats.paused and view.pause_button.description == "Resume"
@@ -426,20 +427,58 @@ def test_widget_refreshes_itself_at_most_refresh_hz(engine, fabric, topic_name, 
                     time.sleep(0.01)
 
             thread = threading.Thread(target=trickle, daemon=True)
-            before = len(sent_updates(view.table))
+            before = len(sent_updates(view.body))
             start = time.monotonic()
             thread.start()
             time.sleep(2.0)
             stop.set()
             thread.join(10)
             elapsed = time.monotonic() - start
-            updates = len(sent_updates(view.table)) - before
+            updates = len(sent_updates(view.body)) - before
             assert 2 <= updates <= 4 * elapsed + 2
+            assert view.refresher.refreshes <= 4 * elapsed + 2
             assert view.refresher is not None and view.refresher.thread.is_alive()
         finally:
             view.close()
     time.sleep(0.6)
     assert not view.refresher.thread.is_alive()
+
+
+def test_widget_refresh_sends_only_new_rows_and_flags_new_fields(engine, fabric, topic_name,
+                                                                  producer, dummy_comm):
+    from diaspora_notebook.notebook.widgets.live import LiveView
+
+    make_topic(fabric, topic_name, partitions=1)
+    with live_for(fabric, topic_name, engine) as live:
+        view = LiveView(live, rows=5, autorefresh=False)
+        try:
+            send(producer, topic_name, [{"i": i} for i in range(10)])
+            live.wait(n=10, timeout=30)
+            view.refresh()
+            rows_before = list(view.body.children)
+            opened = len(dummy_comm)
+            send(producer, topic_name, [{"i": i} for i in range(10, 12)])
+            live.wait(n=12, timeout=30)
+            view.refresh()
+            new = [c for c in dummy_comm[opened:]]
+            # two new row widgets; the three rows still on the page were not sent again
+            assert len(new) == 2
+            assert list(view.body.children[:3]) == rows_before[2:]
+            assert ">11<" in view.body.children[-1].value
+            assert all(">9<" not in str(m) for c in new for m in c.messages)
+            assert view.drift.value == ""
+
+            send(producer, topic_name, [{"i": 12, "extra": {"x": 1}}])
+            live.wait(n=13, timeout=30)
+            live.wait(timeout=30)
+            view.refresh()
+            stats = live.stats
+            assert stats.schema_changes >= 1 and "extra.x" in stats.new_fields
+            assert stats.new_fields["extra.x"].offset == 12
+            assert "new field <code>extra.x</code> since offset 12" in view.drift.value
+            assert "extra.x" in view.header.value  # the page was redrawn with the new column
+        finally:
+            view.close()
 
 
 def test_plot_and_reprs(engine, fabric, topic_name, producer, dummy_comm, views):
@@ -496,7 +535,6 @@ def test_client_settings_are_read_lazily_in_the_thread(engine, fabric, topic_nam
     make_topic(fabric, topic_name, partitions=1)
     client = _StandInClient(fabric)
     with LiveDataFrame(topic_name, start="earliest", client=client, engine=engine) as live:
-        assert client.calls == []
         send(producer, topic_name, [{"i": 1}])
         live.wait(n=1, timeout=30)
     assert client.calls == ["confluent-kafka" if engine == "confluent" else "kafka-python"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -41,30 +42,62 @@ def _ipywidgets() -> Any:
 
 
 class Refresher:
-    """Calls ``refresh`` at most ``hz`` times a second until the stream stops or ``close()``.
+    """Calls ``refresh`` at most ``hz`` times a second until the stream stops or ``close()``,
+    slower when refreshing is expensive or the kernel is busy (an adaptive throttle).
+
+    Like Perspective's throttle, the wait before the next refresh is at least a multiple of what
+    the last refresh cost, so views never take more than a fraction of a core; and when the
+    refresher wakes up late (the kernel's main thread holds the GIL doing the user's work), the
+    period doubles, then decays back to ``1/hz`` once wake-ups are on time again.
 
     :param live: the stream watched (its end ends the refresher after one last refresh)
     :param refresh: what to call; exceptions are logged at debug level, never printed
     :param hz: most calls per second
     """
 
-    def __init__(self, live: LiveDataFrame, refresh: Callable[[], None], hz: float) -> None:
+    COST_FACTOR = 5.0  # refresh at most 1/5 of the time: views stay a small share of a core
+    LATE_S = 0.05  # waking up this late means the kernel is busy
+    MAX_PERIOD_S = 2.0
+
+    def __init__(self, live: LiveDataFrame, refresh: Callable[[], None], hz: float,
+                 *, start: bool = True) -> None:
         self.live = live
         self.refresh = refresh
-        self.period = 1.0 / hz
+        self.base = 1.0 / hz
+        self.period = self.base
+        self.last_cost = 0.0
+        self.late = 0.0
+        self.refreshes = 0
         self.closed = threading.Event()
         self.thread = threading.Thread(target=self._run, name="diaspora-live-view", daemon=True)
-        self.thread.start()
+        if start:
+            self.thread.start()
 
     def _run(self) -> None:
-        while not self.closed.wait(self.period):
+        while True:
+            planned = time.monotonic() + self.period
+            if self.closed.wait(self.period):
+                return
+            self.late = max(time.monotonic() - planned, 0.0)
             done = not self.live.running
+            started = time.monotonic()
             try:
                 self.refresh()
             except Exception:  # a view must never break the kernel or print from a thread
                 log.debug("live view refresh failed", exc_info=True)
+            self.last_cost = time.monotonic() - started
+            self.refreshes += 1
+            self.period = self.next_period(self.period, self.last_cost, self.late)
             if done:
                 return
+
+    def next_period(self, period: float, cost: float, late: float) -> float:
+        """The wait before the next refresh, from the last refresh's cost and lateness."""
+        if late > self.LATE_S:
+            wanted = min(period * 2, self.MAX_PERIOD_S)
+        else:
+            wanted = max(self.base, period * 0.7)
+        return min(max(wanted, cost * self.COST_FACTOR), self.MAX_PERIOD_S)
 
     def close(self) -> None:
         self.closed.set()
@@ -89,8 +122,8 @@ def table_html(df: pd.DataFrame, *, max_cols: int = 20) -> str:
                          classes="diaspora-live-table")
 
 
-def counters_html(live: LiveDataFrame) -> str:
-    s = live.stats
+def counters_html(live: LiveDataFrame, stats: Any = None) -> str:
+    s = stats if stats is not None else live.stats
     lag = s.total_lag
     color = _STATE_COLORS.get(s.state, "#888")
     parts = [
@@ -105,8 +138,8 @@ def counters_html(live: LiveDataFrame) -> str:
     return '<span style="font-family:monospace">' + " | ".join(parts) + "</span>"
 
 
-def error_html(live: LiveDataFrame) -> str:
-    s = live.stats
+def error_html(live: LiveDataFrame, stats: Any = None) -> str:
+    s = stats if stats is not None else live.stats
     lines = []
     if s.error:
         lines.append(f"\u26a0 {html.escape(s.error)}")
@@ -122,26 +155,101 @@ def error_html(live: LiveDataFrame) -> str:
     return '<div style="color:#b00020">' + "<br>".join(lines) + "</div>"
 
 
+def drift_html(stats: Any, *, most: int = 3) -> str:
+    """Schema drift, flagged: ``new field `x` since offset N`` for the newest few fields."""
+    fields = list(getattr(stats, "new_fields", {}).items())
+    if not fields:
+        return ""
+    parts = []
+    for name, where in fields[-most:]:
+        spot = (f"offset {where.offset:,} (partition {where.partition})"
+                if hasattr(where, "offset") else str(where))
+        parts.append(f"new field <code>{html.escape(str(name))}</code> since {spot}")
+    more = f" and {len(fields) - most} more" if len(fields) > most else ""
+    return ('<div style="color:#8a5a00">\u2691 ' + "; ".join(parts) + more +
+            f" ({stats.schema_changes:,} schema change(s))</div>")
+
+
+_COL_WIDTH_EM = 9
+_ROW_STYLE = ("table-layout:fixed;border-collapse:collapse;font:12px monospace;"
+              "width:{width}em;margin:0")
+_CELL_STYLE = ("width:{w}em;max-width:{w}em;overflow:hidden;white-space:nowrap;"
+               "text-overflow:ellipsis;padding:1px 4px;border-bottom:1px solid #eee")
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    try:
+        if value != value:  # NaN / NaT
+            return ""
+    except (TypeError, ValueError):  # arrays compare element-wise
+        pass
+    return html.escape(str(_cell(value)))
+
+
+def _row_table(cells: Sequence[str], *, head: bool = False) -> str:
+    tag = "th" if head else "td"
+    cell = _CELL_STYLE.format(w=_COL_WIDTH_EM)
+    body = "".join(f'<{tag} style="{cell}">{c}</{tag}>' for c in cells)
+    width = _COL_WIDTH_EM * max(len(cells), 1) + 1
+    return (f'<table class="diaspora-live-row" style="{_ROW_STYLE.format(width=width)}">'
+            f"<tr>{body}</tr></table>")
+
+
+def row_cells(df: pd.DataFrame, columns: Sequence[str]) -> list[list[str]]:
+    """Each row of ``df`` as escaped, shortened cell texts (timestamps as HH:MM:SS.mmm)."""
+    out = []
+    stamps = (df["timestamp"].dt.strftime("%H:%M:%S.%f").str[:-3].tolist()
+              if "timestamp" in df.columns and len(df) else None)
+    values = df[list(columns)].astype(object).values.tolist() if len(df) else []
+    ts_at = list(columns).index("timestamp") if "timestamp" in columns else -1
+    for i, row in enumerate(values):
+        cells = [_text(v) for v in row]
+        if ts_at >= 0 and stamps is not None:
+            cells[ts_at] = html.escape(str(stamps[i])) if stamps[i] == stamps[i] else ""
+        out.append(cells)
+    return out
+
+
 class LiveView:
     """The newest rows of a ``LiveDataFrame`` as a table, with counters, Pause and Stop.
+
+    The table is a header and one small widget per row: a refresh creates widgets only for rows
+    that are new on the visible page and re-orders the rest, so what goes to the browser is the
+    new rows and the changed counters, not the whole table. A change of columns (schema drift)
+    redraws the page once.
 
     :param live: the stream to show
     :param rows: rows shown in the table
     :param autorefresh: start the refresher thread (tests call ``refresh()`` themselves)
+    :param max_cols: most columns shown
     """
 
-    def __init__(self, live: LiveDataFrame, *, rows: int = 10, autorefresh: bool = True) -> None:
+    def __init__(self, live: LiveDataFrame, *, rows: int = 10, autorefresh: bool = True,
+                 max_cols: int = 20) -> None:
         w = _ipywidgets()
+        self._w = w
         self.live = live
         self.rows = rows
+        self.max_cols = max_cols
         self._shown_version = -1
+        self._columns: list[str] = []
+        self._row_widgets: dict[tuple[Any, ...], Any] = {}
         self._lock = threading.Lock()
         self.title = w.HTML(
             f"<b>LiveDataFrame</b> <code>{html.escape(', '.join(live.topics))}</code>"
         )
         self.counters = w.HTML()
         self.errors = w.HTML()
-        self.table = w.HTML(layout=w.Layout(overflow="auto", min_height="2em"))
+        self.drift = w.HTML()
+        self.header = w.HTML()
+        self.body = w.VBox([])
+        # every row widget shares one layout and one style: a new row opens one comm, not three
+        self._row_layout = w.Layout()
+        self._row_style = w.widgets.widget_string.HTMLStyle()
+        self.table = w.VBox([self.header, self.body],
+                            layout=w.Layout(overflow="auto", min_height="2em"))
         self.pause_button = w.Button(description="Pause", icon="pause",
                                      tooltip="stop adding rows; nothing is lost")
         self.stop_button = w.Button(description="Stop", icon="stop", button_style="danger",
@@ -150,10 +258,18 @@ class LiveView:
         self.stop_button.on_click(self._on_stop)
         self.widget = w.VBox([
             w.HBox([self.title, self.pause_button, self.stop_button]),
-            self.counters, self.errors, self.table,
+            self.counters, self.errors, self.drift, self.table,
         ])
         self.refresh()
-        self.refresher = Refresher(live, self.refresh, live.refresh_hz) if autorefresh else None
+        self.refresher: Refresher | None = None
+        if autorefresh:
+            self.start_refresher()
+
+    def start_refresher(self) -> Refresher:
+        """Refresh in a background thread from now on (adaptive rate, see ``Refresher``)."""
+        if self.refresher is None:
+            self.refresher = Refresher(self.live, lambda: self.refresh(), self.live.refresh_hz)
+        return self.refresher
 
     def _on_pause(self, _button: Any) -> None:
         if self.live.stats.paused:
@@ -166,28 +282,59 @@ class LiveView:
         self.live.stop(timeout=3.0)  # the thread finishes on its own if it takes longer
         self.refresh()
 
+    def table_html(self) -> str:
+        """The table as shown: header and rows (what the browser has been sent)."""
+        return self.header.value + "".join(r.value for r in self.body.children)
+
     def refresh(self) -> None:
         """Bring the widgets up to date (only values that changed are sent)."""
         with self._lock:
             live = self.live
-            _set(self.counters, counters_html(live))
-            _set(self.errors, error_html(live))
+            stats = live.stats
+            _set(self.counters, counters_html(live, stats))
+            _set(self.errors, error_html(live, stats))
+            _set(self.drift, drift_html(stats))
             version = live.version
             if version != self._shown_version:
                 self._shown_version = version
-                _set(self.table, table_html(live.tail(self.rows)))
-            paused = live.stats.paused
+                self._update_rows(live.tail(self.rows))
+            paused = stats.paused
             _set(self.pause_button, "Resume" if paused else "Pause", "description")
             _set(self.pause_button, "play" if paused else "pause", "icon")
             stopped = not live.running
             _set(self.pause_button, stopped, "disabled")
             _set(self.stop_button, stopped, "disabled")
 
+    def _update_rows(self, df: pd.DataFrame) -> None:
+        columns = [str(c) for c in df.columns[: self.max_cols]]
+        if columns != self._columns:  # new or vanished columns: redraw the page once
+            self._columns = columns
+            _set(self.header, _row_table([html.escape(c) for c in columns], head=True))
+            for widget in self._row_widgets.values():
+                widget.close()
+            self._row_widgets = {}
+        ids = list(zip(df["topic"].tolist(), df["partition"].tolist(), df["offset"].tolist(),
+                       strict=True)) if len(df) else []
+        fresh = [i for i, key in enumerate(ids) if key not in self._row_widgets]
+        if fresh:
+            cells = row_cells(df.iloc[fresh], columns)
+            for i, row in zip(fresh, cells, strict=True):
+                self._row_widgets[ids[i]] = self._w.HTML(_row_table(row), layout=self._row_layout,
+                                                         style=self._row_style)
+        keep = set(ids)
+        for key in [k for k in self._row_widgets if k not in keep]:
+            self._row_widgets.pop(key).close()
+        children = tuple(self._row_widgets[k] for k in ids)
+        if children != tuple(self.body.children):
+            self.body.children = children
+
     def close(self) -> None:
         """Stop refreshing and close the widgets (the stream keeps running)."""
         if self.refresher is not None:
             self.refresher.close()
-        for widget in (self.title, self.counters, self.errors, self.table, self.pause_button,
+        for widget in (*self._row_widgets.values(), self._row_layout, self._row_style,
+                       self.header, self.body, self.title,
+                       self.counters, self.errors, self.drift, self.table, self.pause_button,
                        self.stop_button, *self.widget.children, self.widget):
             widget.close()
 

@@ -182,3 +182,50 @@ def test_old_convention_acls_are_migrated_and_the_squat_closes(fabric, owners, c
     time.sleep(0.5)
     assert _outcome(lambda: commit(a, f"{xbar}-readers", x, 2)) == REFUSED
     commit(a, group_name(x, "readers"), x, 1)  # A keeps its own groups
+
+
+def test_the_service_migrates_old_group_acls_when_it_starts_and_logs_it(fabric):
+    """A service process started on a cluster with old-shape ACLs (an existing home) migrates
+    them before serving, and its log names the topics."""
+    import socket
+    import subprocess
+    import sys
+
+    owner = actor(fabric, "grp-mig")
+    topic = fresh_topic("grp-mig")
+    owner.register(topic, create=False)
+    new = [e for e in acls.owner_entries(topic, owner.id) if e.resource_type == "GROUP"]
+    old = [acls.AclEntry(e.principal, "GROUP", topic, "PREFIXED", e.operation) for e in new]
+    admin = fabric.admin_client()
+    try:
+        assert not admin.create_acls([to_kafka_acl(e) for e in old])["failed"]
+        admin.delete_acls([to_kafka_acl(e) for e in new])
+    finally:
+        admin.close()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    service = subprocess.Popen(
+        [sys.executable, "-m", "diaspora_notebook.fabric.service", "--config",
+         str(fabric.home.service_dir / "config.json"), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = service.stderr.readline()
+            assert line, f"the service exited: {lines}"
+            lines.append(line)
+            if "serving on" in line:
+                break
+    finally:
+        service.terminate()
+        service.wait(timeout=20)
+    migrated = [ln for ln in lines if "migrated" in ln and "consumer-group ACLs" in ln]
+    assert migrated and topic in migrated[0], lines
+    gw = gateway(fabric)
+    try:
+        seen = set(gw.topic_acls(topic)) | set(gw.prefixed_group_acls())
+        assert set(new) <= seen and not set(old) & seen
+    finally:
+        gw.close()

@@ -21,10 +21,13 @@ from pathlib import Path
 from diaspora_notebook.fabric.idp.settings import IdpSettings
 
 ENV_PREFIX = "DIASPORA_IDP_"
-_THROTTLE_OPTIONS: tuple[tuple[str, type[int] | type[float]], ...] = (
-    ("login_max_failures_per_user", int), ("login_max_failures_per_source", int),
-    ("login_lock_seconds", float), ("login_lock_max_seconds", float),
-    ("login_failure_window", float),
+_THROTTLE_OPTIONS: tuple[tuple[str, type[int] | type[float], str], ...] = (
+    ("login_max_failures_per_user", int, "failed logins of one account before it is locked"),
+    ("login_max_failures_per_source", int,
+     "failed logins from one address before it is locked (>= the per-user limit)"),
+    ("login_lock_seconds", float, "the first lock; each further failure doubles it"),
+    ("login_lock_max_seconds", float, "the longest lock"),
+    ("login_failure_window", float, "seconds without a failure after which a count restarts"),
 )
 
 
@@ -47,10 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
                         metavar="ADDR[,NET...]",
                         help="peers whose X-Forwarded-Host/-For are believed (default none; "
                              "env DIASPORA_IDP_TRUSTED_PROXIES)")
-    for name, kind in _THROTTLE_OPTIONS:
+    for name, kind, text in _THROTTLE_OPTIONS:
+        default = getattr(IdpSettings, name)
         parser.add_argument("--" + name.replace("_", "-"), type=kind,
-                            default=_env_default(name) or getattr(IdpSettings, name),
-                            help=f"login throttle (env {ENV_PREFIX}{name.upper()})")
+                            default=_env_default(name) or default,
+                            metavar="N" if kind is int else "SECONDS",
+                            help=f"{text} (default {default}; env {ENV_PREFIX}{name.upper()})")
     parser.add_argument("--log-level", default="info",
                         choices=["critical", "error", "warning", "info", "debug"])
     return parser
@@ -73,7 +78,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             access_token_lifetime=args.access_token_lifetime,
             code_lifetime=args.code_lifetime,
             trusted_proxies=tuple(p for p in args.trusted_proxies.split(",") if p.strip()),
-            **{name: kind(getattr(args, name)) for name, kind in _THROTTLE_OPTIONS},
+            login_max_failures_per_user=args.login_max_failures_per_user,
+            login_max_failures_per_source=args.login_max_failures_per_source,
+            login_lock_seconds=args.login_lock_seconds,
+            login_lock_max_seconds=args.login_lock_max_seconds,
+            login_failure_window=args.login_failure_window,
         )
         app = create_app(settings)
     except DiasporaError as exc:

@@ -36,8 +36,10 @@ from diaspora_notebook.fabric.broker.install import (
 from diaspora_notebook.fabric.home import (
     FABRIC_JSON_VERSION,
     FabricHome,
+    private_umask,
     random_secret,
     read_json,
+    repair_modes,
     write_private,
     write_public,
 )
@@ -168,7 +170,9 @@ class Fabric:
     ) -> dict[str, Any]:
         """Bring every part up (creating the fabric at the first call); return fabric.json."""
         try:
-            return self._up(brokers, port, kafka_version, progress)
+            # owner-only files even where a library creates them (the IdP's SQLite database)
+            with private_umask():
+                return self._up(brokers, port, kafka_version, progress)
         except (OSError, sqlite3.Error) as exc:
             if not _out_of_space(self.home.root, exc):
                 raise
@@ -183,6 +187,10 @@ class Fabric:
             progress: Progress | None) -> dict[str, Any]:
         say = progress or (lambda _m: None)
         find_java()  # before anything is written: a missing java must leave the home untouched
+        repaired = repair_modes(self.home.root)
+        if repaired:
+            say(f"made {len(repaired)} path(s) in {self.home.root} owner-only (they were "
+                "readable by group or others; events, SCRAM hashes and logs must not be)")
         state = self.state()
         if state is None:
             state = self._new_state(brokers or 1, port, kafka_version)

@@ -4,14 +4,21 @@ Layout (``FabricHome.root`` defaults to ``~/.diaspora/fabric``, or ``DIASPORA_FA
 
     fabric.json            endpoints for clients; never a secret
     state.json             ports, cluster id, node count: chosen at the first ``up``, then kept
-    tls/ca.pem             the fabric CA certificate (public)
-    tls/ca.key             CA private key (0600)
-    tls/server.pem         broker key + certificate chain (0600)
-    secrets/               0700; admin.password, controller.password, service-client.json (0600)
+    tls/ca.pem             the fabric CA certificate (not secret)
+    tls/ca.key             CA private key
+    tls/server.pem         broker key + certificate chain
+    secrets/               admin.password, controller.password, service-client.json
     broker/n<id>/          server.properties, data/, logs/
     idp/                   identity provider SQLite state and signing key
     service/               web service config (paths to secrets, not secrets)
     run/                   <name>.pid and <name>.log of each detached process
+
+Everything in a home is owner-only (directories 0700, files 0600), secret or not: the broker's
+segment files hold every user's events in plain text, ``__cluster_metadata`` holds SCRAM hashes
+and ACLs, and logs name identities, so on a shared login node a single readable directory would
+hand another local account all of them. Files are created with explicit modes, the fabric's
+processes run with umask 077 (``PRIVATE_UMASK``), and ``up`` repairs an older home
+(:func:`repair_modes`).
 """
 
 from __future__ import annotations
@@ -20,8 +27,10 @@ import contextlib
 import json
 import os
 import secrets
+import stat
 import string
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +38,7 @@ from typing import Any
 from diaspora_notebook.errors import FabricHomeError
 
 FABRIC_JSON_VERSION = 1
+PRIVATE_UMASK = 0o077
 _ALPHANUMERIC = string.ascii_letters + string.digits
 
 
@@ -45,7 +55,7 @@ def random_secret(length: int = 40) -> str:
 
 def _write_atomically(path: Path, data: bytes, mode: int) -> None:
     """Write via a temp file in the same directory, chmod before any byte, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         os.fchmod(fd, mode)
@@ -66,8 +76,53 @@ def write_private(path: Path, data: str | bytes) -> None:
 
 
 def write_public(path: Path, data: str) -> None:
-    """Atomically write a non-secret file (0644)."""
-    _write_atomically(path, data.encode(), 0o644)
+    """Atomically write a file that holds no secret; still 0600, as everything in a home."""
+    _write_atomically(path, data.encode(), 0o600)
+
+
+@contextlib.contextmanager
+def private_umask() -> Iterator[None]:
+    """Run the block with umask 077, so files that libraries create (SQLite) are owner-only.
+
+    The umask is per process: the previous one is restored on the way out.
+    """
+    previous = os.umask(PRIVATE_UMASK)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def make_private_dir(path: Path) -> None:
+    """Create ``path`` (and missing parents) as 0700; an existing one is made 0700 too."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+
+
+def repair_modes(root: Path) -> list[Path]:
+    """Remove every group/other permission bit under ``root`` (included); return what changed.
+
+    Symbolic links are never followed or changed: one could point outside the home.
+    """
+    repaired: list[Path] = []
+
+    def fix(path: Path) -> None:
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return  # a running process removed it meanwhile
+        if stat.S_ISLNK(st.st_mode) or not stat.S_IMODE(st.st_mode) & 0o077:
+            return
+        os.chmod(path, stat.S_IMODE(st.st_mode) & 0o700)
+        repaired.append(path)
+
+    if not root.is_dir():
+        return repaired
+    fix(root)
+    for directory, dirnames, filenames in os.walk(root, followlinks=False):
+        for name in (*dirnames, *filenames):
+            fix(Path(directory) / name)
+    return repaired
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -155,14 +210,10 @@ class FabricHome:
         return self.root / "run"
 
     def ensure_dirs(self) -> None:
-        """Create the directory skeleton with private permissions where secrets live."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        for directory in (self.tls_dir, self.broker_dir, self.idp_dir, self.service_dir,
-                          self.run_dir):
-            directory.mkdir(exist_ok=True)
-        self.secrets_dir.mkdir(mode=0o700, exist_ok=True)
-        os.chmod(self.secrets_dir, 0o700)
-        os.chmod(self.idp_dir, 0o700)
+        """Create the directory skeleton, every directory 0700 (see the module docstring)."""
+        for directory in (self.root, self.tls_dir, self.secrets_dir, self.broker_dir,
+                          self.idp_dir, self.service_dir, self.run_dir):
+            make_private_dir(directory)
 
     def admin_password(self) -> str:
         try:

@@ -4,6 +4,12 @@ Each process runs in its own session so that the CLI can exit and leave it runni
 output to ``run/<name>.log`` (never an undrained pipe: a full pipe blocks a JVM), and records its
 pid in ``run/<name>.pid``. Every child carries ``DIASPORA_FABRIC_TAG=<home>`` in its environment,
 so ``down`` can find and stop leftovers even when a pid file was lost.
+
+Every child runs with umask 077 and its log and pid files are created 0600: what a broker JVM
+writes (segment files with event payloads, ``__cluster_metadata`` with SCRAM hashes) must not be
+readable by other local accounts. Secrets never go on a child's command line (world-readable in
+/proc/PID/cmdline); children read them from 0600 files. The toolkit's own login secrets are not
+passed on to fabric processes, which never need them.
 """
 
 from __future__ import annotations
@@ -22,10 +28,14 @@ from pathlib import Path
 import psutil
 
 from diaspora_notebook.errors import DiasporaError, FabricStartError, PortInUseError
+from diaspora_notebook.fabric.home import PRIVATE_UMASK, make_private_dir, write_private
 
 log = logging.getLogger(__name__)
 
 TAG_VARIABLE = "DIASPORA_FABRIC_TAG"
+# a user's own credentials, possibly set in the shell that runs `up`; no fabric process needs them
+_WITHHELD_VARIABLES = ("DIASPORA_LOGIN_PASSWORD", "DIASPORA_SDK_CLIENT_SECRET",
+                       "DIASPORA_DEMO_FRIEND_PASSWORD")
 
 
 def free_port() -> int:
@@ -108,10 +118,14 @@ class ManagedProcess:
 
     def start(self) -> int:
         """Spawn the process detached; return its pid. Does not wait for readiness."""
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.run_dir)
+        make_private_dir(self.log_path.parent)
         env = {**os.environ, **self.env, TAG_VARIABLE: self.tag}
-        with self.log_path.open("ab") as out:
+        for name in _WITHHELD_VARIABLES:
+            env.pop(name, None)
+        fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        os.fchmod(fd, 0o600)  # a log left by an older version may be 0644
+        with os.fdopen(fd, "ab") as out:
             out.write(f"\n--- starting {self.name} at {time.ctime()} ---\n".encode())
             out.flush()
             proc = subprocess.Popen(
@@ -123,8 +137,9 @@ class ManagedProcess:
                 env=env,
                 start_new_session=True,
                 close_fds=True,
+                umask=PRIVATE_UMASK,
             )
-        self.pid_file.write_text(f"{proc.pid}\n")
+        write_private(self.pid_file, f"{proc.pid}\n")
         self._popen = proc
         return proc.pid
 

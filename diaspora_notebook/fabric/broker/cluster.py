@@ -20,10 +20,16 @@ from diaspora_notebook.fabric.broker.config import (
     ADMIN_USER,
     NodePorts,
     jvm_options,
+    reauth_ms,
     render_server_properties,
 )
 from diaspora_notebook.fabric.broker.install import KafkaInstall, find_java
-from diaspora_notebook.fabric.home import FabricHome, write_private
+from diaspora_notebook.fabric.home import (
+    PRIVATE_UMASK,
+    FabricHome,
+    make_private_dir,
+    write_private,
+)
 from diaspora_notebook.fabric.launcher import ManagedProcess, stop_all, tail
 
 log = logging.getLogger(__name__)
@@ -124,13 +130,14 @@ class BrokerCluster:
     # --- configuration -------------------------------------------------------------------
 
     def write_configs(self, admin_password: str, controller_password: str) -> None:
-        """(Re)write every node's properties; they hold passwords, hence 0600."""
-        self.home.broker_dir.mkdir(parents=True, exist_ok=True)
+        """(Re)write every node's properties (they hold passwords; all home files are 0600)."""
+        session_ms = reauth_ms()
+        make_private_dir(self.home.broker_dir)
         source = resources.files("diaspora_notebook.fabric.broker") / "log4j2.properties"
-        self.log4j_config.write_text(source.read_text())
+        write_private(self.log4j_config, source.read_text())
         for node in self.nodes:
-            node.logs_dir.mkdir(parents=True, exist_ok=True)
-            node.data_dir.mkdir(parents=True, exist_ok=True)
+            for directory in (node.directory, node.logs_dir, node.data_dir):
+                make_private_dir(directory)
             write_private(node.properties, render_server_properties(
                 node.ports,
                 [n.ports for n in self.nodes],
@@ -139,6 +146,7 @@ class BrokerCluster:
                 ca_pem=self.home.ca_cert,
                 admin_password=admin_password,
                 controller_password=controller_password,
+                reauth_ms=session_ms,
             ))
 
     def _java_base(self, heap: list[str], logs_dir: Path) -> list[str]:
@@ -163,15 +171,15 @@ class BrokerCluster:
             if node.is_formatted():
                 self._check_cluster_id(node)
                 continue
-            argv = [
-                *self._java_base(["-Xmx256m"], node.logs_dir),
+            java, *options = self._java_base(["-Xmx256m"], node.logs_dir)
+            tool_args = [
+                *options,
                 "kafka.tools.StorageTool", "format",
                 "--config", str(node.properties),
                 f"--cluster-id={self.cluster_id}",
                 "--add-scram", f"SCRAM-SHA-512=[name={ADMIN_USER},password={admin_password}]",
             ]
-            result = subprocess.run(argv, capture_output=True, text=True, timeout=120,
-                                    stdin=subprocess.DEVNULL)
+            result = self._run_java_with_argfile(java, tool_args)
             if result.returncode != 0:
                 output = result.stdout + result.stderr
                 if "No space left on device" in output:
@@ -185,6 +193,23 @@ class BrokerCluster:
                 )
             formatted.append(node.node_id)
         return formatted
+
+    def _run_java_with_argfile(self, java: str,
+                               args: list[str]) -> subprocess.CompletedProcess[str]:
+        """Run ``java @file`` with ``args`` in a 0600 file that is removed afterwards.
+
+        The command line of every process is world-readable (``ps``, /proc/PID/cmdline); the
+        java launcher reads an ``@argfile`` itself, so the arguments (the admin password among
+        them) never appear there. The main class goes in the file too: the launcher expands no
+        ``@file`` after the main class.
+        """
+        argfile = self.home.secrets_dir / f".java-args-{uuid.uuid4().hex}"
+        write_private(argfile, "".join(_argfile_quote(a) + "\n" for a in args))
+        try:
+            return subprocess.run([java, f"@{argfile}"], capture_output=True, text=True,
+                                  timeout=120, stdin=subprocess.DEVNULL, umask=PRIVATE_UMASK)
+        finally:
+            argfile.unlink(missing_ok=True)
 
     def _check_cluster_id(self, node: BrokerNode) -> None:
         meta = (node.data_dir / "meta.properties").read_text()
@@ -296,6 +321,11 @@ class BrokerCluster:
             + (f" (last error: {last_error!r})" if last_error else ""),
             hint="see `diaspora-fabric logs`; on a loaded machine try `up` again",
         )
+
+
+def _argfile_quote(arg: str) -> str:
+    """One argument in the java launcher's @argfile syntax: double-quoted, backslash-escaped."""
+    return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _size(path: Path) -> int:

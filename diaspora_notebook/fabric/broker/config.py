@@ -7,15 +7,48 @@ listener (127.0.0.1 only) uses SASL_PLAINTEXT with a static PLAIN user: raft run
 credentials are loaded, so SCRAM cannot guard it, and leaving it unauthenticated would make
 ``User:ANONYMOUS`` a super user that any local process (another account on a shared login node)
 could become.
+
+Client sessions expire after ``connections.max.reauth.ms`` (KIP-368): a client re-authenticates
+on its open connection (kafka-python 3.x and librdkafka >= 2.2 do so by themselves) or the
+broker closes the connection at its next request. SCRAM re-authentication checks the password
+against the current credential, so a rotated or deleted key stops working on connections opened
+before within that interval, not only on new ones.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from diaspora_notebook.errors import DiasporaUsageError
+
 ADMIN_USER = "admin"
 CONTROLLER_USER = "controller"
+REAUTH_VARIABLE = "DIASPORA_FABRIC_REAUTH_MS"
+DEFAULT_REAUTH_MS = 30_000
+# the promise: an old password stops working on an open connection within 60 s
+MAX_REAUTH_MS = 60_000
+MIN_REAUTH_MS = 1_000
+
+
+def reauth_ms() -> int:
+    """``DIASPORA_FABRIC_REAUTH_MS`` (1000..60000), else 30000: the client session lifetime."""
+    raw = os.environ.get(REAUTH_VARIABLE, "").strip()
+    if not raw:
+        return DEFAULT_REAUTH_MS
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if not MIN_REAUTH_MS <= value <= MAX_REAUTH_MS:
+        raise DiasporaUsageError(
+            f"{REAUTH_VARIABLE} must be a whole number of milliseconds from {MIN_REAUTH_MS} to "
+            f"{MAX_REAUTH_MS}, not {raw!r}",
+            hint=f"unset it for the default ({DEFAULT_REAUTH_MS}); a rotated key keeps working "
+            "on open connections for up to this long",
+        )
+    return value
 
 
 @dataclass(frozen=True)
@@ -39,6 +72,7 @@ def render_server_properties(
     ca_pem: Path,
     admin_password: str,
     controller_password: str,
+    reauth_ms: int = DEFAULT_REAUTH_MS,
 ) -> str:
     voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in nodes)
     replicas = min(3, len(nodes))
@@ -65,6 +99,8 @@ def render_server_properties(
         "sasl.enabled.mechanisms": "SCRAM-SHA-512",
         "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
         "listener.name.client.scram-sha-512.sasl.jaas.config": jaas,
+        # a session lives this long, then the client must prove the key again (see above)
+        "listener.name.client.scram-sha-512.connections.max.reauth.ms": str(reauth_ms),
         # the quorum authenticates with a static PLAIN user: raft runs before any SCRAM
         # credential is loaded, and an unauthenticated controller port would make every local
         # process a super user

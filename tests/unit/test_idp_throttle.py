@@ -124,3 +124,13 @@ def test_login_page_throttles_with_429_retry_after_and_a_message(
         assert parse_page(locked.text).forms[0].has_password()  # the form is still there
     assert "'carol' from 10.1.1.1" in caplog.text
     assert "wrong-0-secret" not in caplog.text and "right-password-1" not in caplog.text
+
+
+def test_only_the_first_refusal_of_a_lock_is_reported() -> None:
+    clock = Clock()
+    t = throttle(clock, user=1, source=50)
+    t.failure("ann", "10.0.0.1")
+    assert [t.check("ann", "10.0.0.1").first for _ in range(3)] == [True, False, False]
+    clock.now += 1.5
+    t.failure("ann", "10.0.0.1")  # a new lock is reported again
+    assert t.check("ann", "10.0.0.1").first is True

@@ -71,8 +71,10 @@ def _login(ctx: IdpContext, form: dict[str, str], hosts: set[str], source: str) 
 
     refusal = ctx.throttle.check(username, source)
     if refusal is not None:  # no password is checked while locked: nothing to guess with
-        log.warning("login refused for username %r from %s: %s locked for %d s", username[:100],
-                    source, refusal.scope, refusal.retry_after)
+        if refusal.first:  # once per lock: hammering a lock must not flood the log
+            log.warning("login refused for username %r from %s: %s locked for %d s "
+                        "(further refusals during this lock are not logged)", username[:100],
+                        source, refusal.scope, refusal.retry_after)
         return _throttled(again(refusal.message, 429), refusal)
     user = ctx.store.user_by_username(username.strip().lower())
     if not verify_password(password, user.password_hash if user else None) or user is None:

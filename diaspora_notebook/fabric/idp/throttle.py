@@ -51,6 +51,7 @@ class Refusal:
 
     scope: Scope
     retry_after: int
+    first: bool = True  # the first refusal of this lock (later ones are not logged: flooding)
 
     @property
     def message(self) -> str:
@@ -64,6 +65,7 @@ class _Record:
     failures: int = 0
     last_failure: float = 0.0
     locked_until: float = 0.0
+    refusal_reported: bool = False
 
 
 class LoginThrottle:
@@ -83,7 +85,7 @@ class LoginThrottle:
         """The longest lock on this account or address now, or ``None`` to go ahead."""
         now = self._clock()
         with self._lock:
-            return self._longest(now, username, source)
+            return self._longest(now, username, source, report=True)
 
     def failure(self, username: str, source: str) -> Refusal | None:
         """Count a wrong password; the lock it starts (or ``None`` while still free)."""
@@ -102,6 +104,7 @@ class LoginThrottle:
                 lock = policy.lock_for(record.failures)
                 if lock:
                     record.locked_until = max(record.locked_until, now + lock)
+                    record.refusal_reported = False
             return self._longest(now, username, source)
 
     def success(self, username: str) -> None:
@@ -119,15 +122,22 @@ class LoginThrottle:
     def _keys(self, username: str, source: str) -> tuple[tuple[Scope, str], ...]:
         return (("account", normalize(username)), ("source", source))
 
-    def _longest(self, now: float, username: str, source: str) -> Refusal | None:
+    def _longest(self, now: float, username: str, source: str, *,
+                 report: bool = False) -> Refusal | None:
         worst: Refusal | None = None
+        first = False
         for key in self._keys(username, source):
             record = self._records.get(key)
             if record is None or record.locked_until <= now:
                 continue
+            if report:
+                first = first or not record.refusal_reported
+                record.refusal_reported = True
             refusal = Refusal(key[0], max(1, math.ceil(record.locked_until - now)))
             if worst is None or refusal.retry_after > worst.retry_after:
                 worst = refusal
+        if worst is not None and report:
+            worst = Refusal(worst.scope, worst.retry_after, first=first)
         return worst
 
     def _make_room(self, now: float) -> None:

@@ -78,10 +78,10 @@ class TokenService:
             if form.get("client_id", client_id) != client_id:
                 raise OAuthError("invalid_request", "client_id does not match the credentials")
             return client
-        client_id = form.get("client_id")
-        if not client_id:
+        native_id = form.get("client_id")
+        if not native_id:
             raise invalid_client("client authentication is required")
-        client = self.store.client(client_id)
+        client = self.store.client(native_id)
         if client is None:
             raise invalid_client()
         if client.confidential:
@@ -196,7 +196,8 @@ class TokenService:
             entry: dict[str, Any] = {"access_token": new_token("AT"), "scope": scope_text,
                                      "resource_server": rs, "expires_in": lifetime,
                                      "token_type": "Bearer", "state": "_default"}
-            kinds = [("access", entry["access_token"], now + lifetime)]
+            kinds: list[tuple[str, str, float | None]] = [
+                ("access", entry["access_token"], now + lifetime)]
             if refresh:
                 entry["refresh_token"] = new_token("RT")
                 kinds.append(("refresh", entry["refresh_token"], None))

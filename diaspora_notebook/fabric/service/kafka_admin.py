@@ -297,8 +297,17 @@ class KafkaAdminGateway:
     def topic_names(self) -> list[str]:
         return self._call("listing topics", lambda c: sorted(c.list_topics()))
 
+    def _listed_by(self, client: Any, topic: str) -> list[bool]:
+        """For each broker, whether its metadata lists ``topic`` (caches differ briefly)."""
+        request = MetadataRequest(topics=[MetadataRequest.MetadataRequestTopic(name=topic)],
+                                  allow_auto_topic_creation=False)
+        # anything but "unknown topic" (e.g. no leader yet while it is created) counts as there
+        return [any(t.name == topic and t.error_code != kerr.UnknownTopicOrPartitionError.errno
+                    for t in response.topics)
+                for response in self._each_broker(client, request)]
+
     def topic_exists(self, topic: str) -> bool:
-        return self._call("looking the topic up", lambda c: topic in c.list_topics())
+        return self._call("looking the topic up", lambda c: any(self._listed_by(c, topic)))
 
     def delete_topic(self, topic: str, timeout: float) -> bool:
         def run(client: Any) -> bool:
@@ -309,13 +318,9 @@ class KafkaAdminGateway:
             return True
 
         existed = self._call("deleting the topic", run)
-        request = MetadataRequest(topics=[MetadataRequest.MetadataRequestTopic(name=topic)],
-                                  allow_auto_topic_creation=False)
 
         def gone_everywhere(client: Any) -> bool:
-            return all(t.error_code == kerr.UnknownTopicOrPartitionError.errno
-                       for response in self._each_broker(client, request)
-                       for t in response.topics if t.name == topic)
+            return not any(self._listed_by(client, topic))
 
         if timeout > 0 and not self._poll("waiting for the topic to disappear", gone_everywhere,
                                           timeout):

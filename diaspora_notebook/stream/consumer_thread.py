@@ -195,6 +195,25 @@ class ConsumerLoop:
         self._ends_requested = 0
         self.ends_generation = 0
         self.thread = threading.Thread(target=self.run, name="diaspora-live-consumer", daemon=True)
+        # payloads are decoded in a thread of their own, so parsing one batch (pyarrow, without
+        # the GIL) overlaps with fetching the next
+        self._decode_wake = threading.Event()
+        self.decoder = threading.Thread(target=self._decode_loop, name="diaspora-live-decoder",
+                                        daemon=True)
+
+    def start(self) -> None:
+        """Start the consumer and decoder threads."""
+        self.thread.start()
+        self.decoder.start()
+
+    def _decode_loop(self) -> None:
+        while not self.stop_event.is_set():
+            self._decode_wake.wait(0.2)
+            self._decode_wake.clear()
+            try:
+                self.frame.decode_pending(budget=1 << 62)
+            except Exception:  # a bug in decoding must not kill the stream; snapshots retry
+                log.debug("decoding a batch failed", exc_info=True)
 
     # --- life cycle ---------------------------------------------------------------------------
 
@@ -231,6 +250,7 @@ class ConsumerLoop:
                 self.stop_event.wait(delay)
                 delay = min(delay * 2, BACKOFF[1])
         self._close(commit=True)
+        self._decode_wake.set()
         self.status.set_state("stopped")
 
     def _close(self, *, commit: bool) -> None:
@@ -337,12 +357,11 @@ class ConsumerLoop:
             self._last_records = now
             self.status.clear_error()  # before the rows show: waiters see a healthy stream
             self.sink(batches)
+            self._decode_wake.set()
         else:
             problem = source.take_error()
             if problem is not None:
                 raise problem
-        if not batches or self._caught_up(source, batches):
-            self.frame.decode_pending()  # spare time: decode what is held (counts bad payloads)
         if self.group_id is None and now - self._last_partition_check > 10.0:
             self._last_partition_check = now
             self._assign(source)
@@ -360,16 +379,6 @@ class ConsumerLoop:
         """Ask the thread to fetch end offsets now; returns the generation to wait for."""
         self._ends_requested += 1
         return self._ends_requested
-
-    def _caught_up(self, source: Any, batches: list[RawBatch]) -> bool:
-        """Whether these records end near the partitions' ends (no backlog left to read)."""
-        behind = 0
-        for batch in batches:
-            high = source.highwater((batch.topic, batch.partition))
-            if high is None:
-                return False
-            behind += high - batch.next_offset
-        return behind < self.max_records
 
     def _apply_pause(self, source: Any) -> None:
         if self.status.paused:

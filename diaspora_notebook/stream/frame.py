@@ -253,21 +253,34 @@ class LiveFrame:
         self._chunks, self._held, self._pending = kept, held, new_pending
 
     def decode_pending(self, budget: int = 50_000) -> int:
-        """Decode chunks not decoded yet, about ``budget`` rows (the consumer thread, when idle).
+        """Decode chunks not decoded yet, about ``budget`` rows (the decoder thread, or the
+        consumer thread when idle). The parsing runs outside the lock (pyarrow releases the GIL
+        too), so ingesting and snapshots go on meanwhile.
 
         :param budget: most rows to decode in one call
         """
         done = 0
-        with self.lock:
-            while self._pending and done < budget:
-                chunk = self._pending.popleft()
-                if chunk.payload is None:
-                    self._decode(chunk)
-                    done += chunk.n
+        while done < budget:
+            with self.lock:
+                chunk = None
+                while self._pending and chunk is None:
+                    head = self._pending.popleft()
+                    if head.payload is None:
+                        chunk = head
+                if chunk is None:
+                    break
+                values = chunk.values
+            decoded = decode_batch(values or [], self.decoder)
+            with self.lock:
+                if chunk.payload is None:  # a snapshot may have decoded it meanwhile
+                    self._store(chunk, *decoded)
+            done += chunk.n
         return done
 
     def _decode(self, chunk: Chunk) -> None:
-        payload, errors = decode_batch(chunk.values or [], self.decoder)
+        self._store(chunk, *decode_batch(chunk.values or [], self.decoder))
+
+    def _store(self, chunk: Chunk, payload: Any, errors: int) -> None:
         chunk.payload = payload
         chunk.values = None  # decoded: a failed payload keeps its text in `value`
         self.decode_errors += errors

@@ -73,7 +73,7 @@ class LiveDataFrame:
         mode: str = "append",
         deserializer: str | Deserializer = "json",
         flatten: bool = True,
-        refresh_hz: float = 4,
+        refresh_hz: float = 10,
         client: Any = None,
         consumer_config: dict[str, Any] | None = None,
         engine: str = "auto",
@@ -93,7 +93,7 @@ class LiveDataFrame:
             )
         if not refresh_hz or refresh_hz <= 0:
             raise DiasporaUsageError(
-                f"refresh_hz must be positive, not {refresh_hz!r}", hint="4 is the default"
+                f"refresh_hz must be positive, not {refresh_hz!r}", hint="10 is the default"
             )
         self.refresh_hz = float(refresh_hz)
         self._client = client
@@ -133,7 +133,7 @@ class LiveDataFrame:
         )
         self.start = start
         self.group_id = group_id
-        self._loop.thread.start()
+        self._loop.start()
         _RUNNING.add(self)
         weakref.finalize(self, self._loop.stop_event.set)
 

@@ -162,8 +162,12 @@ class ConfluentSource:
     def partitions(self, topic: str, timeout: float = 10.0) -> list[int]:
         meta = self._call(self.consumer.list_topics, topic, timeout=timeout)
         info = meta.topics.get(topic)
-        if info is None or info.error is not None:
+        if info is None:
             return []
+        if info.error is not None:
+            if info.error.code() == 3:  # UNKNOWN_TOPIC_OR_PART: the caller says "not found"
+                return []
+            raise _confluent_error(info.error)  # e.g. authorization: say so, not "not found"
         return sorted(info.partitions)
 
     def assign(self, offsets: dict[TP, int]) -> None:

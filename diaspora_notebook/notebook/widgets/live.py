@@ -56,7 +56,7 @@ class Refresher:
     """
 
     COST_FACTOR = 5.0  # refresh at most 1/5 of the time: views stay a small share of a core
-    LATE_S = 0.05  # waking up this late means the kernel is busy
+    LATE_S = 0.1  # waking up this late means the kernel is busy (scheduling noise stays below)
     MAX_PERIOD_S = 2.0
 
     def __init__(self, live: LiveDataFrame, refresh: Callable[[], None], hz: float,
@@ -94,7 +94,7 @@ class Refresher:
     def next_period(self, period: float, cost: float, late: float) -> float:
         """The wait before the next refresh, from the last refresh's cost and lateness."""
         if late > self.LATE_S:
-            wanted = min(period * 2, self.MAX_PERIOD_S)
+            wanted = min(period * 1.5, self.MAX_PERIOD_S)
         else:
             wanted = max(self.base, period * 0.7)
         return min(max(wanted, cost * self.COST_FACTOR), self.MAX_PERIOD_S)

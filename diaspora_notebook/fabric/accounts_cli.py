@@ -47,7 +47,7 @@ def _as_uuid(value: str) -> str | None:
         return None
 
 
-def _remove(args: argparse.Namespace, what: str, principal: str,
+def _remove(home: str | None, what: str, label: str, principal: str,
             remove_login: Callable[[], None] | None) -> None:
     """Remove the login (if there still is one) and everything ``principal`` holds in Kafka.
 
@@ -55,12 +55,12 @@ def _remove(args: argparse.Namespace, what: str, principal: str,
     """
     from diaspora_notebook.fabric import kafka_cli
 
-    report = kafka_cli.remove_account(FabricHome.resolve(args.home), principal,
+    report = kafka_cli.remove_account(FabricHome.resolve(home), principal,
                                       remove_login or (lambda: None))
     if remove_login is None:
-        print(f"no {what} {args.name_or_id} in the identity provider; removed its Kafka access")
+        print(f"no {what} {label} in the identity provider; removed its Kafka access")
     else:
-        print(f"removed {what} {args.name_or_id} ({principal}) and revoked its tokens")
+        print(f"removed {what} {label} ({principal}) and revoked its tokens")
     for line in report.lines():
         print(f"  {line}")
 
@@ -68,33 +68,36 @@ def _remove(args: argparse.Namespace, what: str, principal: str,
 def _remove_user(args: argparse.Namespace, state: str) -> None:
     from diaspora_notebook.fabric.idp import admin
 
-    args.name_or_id = args.username
     try:
         identity = admin.user_id(state, args.username)
     except DiasporaUsageError:
         stray = _as_uuid(args.username)
         if stray is None:
             raise
-        _remove(args, "user", stray, None)
+        _remove(args.home, "user", args.username, stray, None)
         return
 
     def remove_login() -> None:
         admin.remove_user(state, args.username)
 
-    _remove(args, "user", identity, remove_login)
+    _remove(args.home, "user", args.username, identity, remove_login)
 
 
 def _remove_client(args: argparse.Namespace, state: str) -> None:
     from diaspora_notebook.fabric.idp import admin
 
-    args.name_or_id = args.client_id
-    known = any(c["client_id"] == args.client_id for c in admin.list_clients(state))
-    principal = _as_uuid(args.client_id)
-    if principal is None:
+    wanted = _as_uuid(args.client_id)
+    if wanted is None:
         raise DiasporaUsageError(f"unknown client {args.client_id!r}",
                                  hint="`diaspora-fabric client list` shows the registered ones")
-    _remove(args, "client", principal,
-            (lambda: admin.remove_client(state, args.client_id)) if known else None)
+    stored = next((c["client_id"] for c in admin.list_clients(state)
+                   if _as_uuid(c["client_id"]) == wanted), None)
+
+    def remove_login() -> None:
+        admin.remove_client(state, stored or wanted)
+
+    _remove(args.home, "client", args.client_id, stored or wanted,
+            remove_login if stored else None)
 
 
 def cmd_user(args: argparse.Namespace) -> int:
@@ -141,7 +144,7 @@ def cmd_client(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parsers(sub: argparse._SubParsersAction, home_help: str) -> None:
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], home_help: str) -> None:
     user = sub.add_parser("user", help="manage local accounts of the identity provider")
     user.set_defaults(func=cmd_user)
     actions = user.add_subparsers(dest="action", required=True)

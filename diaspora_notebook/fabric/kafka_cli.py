@@ -92,7 +92,7 @@ def cmd_topic(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parsers(sub: argparse._SubParsersAction, home_help: str) -> None:
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], home_help: str) -> None:
     topic = sub.add_parser("topic", help="operator actions on topics in Kafka")
     topic.set_defaults(func=cmd_topic)
     actions = topic.add_subparsers(dest="action", required=True)

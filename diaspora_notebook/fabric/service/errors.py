@@ -103,7 +103,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     codes = {404: "not_found", 405: "method_not_allowed"}
     code = codes.get(exc.status_code, "http_error")
     return error_response(exc.status_code, code, str(exc.detail),
-                          "see /openapi.json for the routes", exc.headers)
+                          "see /openapi.json for the routes",
+                          dict(exc.headers) if exc.headers else None)
 
 
 def install_error_handlers(app: FastAPI) -> None:

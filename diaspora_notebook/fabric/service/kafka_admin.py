@@ -105,8 +105,8 @@ def from_kafka_acls(acls: Iterable[ACL]) -> list[AclEntry]:
                 or pattern.pattern_type not in (ACLResourcePatternType.LITERAL,
                                                 ACLResourcePatternType.PREFIXED)):
             continue
-        out.append(AclEntry(acl.principal, pattern.resource_type.name,  # type: ignore[arg-type]
-                            pattern.resource_name, pattern.pattern_type.name,  # type: ignore[arg-type]
+        out.append(AclEntry(acl.principal, pattern.resource_type.name,
+                            pattern.resource_name, pattern.pattern_type.name,
                             acl.operation.name))
     return out
 

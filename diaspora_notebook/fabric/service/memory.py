@@ -111,7 +111,7 @@ class InMemoryKafkaAdmin:
     def authenticates(self, user: str, password: str) -> bool:
         """Whether ``password`` is ``user``'s current key (what a broker would check)."""
         cred = self.scram.get(user)
-        return bool(cred) and cred[2] == hashlib.sha256(password.encode()).hexdigest()
+        return cred is not None and cred[2] == hashlib.sha256(password.encode()).hexdigest()
 
     def close(self) -> None:
         self.closed = True

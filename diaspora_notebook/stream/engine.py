@@ -25,6 +25,7 @@ from diaspora_notebook.stream.sources import (
 )
 
 if TYPE_CHECKING:
+    import pandas as pd
     import pyarrow as pa
 
 ENGINES = ("auto", "confluent", "kafka-python")
@@ -73,7 +74,43 @@ def client_config(client: Any, engine: str) -> dict[str, Any]:
     return dict(getter(LIBRARY[engine]))
 
 
-def read_batches(
+def read_batches(client: Any, topic: str, *, decode: bool = True,
+                 **options: Any) -> Iterator[pa.RecordBatch]:
+    """Read part of ``topic`` once, as Arrow record batches (no group, nothing committed).
+
+    Each batch holds consecutive records of one partition with the columns ``topic``,
+    ``partition``, ``offset``, ``timestamp`` (ms, UTC), ``key`` (binary), ``headers`` (list of
+    name/value structs) and ``value`` (the raw bytes), then, with ``decode``, the flattened JSON
+    fields (``a.b``) and ``_error`` where a payload was not JSON.
+
+    :param client: a logged-in ``Client`` (or anything with ``connection_config``)
+    :param topic: the topic
+    :param decode: add the decoded payload columns
+    :param options: as for ``read_raw`` (partitions, start, stop_offsets, max_records, ...)
+    """
+    decoder = RowDecoder() if decode else None
+    for raw in read_raw(client, topic, headers=True, **options):
+        yield batch_to_arrow(raw, decoder)
+
+
+def read_frame(client: Any, topic: str, **options: Any) -> pd.DataFrame:
+    """Read part of ``topic`` once into a DataFrame shaped like ``LiveDataFrame.df`` (metadata
+    columns, keys as text, flattened JSON, ``_error`` last), in partition-then-offset order.
+
+    :param client: a logged-in ``Client`` (or anything with ``connection_config``)
+    :param topic: the topic
+    :param options: as for ``read_raw``
+    """
+    from diaspora_notebook.stream.frame import LiveFrame
+
+    frame = LiveFrame(max_rows=1 << 62)
+    for raw in read_raw(client, topic, **options):
+        frame.ingest_columns(raw.topic, raw.partition, raw.offsets, raw.timestamps, raw.keys,
+                             raw.values)
+    return frame.snapshot()
+
+
+def read_raw(
     client: Any,
     topic: str,
     *,
@@ -83,16 +120,11 @@ def read_batches(
     max_records: int | None = None,
     timeout: float = 10.0,
     engine: str = "auto",
-    decode: bool = True,
     config: dict[str, Any] | None = None,
     batch_size: int = 10_000,
-) -> Iterator[pa.RecordBatch]:
-    """Read part of ``topic`` once, as Arrow record batches (no group, nothing committed).
-
-    Each batch holds consecutive records of one partition with the columns ``topic``,
-    ``partition``, ``offset``, ``timestamp`` (ms, UTC), ``key`` (binary), ``headers`` (list of
-    name/value structs) and ``value`` (the raw bytes), then, with ``decode``, the flattened JSON
-    fields (``a.b``) and ``_error`` where a payload was not JSON.
+    headers: bool = False,
+) -> Iterator[RawBatch]:
+    """Read part of ``topic`` once as ``RawBatch`` columns, one partition per batch.
 
     :param client: a logged-in ``Client`` (or anything with ``connection_config``)
     :param topic: the topic
@@ -104,13 +136,13 @@ def read_batches(
     :param max_records: most records over all partitions
     :param timeout: give up waiting for more records after this many seconds
     :param engine: ``"auto"``, ``"confluent"`` or ``"kafka-python"``
-    :param decode: add the decoded payload columns
     :param config: consumer settings instead of ``client`` (kafka-python or librdkafka style)
     :param batch_size: most records asked for per consume call
+    :param headers: also read each record's headers
     """
     engine = pick_engine(engine)
     conf = config if config is not None else client_config(client, engine)
-    source = make_source(engine, conf, topics=[topic], headers=True)
+    source = make_source(engine, conf, topics=[topic], headers=headers)
     try:
         parts = list(partitions) if partitions is not None else source.partitions(topic)
         if not parts:
@@ -140,7 +172,6 @@ def read_batches(
             return
         source.assign({tp: begin[tp] for tp in todo})
         left = max_records if max_records is not None else None
-        decoder = RowDecoder()
         deadline = time.monotonic() + timeout
         while todo and (left is None or left > 0) and time.monotonic() < deadline:
             want = batch_size if left is None else min(batch_size, left)
@@ -163,7 +194,7 @@ def read_batches(
                     deadline = time.monotonic() + timeout
                     if left is not None:
                         left -= raw.offsets.size
-                    yield batch_to_arrow(raw, decoder if decode else None)
+                    yield raw
                 if cut < got_n or (raw.offsets.size and raw.next_offset >= end):
                     todo.discard(tp)
     finally:

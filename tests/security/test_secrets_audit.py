@@ -7,7 +7,8 @@ private.
   helpers and by the recorders in conftest.py), each home's own secrets (admin password, the
   service's client secret, demo passwords, private-key material), and what the user dirs on
   disk hold (tokens.db, cached keys), which covers logins made in subprocesses and kernels.
-* Secret files are 0600 and their directories 0700, in every home and every user dir.
+* Secret files are 0600 and their directories 0700, in every home and every user dir, and no
+  path at all under a fabric home (events, metadata, logs) is readable by group or others.
 
 The module also does a little abuse of its own first (wrong passwords, a forged bearer token, a
 key used after rotation), so it means something when run alone.
@@ -224,3 +225,37 @@ def test_secret_files_are_0600_and_their_dirs_0700(fabric, tmp_path_factory):
             for key_file in (user / "keys").glob("*.json"):
                 expect(key_file, 0o600)
     assert problems == [], "\n".join(problems)
+
+
+def _loose(path: Path) -> str | None:
+    try:
+        st = path.lstat()
+    except FileNotFoundError:  # removed meanwhile (a rolled segment, a temp file)
+        return None
+    if stat.S_ISLNK(st.st_mode) or not stat.S_IMODE(st.st_mode) & 0o077:
+        return None
+    return f"{oct(stat.S_IMODE(st.st_mode))} {path}"
+
+
+def test_every_path_of_every_home_and_user_dir_is_owner_only(fabric, tmp_path_factory, capsys):
+    """Not only the secrets: segment files hold events, logs name identities (issue 11)."""
+    basetemp = tmp_path_factory.getbasetemp()
+    loose: list[str] = []
+    walked = 0
+    homes = [h for h in fabric_homes(fabric, basetemp) if (h / "secrets").is_dir()]
+    for home in homes:
+        for path in [home, *home.rglob("*")]:
+            walked += 1
+            if (problem := _loose(path)) is not None:
+                loose.append(problem)
+    # a user dir may be a test's tmp_path with other files: the dir and what the toolkit writes
+    users = user_dirs(basetemp)
+    for user in users:
+        toolkit_files = [user, *user.glob("tokens.db*"), *user.glob("keys/**/*")]
+        walked += len(toolkit_files)
+        loose += [p for p in map(_loose, toolkit_files) if p is not None]
+    with capsys.disabled():
+        print(f"\nfile modes: {walked} paths in {len(homes)} fabric home(s) and {len(users)} "
+              f"user dir(s): {len(loose)} readable by group/others")
+    assert walked >= 30, walked  # a home alone has ~40 paths
+    assert loose == [], "readable by group/others:\n" + "\n".join(loose[:50])

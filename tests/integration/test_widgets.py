@@ -63,9 +63,12 @@ def test_login_widget_two_phase(monkeypatch, sdk_identity, tmp_path):
     assert "NotLoggedInError" in w.message.value and w.identity is None
     assert w.url != first_url and w.code.value == ""
     # the real thing: open the link, log in, paste the code, Submit
+    logins = []
+    w.on_login(logins.append)
     w.code.value = complete_login_form(w.url, person.username, person.password)
     w.submit.click()
     assert w.code.value == ""  # the secret field is cleared once read
+    assert [d["id"] for d in logins] == [person.id]  # on_login registers, Submit acts
     assert f"Logged in as {person.username} ({person.id})" in w.status.value
     assert w.logout.layout.display is None and w.code_row.layout.display == "none"
     assert client.list_topics()["status"] == "success"  # the tokens carry the service scope

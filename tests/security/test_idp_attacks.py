@@ -27,17 +27,15 @@ import globus_sdk
 import pytest
 import requests
 
-from diaspora_notebook.fabric import webapps
 from diaspora_notebook.fabric.fabric import Fabric
-from diaspora_notebook.fabric.home import FabricHome
 from diaspora_notebook.fabric.idp import admin
-from diaspora_notebook.fabric.launcher import ManagedProcess, free_port
 from diaspora_notebook.fabric.service.settings import load_settings
 from diaspora_notebook.login.form import (
     InvalidCredentialsError,
     complete_login_form,
     parse_page,
 )
+from diaspora_notebook.testing.idp import IdpServer
 from diaspora_notebook.testing.tokens import (
     environment_for,
     native_client,
@@ -213,22 +211,15 @@ def short_idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, P
     """A standalone IdP (the fabric's own launcher) with a short schedule; trusts 127.0.0.1 as a
     proxy through ``DIASPORA_IDP_TRUSTED_PROXIES``. Yields ``(base_url, state_dir, native_id)``.
     """
-    home = FabricHome.resolve(tmp_path_factory.mktemp("short-idp"))
-    home.ensure_dirs()
-    native_id, _ = admin.add_client(home.idp_dir, "notebook", confidential=False)
-    port = free_port()
-    process: ManagedProcess = webapps.idp_process(home, port)
-    process.argv = [*process.argv, "--login-max-failures-per-user", "3",
-                    "--login-max-failures-per-source", "6", "--login-lock-seconds", "2",
-                    "--login-lock-max-seconds", "4", "--login-failure-window", "60"]
-    process.env = {"DIASPORA_IDP_TRUSTED_PROXIES": "127.0.0.1"}
-    process.start()
-    try:
-        process.wait_ready(lambda: webapps.healthy(port), webapps.START_TIMEOUT,
-                           "GET /healthz answers 200")
-        yield webapps.url(port), home.idp_dir, native_id
-    finally:
-        process.stop(timeout=10)
+    server = IdpServer.at(
+        tmp_path_factory.mktemp("short-idp"),
+        args=["--login-max-failures-per-user", "3", "--login-max-failures-per-source", "6",
+              "--login-lock-seconds", "2", "--login-lock-max-seconds", "4",
+              "--login-failure-window", "60"],
+        env={"DIASPORA_IDP_TRUSTED_PROXIES": "127.0.0.1"})
+    native_id, _ = admin.add_client(server.state_dir, "notebook", confidential=False)
+    with server:
+        yield server.base_url, server.state_dir, native_id
 
 
 def _short_client(short_idp: tuple[str, Path, str]) -> globus_sdk.NativeAppAuthClient:

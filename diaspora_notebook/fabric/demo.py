@@ -243,7 +243,7 @@ def run_tutorials(
     kernel_env = {**os.environ, **env}
     written = []
     for index, path in enumerate(paths, 1):
-        nb = nbformat.read(path, as_version=4)
+        nb = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
         cells = sum(1 for c in nb.cells if c.cell_type == "code")
         progress(f"[{index}/{len(paths)}] {path.name} ({cells} code cells) ...")
         started = time.monotonic()
@@ -261,8 +261,8 @@ def run_tutorials(
         if timings is not None:
             timings[path.name] = elapsed
         target = out / path.name
-        nbformat.write(nb, target)
-        html, _ = HTMLExporter().from_notebook_node(nb)
+        nbformat.write(nb, target)  # type: ignore[no-untyped-call]
+        html, _ = HTMLExporter().from_notebook_node(nb)  # type: ignore[no-untyped-call]
         target.with_suffix(".html").write_text(html)
         written.append(target)
         if failure is not None:

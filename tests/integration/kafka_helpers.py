@@ -51,8 +51,10 @@ def allow_topic_owner(admin: Any, user: str, topic: str) -> None:
         for op in (ACLOperation.CREATE, ACLOperation.DELETE, ACLOperation.READ,
                    ACLOperation.WRITE, ACLOperation.DESCRIBE, ACLOperation.DESCRIBE_CONFIGS)
     ]
+    # the service's shape: the topic's consumer groups are "<topic>/<name>"
     acls.append(ACL(f"User:{user}", "*", ACLOperation.READ, ACLPermissionType.ALLOW,
-                    ResourcePattern(ResourceType.GROUP, topic, ACLResourcePatternType.PREFIXED)))
+                    ResourcePattern(ResourceType.GROUP, topic + "/",
+                                    ACLResourcePatternType.PREFIXED)))
     result = admin.create_acls(acls)
     assert not result["failed"], result
 

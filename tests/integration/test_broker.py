@@ -67,13 +67,13 @@ def test_acls_are_enforced_per_user(fabric: Fabric, topic_name: str) -> None:
                    [b"m1", b"m2"])
     assert [m.offset for m in sent] == [0, 1]
     got = consume(fabric, "acl-alice", "alice-password-0123456789", topic_name, 2,
-                  group=f"{topic_name}-readers")
+                  group=f"{topic_name}/readers")
     assert got == [b"m1", b"m2"]
 
     with pytest.raises(TopicAuthorizationFailedError):
         produce(fabric, "acl-bob", "bob-password-0123456789", topic_name, [b"intrusion"])
     bob = KafkaConsumer(topic_name, **user_config(fabric, "acl-bob", "bob-password-0123456789"),
-                        group_id=f"{topic_name}-bob", auto_offset_reset="earliest")
+                        group_id=f"{topic_name}/bob", auto_offset_reset="earliest")
     try:
         with pytest.raises(GroupAuthorizationFailedError):
             bob.poll(timeout_ms=5000)

@@ -83,3 +83,27 @@ def test_token_storage_file_and_dir_are_private(tmp_path):
         assert storage.namespace == "diaspora-local-abc/nc"
     finally:
         storage.close()
+
+
+def test_stored_secrets_are_read_back_through_the_toolkit(tmp_path):
+    """What the demo's leak check and the security audit read: tokens and key passwords."""
+    from globus_sdk.token_storage import TokenStorageData
+
+    from diaspora_notebook.fabric.demo import secrets_in_user_dir
+    from diaspora_notebook.keys import cached_passwords
+    from diaspora_notebook.login import stored_tokens
+
+    outer, nested = tmp_path / "user", tmp_path / "user" / "kernel-2"
+    for user_dir, n in ((outer, 1), (nested, 2)):
+        storage = token_storage(user_dir, f"env-{n}/client")
+        storage.store_token_data_by_resource_server({"rs": TokenStorageData(
+            resource_server="rs", identity_id=f"id-{n}", scope="s", access_token=f"AT.{n}-x",
+            refresh_token=f"RT.{n}-y", expires_at_seconds=2**31, token_type="Bearer")})
+        storage.close()
+        KeyCache(user_dir, "env", f"id-{n}").put({**KEY, "username": f"id-{n}",
+                                                  "password": f"pw-{n}"})
+    assert stored_tokens(outer) == {"AT.1-x", "RT.1-y"}
+    assert cached_passwords(outer) == {"pw-1"}
+    assert secrets_in_user_dir(outer) == {"AT.1-x", "RT.1-y", "pw-1", "AT.2-x", "RT.2-y",
+                                          "pw-2"}
+    assert stored_tokens(tmp_path / "nowhere") == set() == cached_passwords(tmp_path / "x")

@@ -7,6 +7,8 @@ a name that exists on the brokers without an owner is refused until the operator
 
 from __future__ import annotations
 
+import time
+
 from diaspora_notebook.fabric import cli
 
 from .actors import actor, fresh_topic, gateway
@@ -84,3 +86,43 @@ def test_an_orphan_topic_blocks_registration_until_the_operator_purges_it(fabric
     # purging a name that is not on the brokers is harmless and says so
     assert cli.main(["topic", "purge", fresh_topic("rem-none"), "--home", home]) == 0
     assert "does not exist on the brokers" in capsys.readouterr().out
+
+
+def test_the_next_owner_finds_no_committed_offsets_of_the_old_topics_groups(fabric):
+    """Offsets (and their free-text metadata) committed under the old owner do not survive."""
+    from kafka import KafkaConsumer, TopicPartition
+    from kafka.structs import OffsetAndMetadata
+
+    from diaspora_notebook.groups import group_name
+
+    first, second = actor(fabric, "rem-off1"), actor(fabric, "rem-off2")
+    topic = fresh_topic("rem-off")
+    group = group_name(topic, "readers")
+    tp = TopicPartition(topic, 0)
+    first.register(topic)
+    first.produce(topic, [b"e1", b"e2", b"e3"])
+    consumer = KafkaConsumer(**first.config(group_id=group, enable_auto_commit=False))
+    try:
+        consumer.assign([tp])
+        consumer.commit({tp: OffsetAndMetadata(3, "first owner's note", -1)})
+    finally:
+        consumer.close(autocommit=False)
+    first.ok("post", "v1/unregister_topic", json={"topic": topic})
+
+    second.register(topic)
+    with second.admin() as admin:
+        offsets = admin.list_group_offsets({group: [tp]})
+    found = offsets.get(group, {}).get(tp)
+    assert found is None or found.offset == -1, found
+    second.produce(topic, [b"new"])
+    consumer = KafkaConsumer(topic, **second.config(group_id=group, enable_auto_commit=False,
+                                                    auto_offset_reset="earliest"))
+    try:
+        got: list[bytes] = []
+        deadline = time.monotonic() + 30
+        while not got and time.monotonic() < deadline:
+            for records in consumer.poll(timeout_ms=500).values():
+                got += [r.value for r in records]
+    finally:
+        consumer.close(autocommit=False)
+    assert got == [b"new"]  # not skipped by an offset committed on the old topic

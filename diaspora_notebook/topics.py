@@ -27,6 +27,16 @@ from typing import TYPE_CHECKING, Any, overload
 
 from diaspora_notebook.documents import Produced, describe_offsets, parse_documents
 from diaspora_notebook.errors import DiasporaUsageError, TopicExistsError, TopicMissingError
+from diaspora_notebook.explore import (  # exploring: read/seek/filter, groups, schema, export
+    ReadResult,
+    TopicDetails,
+    export,
+    groups,
+    read,
+    reset_group,
+    schema,
+)
+from diaspora_notebook.explore import describe_topic as details
 from diaspora_notebook.kafka_errors import (
     MAX_PARTITIONS,
     partition_count,
@@ -351,6 +361,7 @@ def _read_window(client: Client, topic: str, partitions: int, n: int, *,
     return window
 
 
-__all__ = ["TOPIC_COLUMNS", "Produced", "TopicInfo", "create", "delete", "describe",
-           "describe_offsets", "names", "parse_documents", "peek", "produce", "register",
+__all__ = ["TOPIC_COLUMNS", "Produced", "ReadResult", "TopicDetails", "TopicInfo", "create",
+           "delete", "describe", "describe_offsets", "details", "export", "groups", "names",
+           "parse_documents", "peek", "produce", "read", "register", "reset_group", "schema",
            "table", "to_frame", "unregister"]

@@ -108,7 +108,7 @@ def test_filters_fields_and_budget(owner, filled, engine):
     assert hot.total_scanned >= len(want) and hot.filter == 'value.temp > 35 and key == "s1"'
     quoted = topics.read(t, start="earliest", filter="`value.deep.x` < 3", limit=100,
                          engine=engine, client=owner)
-    assert sorted(quoted.frame["value.n"]) == [0, 1, 2] + list(range(N, N + 10))
+    assert sorted(quoted.frame["value.n"]) == [0, 1, 2, *list(range(N, N + 10))]
     late = topics.read(t, filter="value.late == True", limit=100, client=owner, engine=engine)
     assert len(late.frame) == 10  # a field most messages lack is simply false for them
     fn = topics.read(t, start="earliest", filter=lambda row: row["value.n"] % 50 == 0,
@@ -190,7 +190,7 @@ def test_details(owner, filled, topic_name):
     assert table["latest"].sum() == N + 10 and all(r == [1] for r in table["replicas"])
     assert all(isr == [1] for isr in table["isr"]) and set(table["leader"]) == {1}
     assert info.configs["cleanup.policy"] == "delete" and info.retention_ms is not None
-    assert list(info.configs)[0] == "retention.ms"
+    assert next(iter(info.configs)) == "retention.ms"
     assert info.size_bytes is None  # the broker tells cluster operators only
     topics.register(topic_name, client=owner)  # registered, not created
     try:
@@ -264,6 +264,6 @@ def test_export_then_reread_gives_the_same_rows(owner, filled, fmt, tmp_path):
         assert len(lines) == 15 and json.loads(lines[0])["value"] == page.frame["value"][0]
     whole = topics.export(t, tmp_path / f"all.{fmt}", client=owner)
     assert len(topics.read(snapshot=whole, client=owner).frame) == N + 10
-    with pytest.raises(DiasporaUsageError, match="provenance|cannot read"):
+    with pytest.raises(DiasporaUsageError, match=r"provenance|cannot read"):
         (tmp_path / "other.parquet").write_bytes(b"not parquet")
         topics.read(snapshot=tmp_path / "other.parquet", client=owner)

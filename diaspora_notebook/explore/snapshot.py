@@ -63,12 +63,20 @@ def provenance(result: ReadResult) -> dict[str, Any]:
         "filter": result.filter,
         "fields": result.fields,
         "direction": result.direction,
+        "order": _order(frame),
         "rows": len(frame),
         "columns": list(frame.columns),
         "dtypes": {c: str(t) for c, t in frame.dtypes.items()},
         "schema": {c: sorted({type(v).__name__ for v in frame[c].dropna()}) for c in fields},
         "exported_at": dt.datetime.now(dt.timezone.utc).isoformat(),
     }
+
+
+def _order(frame: pd.DataFrame) -> str:
+    """``"ascending"`` when the rows are in time order (oldest first), else ``"descending"``."""
+    keys = ["timestamp", "partition", "offset"]
+    ascending = frame.sort_values(keys, kind="stable").index
+    return "ascending" if list(ascending) == list(frame.index) else "descending"
 
 
 def _json_text(value: Any) -> Any:
@@ -199,8 +207,9 @@ def _like(frame: pd.DataFrame, meta: dict[str, Any]) -> pd.DataFrame:
     """``frame`` in the snapshot's row order, columns and types."""
     import numpy as np
 
+    order = meta.get("order", "ascending" if meta["direction"] == "forward" else "descending")
     frame = frame.sort_values(["timestamp", "partition", "offset"], kind="stable",
-                              ascending=meta["direction"] == "forward")
+                              ascending=order == "ascending")
     columns = list(meta["columns"])
     for name in columns:
         if name not in frame.columns:

@@ -21,6 +21,7 @@ from IPython.core.magic import (
 )
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
+from diaspora_notebook.notebook.commands import explore as explore_cmd
 from diaspora_notebook.notebook.commands import key as key_cmd
 from diaspora_notebook.notebook.commands import login as login_cmd
 from diaspora_notebook.notebook.commands import peek as peek_cmd
@@ -42,6 +43,7 @@ COMMANDS = {
     "produce": "send JSON documents to a topic",
     "peek": "the last (or first) messages of a topic as a DataFrame",
     "stream": "a live DataFrame of a topic",
+    "explore": "browse a topic: pages, filter, detail, schema, groups, export (-o VAR)",
 }
 
 
@@ -244,6 +246,20 @@ class DiasporaMagics(Magics):
             self._store(var, f"a DataFrame of {len(frame)} messages")(frame)
             return None
         return frame
+
+    @line_magic
+    @magic_arguments()
+    @argument("topic", help="the topic to explore")
+    @argument("--page-size", type=int, default=50, metavar="N", help="rows per page")
+    @argument("-o", "--output", metavar="VAR", help="where 'to DataFrame' stores the page")
+    @reporting
+    def diaspora_explore(self, line: str = "") -> Any:
+        """Explore TOPIC: pages from newest/oldest/offset/time, filter, fields, live tail,
+        message detail, schema, consumer groups and lag, export (nothing is committed)."""
+        args = parse_argstring(self.diaspora_explore, line)
+        var = _var_name(args.output) or "explored"
+        return explore_cmd.run_explore(self.settings, topic=args.topic, page_size=args.page_size,
+                                       store=self._store(var, "the page as a DataFrame"))
 
     @line_magic
     @magic_arguments()

@@ -51,16 +51,18 @@ class TopicManager:
         b = self.buttons = {name: w.Button(description=label, tooltip=tip)
                             for name, label, tip in _BUTTONS}
         self.message = w.HTML()
+        self.explorer_box = w.VBox()  # the Explore button's explorer goes here
+        self.explorer: Any = None
         self.widget = w.VBox([
             self.title, self.table,
             w.HBox([self.topic, self.partitions]),
             w.HBox([b["register"], b["create"], b["delete"], b["unregister"], b["refresh"]]),
             w.HBox([self.user, b["grant"], b["revoke"], b["users"]]),
-            self.message])
+            w.HBox([b["explore"]]), self.message, self.explorer_box])
         actions: dict[str, Callable[[], bool]] = {
             "register": self.register, "create": self.create, "delete": self.delete,
             "unregister": self.unregister, "refresh": self.refresh, "grant": self.grant,
-            "revoke": self.revoke, "users": self.list_users}
+            "revoke": self.revoke, "users": self.list_users, "explore": self.explore}
         for name, button in b.items():
             button.on_click(lambda _b, act=actions[name]: act())
         if load:
@@ -161,6 +163,19 @@ class TopicManager:
                          lambda: _users_text(self.client, name), reload=False)
 
 
+    def explore(self) -> bool:
+        """Open the explorer (``%diaspora_explore``) of the topic in the Topic box below."""
+        from diaspora_notebook.notebook.widgets.explorer import Explorer
+
+        name = self._name()
+        if self.explorer is not None:
+            self.explorer.close()
+        self.explorer = Explorer(name, client=self.client)
+        self.explorer_box.children = (self.explorer.widget,)
+        return self._act("explore", f"Exploring {name}...", lambda: f"exploring {name}",
+                         reload=False)
+
+
 def _users_text(client: Client, topic: str) -> str:
     answer = client.list_topic_users(topic)
     users = ", ".join(str(u) for u in answer.get("users", [])) or "nobody else"
@@ -176,6 +191,7 @@ _BUTTONS = (
     ("grant", "Grant", "let the user produce and consume"),
     ("revoke", "Revoke", "take the user's access back"),
     ("users", "Users", "who may use this topic"),
+    ("explore", "Explore", "browse the topic's messages, schema and groups"),
 )
 
 __all__ = ["TopicManager"]

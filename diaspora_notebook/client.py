@@ -144,6 +144,11 @@ class Client:
         """``"client"`` (client credentials), ``"programmatic"`` (headless) or ``"interactive"``."""
         return str(self._session.kind)
 
+    @property
+    def logged_out(self) -> bool:
+        """True after :meth:`logout` in this process, until the next login."""
+        return bool(self._session.logged_out)
+
     def logged_in_identity(self) -> str | None:
         """The identity id if usable tokens exist now; unlike ``subject_openid``, never logs in."""
         session = self._session

@@ -184,8 +184,20 @@ class AuthSession:
             return self.identity_id
 
     def begin_login(self) -> str:
-        """Two-phase login, phase one: the URL to open (notebook flow only)."""
+        """Two-phase login, phase one: the URL to open (notebook flow only).
+
+        A session that logs in headless with ``DIASPORA_LOGIN_USERNAME``/``_PASSWORD`` switches
+        to the notebook flow for good: a person asked to log in in a browser (after a logout,
+        or to become someone else), so the variables must not log them in again behind their
+        back.
+        """
         with self._lock:
+            if (self._login_credentials and self._explicit_manager is None
+                    and not self._credentials):
+                self._login_credentials = None
+                if self._app is not None:
+                    self._app.close()
+                self._app = self._manager = None
             app = self.app
             if not isinstance(self._manager, NotebookLoginFlowManager):
                 raise DiasporaUsageError(

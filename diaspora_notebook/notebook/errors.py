@@ -8,6 +8,11 @@ plain ``UsageError`` carrying a ``diaspora_line`` attribute, and :func:`install`
 ``shell.show_usage_error`` to print that line as ``Name: what happened - what to do`` instead of
 ``UsageError: ...`` (the jupysql pattern). ``%config Diaspora.verbose_errors = True`` re-raises
 the original exception with its traceback instead.
+
+A ``DiasporaError`` raised by the Python API in a cell (``Client().create_key()``,
+``live.wait(10)``) is shown the same way: :func:`install` registers IPython's custom exception
+hook (``shell.set_custom_exc``) for the Diaspora error classes only, which prints the one line
+(or the full traceback when ``verbose_errors`` is on); the cell fails as with any exception.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from diaspora_notebook.errors import (
 
 F = TypeVar("F", bound=Callable[..., Any])
 _PATCHED = "_diaspora_original_show_usage_error"
+_CUSTOM = "_diaspora_original_custom_exc"
 
 
 def magic_hint(exc: DiasporaError) -> str | None:
@@ -96,11 +102,42 @@ def _show_usage_error(shell: Any, exc: BaseException) -> None:
         print(line, file=sys.stderr)
 
 
+def _verbose(shell: Any) -> bool:
+    from diaspora_notebook.notebook import settings
+
+    current = settings(shell)
+    return bool(getattr(current, "verbose_errors", False))
+
+
+def show_api_error(shell: Any, etype: type[BaseException], value: BaseException, tb: Any,
+                   tb_offset: int | None = None) -> Any:
+    """IPython's custom exception hook: a Diaspora error from a cell as one line on stderr."""
+    previous_types, previous_handler = getattr(shell, _CUSTOM, ((), None))
+    if not isinstance(value, DiasporaError):  # another extension's hook, kept working
+        if previous_handler is not None and isinstance(value, previous_types):
+            return previous_handler(etype, value, tb, tb_offset=tb_offset)
+        return shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
+    if _verbose(shell):
+        return shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
+    print(notebook_line(value), file=sys.stderr)
+    return None
+
+
 def install(shell: Any) -> None:
-    """Make ``shell`` print Diaspora usage errors as their one line (idempotent)."""
+    """Make ``shell`` print Diaspora errors as their one line (idempotent).
+
+    Usage errors of the magics through ``show_usage_error``; errors of the Python API through
+    IPython's custom exception hook, for :class:`DiasporaError` and its subclasses only.
+    """
     if getattr(shell, _PATCHED, None) is None:
         setattr(shell, _PATCHED, shell.show_usage_error)
         shell.show_usage_error = functools.partial(_show_usage_error, shell)
+    if getattr(shell, _CUSTOM, None) is None and hasattr(shell, "set_custom_exc"):
+        previous = (tuple(shell.custom_exceptions), shell.CustomTB)
+        setattr(shell, _CUSTOM, previous)
+        shell.set_custom_exc((*previous[0], DiasporaError),
+                             lambda _shell, etype, value, tb, tb_offset=None:
+                             show_api_error(shell, etype, value, tb, tb_offset))
 
 
 def uninstall(shell: Any) -> None:
@@ -109,6 +146,10 @@ def uninstall(shell: Any) -> None:
     if original is not None:
         shell.show_usage_error = original
         delattr(shell, _PATCHED)
+    custom = getattr(shell, _CUSTOM, None)
+    if custom is not None:
+        shell.custom_exceptions, shell.CustomTB = custom
+        delattr(shell, _CUSTOM)
 
 
 def widget_message(exc: BaseException) -> str:

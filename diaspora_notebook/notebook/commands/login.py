@@ -59,8 +59,13 @@ def run_login(settings: Diaspora, *, environment: str | None = None, widget: boo
         settings.environment = environment
     identity = None if force else client.logged_in_identity()
     use_widget = widget and settings.widget
+    # a person in a kernel with DIASPORA_LOGIN_* (demo-env, Binder) who logged out or forces a
+    # login gets the widget: the variables must not log them in again behind their back
+    by_hand = use_widget and client.login_kind == "programmatic" and (force or client.logged_out)
     if identity is not None:
         details = client.whoami()
+    elif by_hand:
+        return LoginWidget(client, settings)
     elif client.login_kind != "interactive":
         details = login_headless(client, force=force)
     elif use_widget:

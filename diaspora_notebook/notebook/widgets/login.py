@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from diaspora_notebook.notebook.errors import widget_message
 from diaspora_notebook.notebook.html import esc, status_line
 from diaspora_notebook.notebook.links import browser_url
+from diaspora_notebook.notebook.widgets.record import Recorded
 
 if TYPE_CHECKING:
     from diaspora_notebook.client import Client
@@ -44,7 +45,7 @@ def describe_identity(details: Mapping[str, Any]) -> str:
     return f"{details.get('username') or details.get('name') or 'unknown'} ({details['id']})"
 
 
-class LoginWidget:
+class LoginWidget(Recorded):
     """Login skin over ``Client.begin_login``/``finish_login`` and ``Client.logout``.
 
     :param client: the :class:`~diaspora_notebook.client.Client` to log in.
@@ -71,8 +72,9 @@ class LoginWidget:
                               self.message])
         self.submit.on_click(lambda _b: self.submit_code())
         self.logout.on_click(lambda _b: self.log_out())
-        if identity is not None:
+        if identity is not None:  # nothing left to do: shown as a record at once
             self._show_identity(identity)
+            self.finish(self.record_html())
         else:
             self.begin_login()
 
@@ -111,6 +113,11 @@ class LoginWidget:
         self.link.value = ""
         self._visible(login=False)
 
+    def record_html(self) -> str:
+        """The static record of a finished login (what a reopened notebook shows)."""
+        return (f"<div>{self.status.value} {status_line('(%diaspora_logout logs out)')}"
+                "</div>")
+
     def _visible(self, *, login: bool) -> None:
         self.code_row.layout.display = None if login else "none"
         self.link.layout.display = None if login else "none"
@@ -129,6 +136,8 @@ class LoginWidget:
             self.client.finish_login(code)
             self._show_identity(self.client.whoami())
             self.message.value = ""
+            # the login's work is done: the output becomes a record a reopened notebook shows
+            self.finish(self.record_html())
         except Exception as exc:  # shown inline; a fresh link replaces the used one
             self.message.value = status_line(widget_message(exc), kind="error")
             self._restart()

@@ -16,7 +16,13 @@ from kafka.admin import (
 from diaspora_notebook.fabric.fabric import Fabric
 from diaspora_notebook.fabric.launcher import tagged_processes
 
-from .kafka_helpers import allow_topic_owner, consume, create_user, produce
+from .kafka_helpers import (
+    allow_topic_owner,
+    consume,
+    create_user,
+    produce,
+    wait_until_writable,
+)
 
 
 def test_down_then_up_keeps_topics_messages_users_and_acls(own_fabric: Callable[..., Fabric],
@@ -29,6 +35,8 @@ def test_down_then_up_keeps_topics_messages_users_and_acls(own_fabric: Callable[
         allow_topic_owner(admin, "durable-carol", topic_name)
     finally:
         admin.close()
+    # a fresh fabric applies new ACLs asynchronously: probe (one b"probe" event) first
+    wait_until_writable(fabric, "durable-carol", "carol-password-0123456789", topic_name)
     produce(fabric, "durable-carol", "carol-password-0123456789", topic_name,
             [f"before-{i}".encode() for i in range(10)])
     ports_before = fabric.bootstrap_servers
@@ -39,8 +47,8 @@ def test_down_then_up_keeps_topics_messages_users_and_acls(own_fabric: Callable[
     fabric.up()
 
     assert fabric.bootstrap_servers == ports_before
-    got = consume(fabric, "durable-carol", "carol-password-0123456789", topic_name, 10)
-    assert sorted(got) == sorted(f"before-{i}".encode() for i in range(10))
+    got = consume(fabric, "durable-carol", "carol-password-0123456789", topic_name, 11)
+    assert sorted(got) == sorted([b"probe", *(f"before-{i}".encode() for i in range(10))])
     admin = fabric.admin_client()
     try:
         acls, _error = admin.describe_acls(ACLFilter(

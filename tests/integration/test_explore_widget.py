@@ -151,3 +151,34 @@ def test_denied_and_missing_are_one_line_and_the_manager_opens_it(owner, sdk_ide
     assert manager.explorer_box.children == (manager.explorer.widget,)
     assert len(manager.explorer.state.page.frame) == 31
     manager.explorer.close()
+
+
+def test_the_magic(monkeypatch, sdk_identity, capsys):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from tests.integration.test_magics import fails_with_one_line, ok, use_identity
+
+    identity = sdk_identity("explore-magic")
+    use_identity(monkeypatch, identity)
+    sh = InteractiveShell.instance()
+    sh.run_line_magic("load_ext", "diaspora_notebook")
+    client = login(identity)
+    name = f"magic-{time.time_ns() % 10**9}"
+    try:
+        topics.register(name, create=True, client=client)
+        topics.produce(name, [{"n": i} for i in range(7)], client=client)
+        shown = ok(sh, f"%diaspora_explore {name} --page-size 5 -o page")
+        assert isinstance(shown, Explorer)
+        shown.state.wait()
+        shown.buttons["frame"].click()
+        assert list(sh.user_ns["page"]["value.n"]) == [2, 3, 4, 5, 6]
+        shown.close()
+        sh.run_cell("%config Diaspora.widget = False")
+        plain = ok(sh, f"%diaspora explore {name} --page-size 3")
+        assert list(plain.frame["value.n"]) == [6, 5, 4]
+        fails_with_one_line(sh, capsys, "%diaspora_explore not-mine-zz", "KafkaAccessDeniedError")
+    finally:
+        topics.unregister(name, delete=True, client=client)
+        sh.run_cell("%diaspora_logout")
+        sh.run_line_magic("unload_ext", "diaspora_notebook")
+        sh.config.pop("Diaspora", None)

@@ -94,12 +94,71 @@ def draw(results: dict[str, Any], out: Path) -> Path:
     return out
 
 
+READ_PATH_OUT = ROOT / "docs" / "img" / "read_path.png"
+_READ_LABELS = {"raw_kp": "raw\nkafka-python", "raw_ck": "raw\nconfluent", "live_ck":
+                "LiveDataFrame\nconfluent", "live_kp": "LiveDataFrame\nkafka-python",
+                "streamz": "streamz\n(tuned)", "quixstreams": "quixstreams"}
+
+
+def draw_read_path(results: dict[str, Any], out: Path) -> Path:
+    """benchmarks/read_path.py's JSON -> events/s per consumer and shape, and the latencies."""
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6), gridspec_kw={"width_ratios": [1.3, 1.3, 1]})
+    for ax, shape in zip(axes[:2], ("small", "wide"), strict=True):
+        speeds = results[shape]["events_per_s"]
+        keys = [k for k in _READ_LABELS if k in speeds]
+        colors = ["#8C8C8C" if k.startswith("raw") else "#4C72B0" if k.startswith("live")
+                  else "#DD8452" for k in keys]
+        bars = ax.bar([_READ_LABELS[k] for k in keys], [speeds[k] for k in keys], color=colors)
+        for bar, k in zip(bars, keys, strict=True):
+            ax.text(bar.get_x() + bar.get_width() / 2, speeds[k], f"{speeds[k]:,.0f}",
+                    ha="center", va="bottom", fontsize=8)
+        r = results[shape]
+        note = (f"LiveDataFrame / raw kafka-python {r['ratio_live_vs_raw_kp']:.2f} (goal 5)\n"
+                f"LiveDataFrame / raw confluent {r['ratio_live_vs_raw_ck']:.2f} (goal 0.5)")
+        if "ratio_live_vs_best_peer" in r:
+            note += f"\nLiveDataFrame / best peer {r['ratio_live_vs_best_peer']:.2f} (goal 1.5)"
+        ax.text(0.98, 0.97, note, transform=ax.transAxes, ha="right", va="top", fontsize=8)
+        ax.set_ylim(0, max(speeds.values()) * 1.35)
+        ax.set_ylabel("events/s until the DataFrame exists")
+        ax.set_title(f"{shape}: {r['n']:,} events of ~{r['bytes']} B")
+        ax.tick_params(axis="x", labelsize=8)
+    ax = axes[2]
+    lat = results["latency"]
+    xs = range(len(lat))
+    ax.bar([x - 0.2 for x in xs], [v["p50_ms"] for v in lat], 0.4, label="p50", color="#64B5CD")
+    ax.bar([x + 0.2 for x in xs], [v["p99_ms"] for v in lat], 0.4, label="p99", color="#C44E52")
+    ax.set_xticks(list(xs), [f"{v['rate']:,.0f} ev/s" for v in lat])
+    for x, v in zip(xs, lat, strict=True):
+        ax.text(x + 0.2, v["p99_ms"], f"{v['p99_ms']:.0f}", ha="center", va="bottom", fontsize=8)
+    resp = results["responsiveness"]
+    ax.set_title("produce -> widget (stub comm)")
+    ax.set_ylabel("ms")
+    ax.legend(fontsize=8, loc="upper left")
+    mem = results["memory"]
+    ax.text(0.98, 0.97, f"1+1 under ingest: p99 {resp['p99_ms']:.0f} ms\n"
+            f"{mem['window']:,}-row window: +{mem['rss_full_mb']:.0f} MB RSS",
+            transform=ax.transAxes, ha="right", va="top", fontsize=8)
+    fig.suptitle(f"Read path, one run ({results['cpus']} CPUs, load avg "
+                 f"{results['load_avg_start'][0]:.1f} at start)", fontsize=11)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--results", default=str(DEFAULT_RESULTS))
-    parser.add_argument("--out", default=str(DEFAULT_OUT))
+    parser.add_argument("--out", default=None)
+    parser.add_argument("--read-path", action="store_true",
+                        help="--results is benchmarks/read_path.py's JSON: draw read_path.png")
     args = parser.parse_args(argv)
-    out = draw(json.loads(Path(args.results).read_text()), Path(args.out))
+    data = json.loads(Path(args.results).read_text())
+    if args.read_path:
+        out = draw_read_path(data, Path(args.out or READ_PATH_OUT))
+    else:
+        out = draw(data, Path(args.out or DEFAULT_OUT))
     print(f"wrote {out}")
     return 0
 

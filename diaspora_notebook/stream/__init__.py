@@ -1,15 +1,19 @@
 """Live pandas views of Kafka topics (state only: the widgets live in ``notebook.widgets``).
 
-``LiveDataFrame`` is the public class; ``live_dataframe`` the plain function magics call.
+``LiveDataFrame`` is the public class; ``live_dataframe`` the plain function magics call;
+``read_batches``/``read_frame`` read part of a topic once (peek, topic views). One engine reads
+for all of them: confluent-kafka (librdkafka) when installed, kafka-python otherwise.
 """
 
 from __future__ import annotations
 
 from diaspora_notebook.stream.consumer_thread import parse_start
+from diaspora_notebook.stream.engine import pick_engine, read_batches, read_frame
 from diaspora_notebook.stream.flatten import RowDecoder, flatten
 from diaspora_notebook.stream.frame import LiveFrame
 from diaspora_notebook.stream.live import LiveDataFrame, live_dataframe, running_streams, stop_all
 from diaspora_notebook.stream.stats import StreamStats
+from diaspora_notebook.stream.views import register_view
 
 __all__ = [
     "LiveDataFrame",
@@ -19,6 +23,10 @@ __all__ = [
     "flatten",
     "live_dataframe",
     "parse_start",
+    "pick_engine",
+    "read_batches",
+    "read_frame",
+    "register_view",
     "running_streams",
     "stop_all",
 ]

@@ -31,10 +31,11 @@ POLL_MAX_RECORDS = 2_000
 # librdkafka's consume() waits until the batch is full or the timeout passes: a short timeout
 # bounds the latency a slow stream adds, a large batch lets a backlog come in big steps
 CONFLUENT_TIMEOUT_MS = 40
-CONFLUENT_MAX_RECORDS = 10_000
+CONFLUENT_MAX_RECORDS = 2_000
 PROBE_EVERY = 3.0  # seconds without records before asking the brokers for end offsets
 PROBE_TIMEOUT_MS = 2_000
 BACKOFF = (0.2, 10.0)
+PENDING_LIMIT = 50_000  # raw payloads held undecoded before the consumer thread decodes too
 
 Start = str | int | dt.datetime
 Sink = Callable[[list[RawBatch]], None]
@@ -350,6 +351,10 @@ class ConsumerLoop:
             self._probe(source)
             self._update_lag(source)
             self.ends_generation = requested
+        if self.frame.pending_rows > PENDING_LIMIT:
+            # the decoder falls behind a catch-up: decode here too rather than let raw payloads
+            # pile up (memory stays bounded; .df would have to wait for them anyway)
+            self.frame.decode_pending(budget=self.max_records)
         batches = source.poll(self.poll_timeout, self.max_records)
         now = time.monotonic()
         healthy = bool(batches)

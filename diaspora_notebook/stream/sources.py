@@ -50,12 +50,14 @@ class SourceError(Exception):
 
 # --- librdkafka --------------------------------------------------------------------------------
 
-#: librdkafka settings for catching up fast (fetch up to 50 MB per request, prefetch deep).
+#: librdkafka settings for catching up fast.
 CONFLUENT_TUNING = {
-    "fetch.max.bytes": 52_428_800,
-    "max.partition.fetch.bytes": 10_485_760,
-    "queued.min.messages": 200_000,
-    "queued.max.messages.kbytes": 65_536,
+    # big fetches, a prefetch queue of 16 MB per partition (librdkafka's default, 64 MB, showed
+    # as RSS next to a 1,000,000-row window without making catch-up faster)
+    "fetch.max.bytes": 16_777_216,
+    "max.partition.fetch.bytes": 8_388_608,
+    "queued.min.messages": 50_000,
+    "queued.max.messages.kbytes": 16_384,
     "fetch.wait.max.ms": 100,
     "enable.partition.eof": False,
     "allow.auto.create.topics": False,

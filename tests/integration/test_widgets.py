@@ -200,7 +200,8 @@ def test_topic_manager_buttons(monkeypatch, sdk_identity, tmp_path, topic_name):
     client.unregister_topic(topic_name)
 
 
-def test_key_widget_reveal_and_rotate(sdk_identity):
+def test_key_widget_reveal_and_rotate(sdk_identity, dummy_comm):
+    """The password reaches the front end only in custom messages, never in widget state."""
     client = login(sdk_identity("key"))
     w = KeyWidget(client)
     rotated = []
@@ -210,11 +211,29 @@ def test_key_widget_reveal_and_rotate(sdk_identity):
     assert password not in widget_state(w.widget)  # nothing to save in the notebook
     assert password not in repr(w.widget)          # nor in text/plain
     assert "connection_config" in w.snippets["kafka-python"].value
+    assert widget_state(w.widget).count(w.key.username) == 1  # each value once
     w.reveal.value = True
-    assert password in widget_state(w.widget) and password in w.password.value
-    assert password in w.snippets["confluent-kafka"].value
-    w.reveal.value = False
+    field = w._channel.field
+    assert field in w.password_row.children and w.masked not in w.password_row.children
+    comm = field.comm
+    assert not [m for m in comm.messages if password in json.dumps(m)]  # queued: no view yet
+    field._handle_msg({"content": {"data": {"method": "custom",
+                                            "content": {"ready": True}}}, "buffers": []})
+    custom = [m for m in comm.messages if m.get("method") == "custom"]
+    assert custom[-1]["content"] == {"show": password}
     assert password not in widget_state(w.widget)
+    assert not [m for m in comm.messages if m.get("method") != "custom"
+                and password in json.dumps(m)], "the password went into a state update"
+    assert w.reveal.description == "Hide"
+    w.reveal.value = False
+    assert [m for m in comm.messages if m.get("method") == "custom"][-1]["content"] == \
+        {"show": None}
+    w.copy.click()
+    assert [m for m in comm.messages if m.get("method") == "custom"][-1]["content"] == \
+        {"copy": password}
+    field._handle_msg({"content": {"data": {"method": "custom",
+                                            "content": {"copied": True}}}, "buffers": []})
+    assert "copied" in w.message.value
     w.rotate.click()
     assert w.confirm_row.layout.display is None and w.rotate.disabled
     w.cancel.click()

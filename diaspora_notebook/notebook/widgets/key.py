@@ -158,7 +158,7 @@ class KeyWidget:
                                    self.confirm, self.cancel])
         self.password_row = w.HBox([w.HTML("<b>Password</b>&nbsp;"), self.masked, self.reveal,
                                     self.copy, self.rotate],
-                                   layout=w.Layout(align_items="center", gap="6px"))
+                                   layout=w.Layout(align_items="center"))
         self.snippets = {lib: w.HTML(code_block(snippet_text(lib)))
                          for lib in SNIPPET_LIBRARIES}
         self.tabs = w.Tab(children=list(self.snippets.values()), titles=SNIPPET_LIBRARIES,

@@ -28,7 +28,8 @@ def read(topic: str | None = None, *, partitions: list[int] | None = None,
     :param partitions: which partitions (default: all)
     :param start: ``"latest"`` (default: the newest page, read backward), ``"earliest"``, an
         offset, ``-n`` (the last n of each partition), ``{partition: offset}``, or a time
-        (``datetime``, ``pandas.Timestamp``, ISO text; naive means UTC), which is looked up with
+        (``datetime``, ``pandas.Timestamp``, ISO text, or float seconds since the epoch; naive
+        means UTC), which is looked up with
         offsets-for-times, never scanned for
     :param limit: most rows returned (at most this many per partition are held while reading)
     :param direction: ``"forward"`` or ``"backward"`` (the messages before ``start``, newest

@@ -256,8 +256,11 @@ def _forward(conf: dict[str, Any], engine: str, topic: str, parts: dict[int, _Pa
     todo = [p for p in parts if parts[p].begin < stops[p]]
     if not todo:
         return
+    # the exact count lets the last consume call return as soon as the records are in, not
+    # after its timeout
     batches = read_batches(None, topic, partitions=todo, start={p: parts[p].begin for p in todo},
                            stop_offsets={p: stops[p] for p in todo}, timeout=min(timeout, 10.0),
+                           max_records=sum(stops[p] - parts[p].begin for p in todo),
                            engine=engine, decode=decoder is None, config=conf)
     try:
         _consume(batches, parts, state,
@@ -285,6 +288,7 @@ def _backward(conf: dict[str, Any], engine: str, topic: str, parts: dict[int, _P
         inner = {p: _Part(los[p], parts[p].low, edge[p]) for p in todo}
         batches = read_batches(None, topic, partitions=todo, start=los,
                                stop_offsets={p: edge[p] for p in todo},
+                               max_records=sum(edge[p] - los[p] for p in todo),
                                timeout=min(timeout, 10.0), engine=engine,
                                decode=decoder is None, config=conf)
         try:

@@ -13,7 +13,8 @@ from diaspora_notebook.stream.sources import TP
 Start = Any  # "earliest" | "latest" | int | {partition: offset} | datetime | ISO text
 DIRECTIONS = ("forward", "backward")
 _HINT = ("use start='earliest', 'latest', an offset (7), the last n of each partition (-50), "
-         "{partition: offset} or a time (datetime, pandas.Timestamp or '2026-12-01T10:00Z')")
+         "{partition: offset} or a time (datetime, pandas.Timestamp, '2026-12-01T10:00Z' or "
+         "time.time()'s float seconds)")
 
 
 def direction_of(start: Start, direction: str | None) -> str:
@@ -28,8 +29,11 @@ def direction_of(start: Start, direction: str | None) -> str:
 
 
 def as_millis(when: Any) -> int | None:
-    """A time (datetime, date, pandas Timestamp, ISO text) as ms since the epoch; naive
-    times are UTC. ``None`` when ``when`` is not a time."""
+    """A time (datetime, date, pandas Timestamp, ISO text, or a float of seconds since the
+    epoch, as ``time.time()`` gives) as ms since the epoch; naive times are UTC. ``None`` when
+    ``when`` is not a time."""
+    if isinstance(when, float):
+        return int(when * 1000)
     if isinstance(when, str):
         try:
             when = dt.datetime.fromisoformat(when.strip().replace("Z", "+00:00"))

@@ -94,6 +94,8 @@ def test_timestamp_seek_is_one_lookup(owner, filled):
     before = topics.read(t, start=filled["between"], direction="backward", limit=2,
                          client=owner)
     assert all(n < N for n in before.frame["value.n"])
+    seconds = topics.read(t, start=filled["between"].timestamp(), limit=1, client=owner)
+    assert list(seconds.frame["value.n"]) == [N]  # time.time()-style float seconds
     future = topics.read(t, start=dt.datetime(2100, 1, 1), client=owner)
     assert future.frame.empty and future.stopped_by == "end"
 
@@ -136,7 +138,7 @@ def test_bad_filters_say_where(owner, filled):
     with pytest.raises(DiasporaUsageError, match="failed on partition"):
         topics.read(t, filter="value.deep.x.startswith('a')", client=owner)
     for kwargs, message in [({"limit": 0}, "limit"), ({"direction": "up"}, "direction"),
-                            ({"start": 1.5}, "invalid start"), ({"partitions": [7]},
+                            ({"start": "soon"}, "invalid start"), ({"partitions": [7]},
                                                                   "no partition 7"),
                             ({"scan_budget": -1}, "scan_budget"), ({"filter": 3}, "filter")]:
         with pytest.raises(DiasporaUsageError, match=message):

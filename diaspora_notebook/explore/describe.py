@@ -70,11 +70,11 @@ class TopicDetails:
         """One row per partition (columns :data:`PARTITION_COLUMNS`)."""
         import pandas as pd
 
-        return pd.DataFrame([{"partition": p.partition, "leader": p.leader,
-                              "replicas": list(p.replicas), "isr": list(p.isr),
-                              "earliest": p.earliest, "latest": p.latest,
-                              "messages": p.messages} for p in self.partition_details],
-                            columns=list(PARTITION_COLUMNS))
+        rows = [{"partition": p.partition, "leader": p.leader, "replicas": list(p.replicas),
+                 "isr": list(p.isr), "earliest": p.earliest, "latest": p.latest,
+                 "messages": p.messages} for p in self.partition_details]
+        frame: pd.DataFrame = pd.DataFrame(rows, columns=list(PARTITION_COLUMNS))
+        return frame
 
 
 def describe_topic(topic: str, *, client: Client | None = None) -> TopicDetails:

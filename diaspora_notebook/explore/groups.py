@@ -95,7 +95,7 @@ def groups(topic: str, *, client: Client | None = None) -> pd.DataFrame:
     rows = [{"group": g.group, "state": g.state, "members": len(g.members), "partition": p,
              "committed": g.committed.get(p), "end": end, "lag": g.lag[p]}
             for g in group_infos(topic, client=client) for p, end in sorted(g.end.items())]
-    frame = pd.DataFrame(rows, columns=list(GROUP_COLUMNS))
+    frame: pd.DataFrame = pd.DataFrame(rows, columns=list(GROUP_COLUMNS))
     frame["committed"] = frame["committed"].astype("Int64")
     return frame
 

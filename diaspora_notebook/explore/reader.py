@@ -201,13 +201,15 @@ def _keep(batch: pa.RecordBatch, where: str, flt: Filter | None, row_filter: Row
     if row_filter is None:
         return rows
     try:
-        mask = [bool(row_filter(r)) for r in rows.to_dict("records")]
+        mask = [bool(row_filter({str(k): v for k, v in r.items()}))
+                for r in rows.to_dict("records")]
     except Exception as exc:
         raise DiasporaUsageError(f"the filter function failed on {where}: "
                                  f"{type(exc).__name__}: {exc}"[:500],
                                  hint="it gets each row as a dict: row['value.temp'] > 30"
                                  ) from exc
-    return rows[mask].reset_index(drop=True)
+    kept: pd.DataFrame = rows[mask].reset_index(drop=True)
+    return kept
 
 
 def _consume(batches: Iterator[pa.RecordBatch], parts: dict[int, _Part], state: _Scan,

@@ -87,7 +87,7 @@ def infer(topic: str, frame: pd.DataFrame) -> Schema:
                     "examples": examples,
                     "first_partition": None if row is None else int(row["partition"]),
                     "first_offset": None if row is None else int(row["offset"])})
-        if first is not None and first >= baseline:
+        if row is not None and first is not None and first >= baseline:
             drift.append(Drift(name, int(row["partition"]), int(row["offset"]),
                                row["timestamp"]))
     table = pd.DataFrame(out, columns=list(SCHEMA_COLUMNS))

@@ -90,7 +90,7 @@ def file_frame(frame: pd.DataFrame) -> pd.DataFrame:
     mixing types (lists, objects) as JSON text too."""
     import pyarrow as pa
 
-    out = frame.copy()
+    out: pd.DataFrame = frame.copy()
     for name in out.columns:
         if name in ("value", "headers"):
             out[name] = out[name].map(_json_text)

@@ -232,7 +232,7 @@ class ExplorerState:
                        client=self.client)
             if got.frame.empty:
                 raise DiasporaUsageError(f"message {p}/{off} is gone (retention)")
-            self.detail = detail_of(got.frame.iloc[0].to_dict())
+            self.detail = detail_of({str(k): v for k, v in got.frame.iloc[0].items()})
             self._changed("detail")
         return self._run("detail", work)
 
@@ -255,7 +255,8 @@ class ExplorerState:
         """A copy of the page's rows."""
         if self.page is None:
             raise DiasporaUsageError("nothing read yet", hint="load a page first")
-        return self.page.frame.copy()
+        frame: pd.DataFrame = self.page.frame.copy()
+        return frame
 
     def export(self, path: str | Path, format: str | None = None) -> Path:
         """Write the page as a snapshot (see :func:`~diaspora_notebook.explore.export`)."""

@@ -76,7 +76,7 @@ def payload_names(batch: pa.RecordBatch) -> list[str]:
 
 
 def _headers(value: Any) -> dict[str, str]:
-    return {h["name"]: decode_key(h["value"]) for h in value or ()}
+    return {h["name"]: decode_key(h["value"]) or "" for h in value or ()}
 
 
 def meta_column(batch: pa.RecordBatch, name: str, decoder: Decoder | None) -> Any:
@@ -110,7 +110,8 @@ def frame_of(batch: pa.RecordBatch, meta: Iterable[str], fields: Iterable[str],
         eng = engine_column(f)
         data[f] = batch.column(eng).to_pandas() if eng in have else \
             pd.Series(np.full(batch.num_rows, np.nan))
-    return pd.DataFrame(data, index=pd.RangeIndex(batch.num_rows))
+    frame: pd.DataFrame = pd.DataFrame(data, index=pd.RangeIndex(batch.num_rows))
+    return frame
 
 
 def rows_of(batch: pa.RecordBatch, fields: list[str] | None,

@@ -20,12 +20,13 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import kafka
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, TopicPartition
+from kafka.admin import UserScramCredentialDeletion
 
 from diaspora_notebook.fabric.broker.config import MAX_REAUTH_MS, REAUTH_VARIABLE
 from diaspora_notebook.fabric.fabric import Fabric
@@ -118,17 +119,29 @@ def confluent_consumer(client: Any, topic: str, partitions: list[int], offset: i
     return consumer
 
 
-def test_rotated_key_is_cut_on_connections_opened_before_within_60s(fabric, sdk_identity,
-                                                                    capsys):
-    lifetime = session_ms(fabric)
-    assert lifetime <= MAX_REAUTH_MS, lifetime
-    alice = sdk_identity("reauth")
-    remember_secret(alice.password)
-    client = alice.client()
-    client.login()
-    topic = own_topic(client, partitions=1)
-    old_conf = client.kafka_config()
+def abandon(producer: kafka.KafkaProducer) -> None:
+    """Close a producer whose key is dead; left open it would retry against the broker all
+    session long, and close() alone waits for ever on the records it can no longer send."""
+    try:
+        producer.close(timeout=5)
+    except kafka.errors.KafkaTimeoutError:
+        # kafka-python has no public way to drop unsendable records; its sender's force_close
+        # aborts them, after which close() completes
+        producer._sender.force_close()
+        producer._sender.join(10)
+        producer.close(timeout=5)
 
+
+def cut_after(client: Any, topic: str, revoke: Callable[[], dict[str, Any]],
+              ) -> tuple[dict[str, float], int]:
+    """Open three old-key clients, ``revoke`` the key, and time when each stops getting through.
+
+    ``revoke`` returns kafka-python settings of a valid identity that keeps producing, so that
+    silence means "cut" rather than "nothing to read". Returns, per old-key client, the newest
+    event it wrote or read in seconds after the revocation, and how many valid events were
+    written meanwhile.
+    """
+    old_conf = client.kafka_config()
     producer = kafka.KafkaProducer(**old_conf, acks="all", linger_ms=0)
     consumer = kafka.KafkaConsumer(**old_conf, enable_auto_commit=False)
     partitions = sorted(consumer.partitions_for_topic(topic) or [0])
@@ -138,7 +151,7 @@ def test_rotated_key_is_cut_on_connections_opened_before_within_60s(fabric, sdk_
     rd = confluent_consumer(client, topic, partitions, OFFSET_END,
                             logger=logging.getLogger("test.rdkafka.old-key"),
                             error_cb=lambda err: rd_errors.append(str(err)))
-    fresh: kafka.KafkaProducer | None = None
+    valid: kafka.KafkaProducer | None = None
     # per old-key client: when it last succeeded (monotonic), and the newest event it wrote or
     # read (wall clock; an event read late was still fetched before the cut)
     last_ok: dict[str, float] = {}
@@ -160,18 +173,16 @@ def test_rotated_key_is_cut_on_connections_opened_before_within_60s(fabric, sdk_
                 succeeded("confluent-kafka consumer", message.timestamp()[1] / 1000)
 
     try:
-        # every old-key connection carries traffic before the rotation
+        # every old-key connection carries traffic before the revocation
         deadline = time.monotonic() + 60
         while len(last_ok) < 3 and time.monotonic() < deadline:
             producer.send(topic, b"before").add_callback(delivered("kafka-python producer"))
             poll_consumers()
-        assert len(last_ok) == 3, f"old-key clients not all working before rotation: {last_ok}"
+        assert len(last_ok) == 3, f"old-key clients not all working before: {last_ok}"
 
-        new = client.create_key()
-        rotated, rotated_wall = time.monotonic(), time.time()
-        remember_secret(new["password"])
-        client.block_until_ready(timeout=60)
-        fresh = kafka.KafkaProducer(**client.kafka_config(), acks="all", linger_ms=0)
+        revoked_wall = time.time()
+        valid = kafka.KafkaProducer(**revoke(), acks="all", linger_ms=0)
+        revoked = time.monotonic() - (time.time() - revoked_wall)
         valid_sent: list[float] = []
 
         def all_cut(now: float) -> bool:
@@ -179,30 +190,46 @@ def test_rotated_key_is_cut_on_connections_opened_before_within_60s(fabric, sdk_
             return (now - latest >= SILENCE_S
                     and sum(1 for t in valid_sent if t > latest + 1) >= 20)
 
-        deadline = rotated + 90
+        deadline = revoked + 90
         while time.monotonic() < deadline and not all_cut(time.monotonic()):
-            fresh.send(topic, b"valid").add_callback(lambda _m: valid_sent.append(time.monotonic()))
+            valid.send(topic, b"valid").add_callback(lambda _m: valid_sent.append(time.monotonic()))
             producer.send(topic, b"old-key").add_callback(delivered("kafka-python producer"))
             poll_consumers()
-        now = time.monotonic()
-        cut = {name: round(t - rotated_wall, 1) for name, t in newest.items()}
-        with capsys.disabled():
-            print(f"\nreauth: session {lifetime} ms; newest event each old-key client wrote or "
-                  f"read, s after rotation: {cut}; valid-key events meanwhile: "
-                  f"{len(valid_sent)}")
-        assert all_cut(now), (
-            f"old-key clients still working {now - rotated:.0f} s after rotation: {cut}")
-        assert all(v <= 60 for v in cut.values()), cut
-        assert len(valid_sent) >= 20, "the valid key could not produce meanwhile"
+        cut = {name: round(t - revoked_wall, 1) for name, t in newest.items()}
+        assert all_cut(time.monotonic()), (
+            f"old-key clients still working {time.monotonic() - revoked:.0f} s later: {cut}")
+        assert len(valid_sent) >= 20, "the valid identity could not produce meanwhile"
         assert any("re-authentication" in e or "_AUTHENTICATION" in e for e in rd_errors), \
             rd_errors[:3]
+        return cut, len(valid_sent)
     finally:
         rd.close()
         consumer.close()
-        for prod in (producer, fresh):
-            if prod is not None:
-                with contextlib.suppress(Exception):
-                    prod.close(timeout=1)
+        if valid is not None:
+            valid.close(timeout=10)
+        abandon(producer)
+
+
+def test_rotated_key_is_cut_on_connections_opened_before_within_60s(fabric, sdk_identity,
+                                                                    capsys):
+    lifetime = session_ms(fabric)
+    assert lifetime <= MAX_REAUTH_MS, lifetime
+    alice = sdk_identity("reauth")
+    remember_secret(alice.password)
+    client = alice.client()
+    client.login()
+    topic = own_topic(client, partitions=1)
+
+    def rotate() -> dict[str, Any]:
+        remember_secret(client.create_key()["password"])
+        client.block_until_ready(timeout=60)
+        return client.kafka_config()
+
+    cut, valid = cut_after(client, topic, rotate)
+    with capsys.disabled():
+        print(f"\nreauth: session {lifetime} ms; newest event each old-key client wrote or "
+              f"read, s after rotation: {cut}; valid-key events meanwhile: {valid}")
+    assert all(v <= 60 for v in cut.values()), cut
 
 
 @pytest.fixture(scope="module")
@@ -285,3 +312,31 @@ def test_valid_key_streams_across_many_reauthentications_without_loss_or_duplica
     assert len(counter.connections) >= (2 if engine == "kafka-python" else 1), vars(counter)
     assert counter.librdkafka_started >= 3 and counter.librdkafka_failed == 0, vars(counter)
     assert not any("_AUTHENTICATION" in e for e in rd_errors), rd_errors[:3]
+
+
+def test_removed_key_is_cut_on_connections_opened_before(short_session_fabric, tmp_path,
+                                                         capsys):
+    """Deleting the SCRAM credential (what `user remove` does to the key) cuts open connections
+    too; the account's ACLs stay here, so only authentication can stop it."""
+    fabric = short_session_fabric
+    carol = create_identity(fabric, tmp_path / "carol")
+    remember_secret(carol.password)
+    client = carol.client()
+    client.login()
+    topic = own_topic(client, partitions=1)
+
+    def remove() -> dict[str, Any]:
+        admin = fabric.admin_client()
+        try:
+            result = admin.alter_user_scram_credentials(
+                [UserScramCredentialDeletion(carol.id, "SCRAM-SHA-512")])
+        finally:
+            admin.close()
+        assert result == {carol.id: None}, result
+        return fabric.admin_config()
+
+    cut, valid = cut_after(client, topic, remove)
+    with capsys.disabled():
+        print(f"\nreauth: session {SHORT_SESSION_MS} ms; newest event each removed-key client "
+              f"wrote or read, s after removal: {cut}; admin events meanwhile: {valid}")
+    assert all(v <= 2 * SHORT_SESSION_MS / 1000 for v in cut.values()), cut

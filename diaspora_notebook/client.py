@@ -25,7 +25,7 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -314,6 +314,28 @@ class Client:
                 return str(identity["id"])
         raise UnknownUserError(f"no identity has the username {user!r}",
                                hint="check the spelling, or pass the identity id (a UUID)")
+
+    def usernames(self, ids: Iterable[str]) -> dict[str, str]:
+        """``{identity id: username}`` for the ids the identity provider knows (one call).
+
+        For display: an id the provider does not know (or a failed lookup) is left out, so the
+        caller shows the id itself.
+        """
+        wanted = sorted({str(i) for i in ids if i})
+        if not wanted:
+            return {}
+        from globus_sdk.scopes import AuthScopes
+
+        self._session.ensure_login()
+        auth = globus_sdk.AuthClient(app=self._session.app, app_scopes=[AuthScopes.openid])
+        try:
+            found = auth.get_identities(ids=wanted).get("identities", [])
+        except (globus_sdk.GlobusAPIError, globus_sdk.NetworkError):
+            return {}
+        finally:
+            auth.close()
+        return {str(i["id"]): str(i["username"]) for i in found
+                if i.get("id") and i.get("username")}
 
     # --- Kafka ---------------------------------------------------------------------------
 

@@ -274,7 +274,7 @@ class LabPage:
     def save(self) -> Path:
         """Save (with widget state, as the settings say) and return the file on disk."""
         relative = self.page.evaluate(SAVE)
-        return self.server.root / relative
+        return self.server.root / str(relative)
 
     def has_kernel(self) -> bool:
         return bool(self.page.evaluate(HAS_KERNEL))

@@ -176,7 +176,7 @@ def test_topic_manager_buttons(monkeypatch, sdk_identity, tmp_path, topic_name):
     assert "success" in m.message.value, m.message.value
     assert topic_name in friend_client.list_topics()["topics"]
     m.buttons["users"].click()
-    assert friend.id in m.message.value
+    assert f"shared with: {friend.username}" in m.message.value  # usernames, not ids
     m.buttons["revoke"].click()
     assert topic_name not in friend_client.list_topics()["topics"]
     m.buttons["delete"].click()  # asks first

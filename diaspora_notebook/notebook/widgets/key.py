@@ -75,7 +75,7 @@ def _secret_field_class() -> type:
                                  hint="pip install anywidget (then restart JupyterLab)") from None
     import traitlets
 
-    class SecretField(anywidget.AnyWidget):  # type: ignore[misc]
+    class SecretField(anywidget.AnyWidget):
         """Shows a secret that reaches the browser only in custom messages (never in state)."""
 
         _esm = traitlets.Unicode(FIELD_ESM).tag(sync=True)

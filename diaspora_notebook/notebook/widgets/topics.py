@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from diaspora_notebook import topics
 from diaspora_notebook.notebook.errors import widget_message
-from diaspora_notebook.notebook.html import Result, status_line, topics_html
+from diaspora_notebook.notebook.html import Result, badge, esc, status_line, topics_html
 from diaspora_notebook.notebook.widgets import dispatcher, ipywidgets
 
 if TYPE_CHECKING:
@@ -48,9 +48,13 @@ class TopicManager:
                                            layout=w.Layout(width="12em"))
         self.user = w.Text(placeholder="username or identity id", description="User:",
                            layout=w.Layout(width="24em"))
-        b = self.buttons = {name: w.Button(description=label, tooltip=tip)
-                            for name, label, tip in _BUTTONS}
-        self.message = w.HTML()
+        b = self.buttons = {name: w.Button(description=label, tooltip=tip, icon=icon,
+                                           layout=w.Layout(width="auto"))
+                            for name, label, tip, icon in _BUTTONS}
+        b["delete"].button_style = "danger"  # it destroys every message of the topic
+        b["create"].button_style = b["register"].button_style = "primary"
+        # one line that wraps as prose (a long error never breaks into stray characters)
+        self.message = w.HTML(layout=w.Layout(width="100%"))
         self.explorer_box = w.VBox()  # the Explore button's explorer goes here
         self.explorer: Any = None
         self.widget = w.VBox([
@@ -87,11 +91,15 @@ class TopicManager:
                 self.reload()
         except Exception as exc:  # every failure is shown inline
             text = widget_message(exc)
-            self.message.value = status_line(text, kind="error")
+            self.message.value = _message_html("error", text)
             self._action_callbacks(action, False, text)
             return False
-        text = repr(Result(result)) if isinstance(result, dict) else str(result)
-        self.message.value = status_line(text, kind="success")
+        if isinstance(result, dict):  # a service answer: the badge and line of the magics
+            text = repr(Result(result))
+            self.message.value = Result(result)._repr_html_()
+        else:
+            text = str(result)
+            self.message.value = _message_html("success", text)
         self._action_callbacks(action, True, text)
         return True
 
@@ -176,22 +184,31 @@ class TopicManager:
                          reload=False)
 
 
+def _message_html(status: str, text: str) -> str:
+    """The magics' badge and one line of text that wraps at spaces."""
+    return (f'<div style="white-space:normal;overflow-wrap:anywhere;line-height:1.5">'
+            f"{badge(status)} {esc(text)}</div>")
+
+
 def _users_text(client: Client, topic: str) -> str:
     answer = client.list_topic_users(topic)
-    users = ", ".join(str(u) for u in answer.get("users", [])) or "nobody else"
-    return f"{topic}: owner {answer.get('owner')}; users: {users}"
+    ids = [str(u) for u in answer.get("users", [])]
+    owner = str(answer.get("owner") or "")
+    names = client.usernames([owner, *ids])
+    users = ", ".join(names.get(i, i) for i in ids) or "nobody else"
+    return f"{topic}: owner {names.get(owner, owner)}; shared with: {users}"
 
 
-_BUTTONS = (
-    ("register", "Register", "register the topic to you (ACLs)"),
-    ("create", "Create", "create the topic on the brokers"),
-    ("delete", "Delete", "delete the topic and its messages from the brokers"),
-    ("unregister", "Unregister", "remove the topic's ACLs"),
-    ("refresh", "Refresh", "reload topics and offsets"),
-    ("grant", "Grant", "let the user produce and consume"),
-    ("revoke", "Revoke", "take the user's access back"),
-    ("users", "Users", "who may use this topic"),
-    ("explore", "Explore", "browse the topic's messages, schema and groups"),
+_BUTTONS = (  # name, label, tooltip, Font Awesome icon
+    ("register", "Register", "register the topic to you (ACLs)", "key"),
+    ("create", "Create", "create the topic on the brokers", "plus"),
+    ("delete", "Delete", "delete the topic and its messages from the brokers", "trash"),
+    ("unregister", "Unregister", "remove the topic's ACLs", "unlock"),
+    ("refresh", "Refresh", "reload topics and offsets", "refresh"),
+    ("grant", "Grant", "let the user produce and consume", "user-plus"),
+    ("revoke", "Revoke", "take the user's access back", "user-times"),
+    ("users", "Users", "who may use this topic", "users"),
+    ("explore", "Explore", "browse the topic's messages, schema and groups", "search"),
 )
 
 __all__ = ["TopicManager"]

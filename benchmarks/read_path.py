@@ -374,6 +374,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rates", default="5000,50000", help="latency: events/s")
     parser.add_argument("--latency-seconds", type=float, default=8.0)
     parser.add_argument("--no-peers", action="store_true")
+    parser.add_argument("--parts", default="throughput,responsiveness,memory,latency",
+                        help="which parts to run (comma-separated)")
     parser.add_argument("--quick", action="store_true",
                         help="tiny sizes, no peers (the smoke test)")
     parser.add_argument("--json", dest="json_out", default=None)
@@ -385,27 +387,53 @@ def main(argv: list[str] | None = None) -> int:
     fabric = Fabric.at(args.home)
     config = fabric.admin_config()
     rd = to_librdkafka(config)
-    python = None if args.no_peers else ensure_bench_venv()
+    parts = set(args.parts.split(","))
+    python = None if args.no_peers or "throughput" not in parts else ensure_bench_venv()
     results: dict[str, Any] = {"cpus": os.cpu_count(), "load_avg_start": list(os.getloadavg())}
-    results["small"] = throughput(fabric, config, rd, "small", args.n, args.repeat, python)
-    results["wide"] = throughput(fabric, config, rd, "wide", args.wide_n, args.repeat, python)
+    if "throughput" in parts:
+        results["small"] = throughput(fabric, config, rd, "small", args.n, args.repeat, python)
+        results["wide"] = throughput(fabric, config, rd, "wide", args.wide_n, args.repeat,
+                                     python)
+    if "responsiveness" in parts:
+        responsive_part(fabric, config, rd, args.n, results)
+    if "memory" in parts:
+        memory_part(fabric, config, rd, args.window, results)
+    if "latency" in parts:
+        latency_part(fabric, config, rd, args, results)
+    results["load_avg_end"] = list(os.getloadavg())
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(results, indent=2) + "\n")
+    sys.stdout.flush()
+    return 0
 
+
+def responsive_part(fabric: Fabric, config: dict[str, Any], rd: dict[str, Any], n: int,
+                    results: dict[str, Any]) -> None:
     topic = new_topic(fabric, "bench-responsive")
-    produce_fast(rd, topic, args.n, small)
-    resp = responsiveness(config, topic, args.n)
+    produce_fast(rd, topic, n, small)
+    resp = responsiveness(config, topic, n)
     results["responsiveness"] = resp
     print(f"kernel while the engine ingests {resp['ingest_events_per_s']:,.0f} events/s: "
           f"1+1 late by p50 {resp['p50_ms']:.1f} ms, p99 {resp['p99_ms']:.1f} ms "
           f"(max {resp['max_ms']:.0f} ms, {resp['cells']:,} cells) (goal p99 <= 100 ms)")
 
+
+def memory_part(fabric: Fabric, config: dict[str, Any], rd: dict[str, Any], window: int,
+                results: dict[str, Any]) -> None:
+    """In a fresh process: RSS grown by earlier runs would hide what the window costs."""
     topic = new_topic(fabric, "bench-memory")
-    produce_fast(rd, topic, 2 * args.window, small)
-    mem = memory(config, rd, topic, args.window)
+    produce_fast(rd, topic, 2 * window, small)
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(1) as pool:
+        mem = pool.apply(memory, (config, rd, topic, window))
     results["memory"] = mem
     print(f"memory: a {mem['window']:,}-row window adds {mem['rss_full_mb']:.0f} MB RSS "
           f"(goal <= 150 MB); {mem['window']:,} events later {mem['rss_after_mb']:.0f} MB "
           f"(growth {mem['growth_after_full_mb']:+.0f} MB, max {mem['rss_max_after_full_mb']:.0f})")
 
+
+def latency_part(fabric: Fabric, config: dict[str, Any], rd: dict[str, Any], args: Any,
+                 results: dict[str, Any]) -> None:
     results["latency"] = []
     for rate in (float(r) for r in args.rates.split(",")):
         lat = latency(fabric, config, rd, rate, args.latency_seconds)
@@ -413,11 +441,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"produce->widget at {rate:,.0f} events/s (achieved {lat['achieved_rate']:,.0f}): "
               f"p50 {lat['p50_ms']:.0f} ms, p99 {lat['p99_ms']:.0f} ms, {lat['renders']} "
               f"refreshes, {lat['comm_kb_per_s']:.1f} KB/s to the browser")
-    results["load_avg_end"] = list(os.getloadavg())
-    if args.json_out:
-        Path(args.json_out).write_text(json.dumps(results, indent=2) + "\n")
-    sys.stdout.flush()
-    return 0
 
 
 if __name__ == "__main__":

@@ -158,6 +158,7 @@ def test_refresh_period_adapts_to_cost_and_to_a_busy_kernel():
     r.base = 0.1
     assert r.next_period(0.1, cost=0.001, late=0.0) == pytest.approx(0.1)
     assert r.next_period(0.1, cost=0.08, late=0.0) == pytest.approx(0.4)  # 5x what it cost
+    assert r.next_period(0.1, cost=0.001, late=0.2) == pytest.approx(0.1)  # noise: ignored
     busy = r.next_period(0.1, cost=0.001, late=0.5)
     assert busy == pytest.approx(0.15)
     period = busy

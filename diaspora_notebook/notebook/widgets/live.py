@@ -56,8 +56,10 @@ class Refresher:
     """
 
     COST_FACTOR = 5.0  # refresh at most 1/5 of the time: views stay a small share of a core
-    LATE_S = 0.1  # waking up this late means the kernel is busy (scheduling noise stays below)
-    MAX_PERIOD_S = 2.0
+    # waking up this late means the process is starved (the kernel's cell or the stream itself
+    # holds the GIL); below it is scheduling noise on a loaded machine, not worth slowing for
+    LATE_S = 0.25
+    MAX_PERIOD_S = 1.0
 
     def __init__(self, live: LiveDataFrame, refresh: Callable[[], None], hz: float,
                  *, start: bool = True) -> None:
@@ -96,7 +98,7 @@ class Refresher:
         if late > self.LATE_S:
             wanted = min(period * 1.5, self.MAX_PERIOD_S)
         else:
-            wanted = max(self.base, period * 0.7)
+            wanted = max(self.base, period * 0.5)
         return min(max(wanted, cost * self.COST_FACTOR), self.MAX_PERIOD_S)
 
     def close(self) -> None:

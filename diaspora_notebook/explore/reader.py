@@ -29,6 +29,10 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 MAX_LIMIT = 1_000_000
+#: up to this many records per partition a read is "small": librdkafka is told to fetch and
+#: prefetch about that much, not its catch-up default (up to 10 MB and 200,000 records per
+#: partition, which made a 50-row seek into a large topic read megabytes)
+SMALL_READ = 20_000
 DEFAULT_BUDGET = 2_000_000
 Progress = Callable[[int, int], None]
 RowFilter = Callable[[dict[str, Any]], bool]
@@ -249,6 +253,16 @@ def _consume(batches: Iterator[pa.RecordBatch], parts: dict[int, _Part], state: 
     state.stop_now()
 
 
+def _sized(conf: dict[str, Any], engine: str, per_partition: int) -> dict[str, Any]:
+    """``conf`` with fetch sizes for reading about ``per_partition`` records a partition."""
+    if engine != "confluent" or per_partition > SMALL_READ:
+        return conf
+    # not smaller than a producer's record batch (librdkafka's is 1 MB): a partition whose next
+    # batch does not fit would be re-fetched with growing sizes, which takes seconds
+    return {**conf, "queued.min.messages": max(per_partition, 100),
+            "max.partition.fetch.bytes": 1 << 20}
+
+
 def _forward(conf: dict[str, Any], engine: str, topic: str, parts: dict[int, _Part],
              state: _Scan, flt: Filter | None, row_filter: RowFilter | None,
              fields: list[str] | None, decoder: Decoder | None, timeout: float) -> None:
@@ -263,13 +277,18 @@ def _forward(conf: dict[str, Any], engine: str, topic: str, parts: dict[int, _Pa
     batches = read_batches(None, topic, partitions=todo, start={p: parts[p].begin for p in todo},
                            stop_offsets={p: stops[p] for p in todo}, timeout=min(timeout, 10.0),
                            max_records=sum(stops[p] - parts[p].begin for p in todo),
-                           engine=engine, decode=decoder is None, config=conf)
+                           engine=engine, decode=decoder is None,
+                           config=_sized(conf, engine, max(stops[p] - parts[p].begin
+                                                           for p in todo)))
     try:
         _consume(batches, parts, state,
                  lambda b, where: _keep(b, where, flt, row_filter, fields, decoder),
                  lambda pt: state.limit - pt.count, forward=True)
     finally:
         batches.close()  # type: ignore[attr-defined]
+    if state.stopped is None and any(  # the engine gave up waiting: say so, not "end"
+            not parts[p].full and (parts[p].hi or parts[p].begin) < stops[p] for p in todo):
+        state.stopped = "timeout"
 
 
 def _backward(conf: dict[str, Any], engine: str, topic: str, parts: dict[int, _Part],
@@ -292,13 +311,16 @@ def _backward(conf: dict[str, Any], engine: str, topic: str, parts: dict[int, _P
                                stop_offsets={p: edge[p] for p in todo},
                                max_records=sum(edge[p] - los[p] for p in todo),
                                timeout=min(timeout, 10.0), engine=engine,
-                               decode=decoder is None, config=conf)
+                               decode=decoder is None,
+                               config=_sized(conf, engine, max(edge[p] - los[p] for p in todo)))
         try:
             _consume(batches, inner, state,
                      lambda b, where: _keep(b, where, flt, row_filter, fields, decoder),
                      lambda pt: 1 << 62, forward=False)
         finally:
             batches.close()  # type: ignore[attr-defined]
+        if state.stopped is None and any((inner[p].hi or los[p]) < edge[p] for p in todo):
+            state.stopped = "timeout"  # the engine gave up waiting for part of the window
         if state.stopped in ("cancelled", "timeout"):
             return  # a window cut short could leave a gap: keep only complete windows
         for p in todo:

@@ -28,7 +28,8 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, TopicPartition
 from kafka.admin import UserScramCredentialDeletion
 
-from diaspora_notebook.fabric.broker.config import MAX_REAUTH_MS, REAUTH_VARIABLE
+from diaspora_notebook.errors import DiasporaUsageError
+from diaspora_notebook.fabric.broker.config import MAX_REAUTH_MS, REAUTH_VARIABLE, reauth_ms
 from diaspora_notebook.fabric.fabric import Fabric
 from diaspora_notebook.kafka import KafkaAdmin, KafkaProducer, NewTopic
 from diaspora_notebook.stream import LiveDataFrame
@@ -84,6 +85,22 @@ def counting_reauth() -> Iterator[tuple[ReauthCounter, logging.Logger]]:
         python_logger.setLevel(saved)
         python_logger.removeFilter(counter)
         rdkafka_logger.removeFilter(counter)
+
+
+@pytest.mark.parametrize("value", ["0", "999", "60001", "3600000", "30s", "-5"])
+def test_a_session_setting_that_breaks_the_60s_promise_is_refused(monkeypatch, value):
+    monkeypatch.setenv(REAUTH_VARIABLE, value)
+    with pytest.raises(DiasporaUsageError) as info:
+        reauth_ms()
+    assert REAUTH_VARIABLE in str(info.value) and repr(value) in str(info.value)
+    assert "unset it" in info.value.hint
+
+
+def test_session_setting_default_and_override(monkeypatch):
+    monkeypatch.delenv(REAUTH_VARIABLE, raising=False)
+    assert reauth_ms() == 30_000
+    monkeypatch.setenv(REAUTH_VARIABLE, "60000")
+    assert reauth_ms() == MAX_REAUTH_MS
 
 
 def own_topic(client: Any, partitions: int) -> str:

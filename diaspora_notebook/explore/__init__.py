@@ -14,8 +14,10 @@ from diaspora_notebook.explore.query import Filter, parse_filter
 from diaspora_notebook.explore.result import ReadResult
 from diaspora_notebook.explore.schema import Schema, schema
 from diaspora_notebook.explore.snapshot import export, load_provenance
+from diaspora_notebook.explore.state import ExplorerState, MessageDetail
 from diaspora_notebook.explore.values import decode_value
 
-__all__ = ["Filter", "GroupInfo", "PartitionDetails", "ReadResult", "Schema", "TopicDetails",
-           "decode_value", "describe_topic", "export", "group_infos", "groups",
-           "load_provenance", "parse_filter", "read", "reset_group", "schema"]
+__all__ = ["ExplorerState", "Filter", "GroupInfo", "MessageDetail", "PartitionDetails",
+           "ReadResult", "Schema", "TopicDetails", "decode_value", "describe_topic", "export",
+           "group_infos", "groups", "load_provenance", "parse_filter", "read", "reset_group",
+           "schema"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import json
 import logging
 import shutil
@@ -263,7 +264,7 @@ class Fabric:
                 if not proc.is_running():
                     proc.start()
                     started.append(proc)
-                    proc.wait_ready(lambda p=port: webapps.healthy(p), webapps.START_TIMEOUT,
+                    proc.wait_ready(functools.partial(webapps.healthy, port), webapps.START_TIMEOUT,
                                     "GET /healthz answers 200")
                     say(f"{what} is ready on {webapps.url(port)}")
         except BaseException:

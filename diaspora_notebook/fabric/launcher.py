@@ -194,7 +194,7 @@ def _is_our_process(pid: int, tag: str) -> bool:
         proc = psutil.Process(pid)
         if proc.status() == psutil.STATUS_ZOMBIE:
             return False
-        return proc.environ().get(TAG_VARIABLE) == tag
+        return bool(proc.environ().get(TAG_VARIABLE) == tag)
     except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
         return False
 

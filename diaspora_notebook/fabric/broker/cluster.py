@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import errno
+import functools
 import logging
 import os
 import signal
@@ -247,8 +248,7 @@ class BrokerCluster:
             for node in to_start:
                 remaining = max(1.0, deadline - time.monotonic())
                 node.process.wait_ready(
-                    lambda n=node: _log_contains(n.server_log, offsets[n.node_id], STARTED_LINE)
-                    or _fatal_in_log(n, offsets[n.node_id]),
+                    functools.partial(_started_or_fatal, node, offsets[node.node_id]),
                     remaining,
                     f"'{STARTED_LINE}'",
                 )
@@ -344,6 +344,11 @@ def _log_contains(path: Path, offset: int, needle: str) -> bool:
             return needle.encode() in fh.read()
     except FileNotFoundError:
         return False
+
+
+def _started_or_fatal(node: BrokerNode, offset: int) -> bool:
+    """Readiness check: the banner, or a fatal error (so the wait fails fast)."""
+    return _log_contains(node.server_log, offset, STARTED_LINE) or _fatal_in_log(node, offset)
 
 
 def _fatal_in_log(node: BrokerNode, offset: int) -> bool:

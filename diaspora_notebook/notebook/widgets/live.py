@@ -292,14 +292,14 @@ class LiveView:
         """Bring the widgets up to date (only values that changed are sent)."""
         with self._lock:
             live = self.live
-            stats = live.stats
-            _set(self.counters, counters_html(live, stats))
-            _set(self.errors, error_html(live, stats))
-            _set(self.drift, drift_html(stats))
             version = live.version
             if version != self._shown_version:
                 self._shown_version = version
                 self._update_rows(live.tail(self.rows))
+            stats = live.stats  # after the rows: their decode errors are counted by now
+            _set(self.counters, counters_html(live, stats))
+            _set(self.errors, error_html(live, stats))
+            _set(self.drift, drift_html(stats))
             paused = stats.paused
             _set(self.pause_button, "Resume" if paused else "Pause", "description")
             _set(self.pause_button, "play" if paused else "pause", "icon")

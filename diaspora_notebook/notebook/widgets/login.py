@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from diaspora_notebook.notebook.errors import widget_message
 from diaspora_notebook.notebook.html import esc, status_line
 from diaspora_notebook.notebook.links import browser_url
+from diaspora_notebook.notebook.widgets import ipywidgets
 from diaspora_notebook.notebook.widgets.record import Recorded
 
 if TYPE_CHECKING:
@@ -25,19 +26,6 @@ if TYPE_CHECKING:
     from diaspora_notebook.notebook.configurable import Diaspora
 
 LoginCallback = Callable[[dict[str, Any]], None]
-
-
-def ipywidgets() -> Any:
-    """``ipywidgets``, imported on first use (with an install hint if it is missing)."""
-    try:
-        import ipywidgets as widgets
-    except ImportError:
-        from diaspora_notebook.errors import DiasporaUsageError
-
-        raise DiasporaUsageError("the Diaspora widgets need ipywidgets",
-                                 hint="pip install ipywidgets, or %config Diaspora.widget = "
-                                 "False for plain output") from None
-    return widgets
 
 
 def describe_identity(details: Mapping[str, Any]) -> str:

@@ -271,6 +271,21 @@ class LabPage:
           return await app.commands.execute('notebook:run-cell');
         }""", code))
 
+    def errors(self) -> list[str]:
+        """``ename: evalue`` of every error output, and every stderr text, in the notebook."""
+        return list(self.page.evaluate("""() => {
+          const nb = window.jupyterapp.shell.currentWidget.content.model;
+          const found = [];
+          for (const cell of nb.cells) {
+            if (cell.type !== 'code') continue;
+            for (const o of cell.toJSON().outputs || []) {
+              if (o.output_type === 'error') found.push(`${o.ename}: ${o.evalue}`);
+              if (o.output_type === 'stream' && o.name === 'stderr') found.push(String(o.text));
+            }
+          }
+          return found;
+        }"""))
+
     def save(self) -> Path:
         """Save (with widget state, as the settings say) and return the file on disk."""
         relative = self.page.evaluate(SAVE)
@@ -291,6 +306,20 @@ class LabPage:
             self.page.locator(selector).first.screenshot(path=str(target))
         else:
             self.page.screenshot(path=str(target), full_page=False)
+        return target
+
+    def screenshot_cells(self, target: Path, margin: int = 8) -> Path:
+        """A picture of every cell of the notebook, top to bottom (nothing below the last)."""
+        cells = self.page.locator(".jp-Notebook .jp-Cell")
+        cells.last.scroll_into_view_if_needed()
+        top = cells.first.bounding_box()
+        bottom = cells.last.bounding_box()
+        assert top is not None and bottom is not None, "no cells to picture"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        clip = {"x": max(top["x"] - margin, 0), "y": max(top["y"] - margin, 0),
+                "width": top["width"] + 2 * margin,
+                "height": bottom["y"] + bottom["height"] - top["y"] + 2 * margin}
+        self.page.screenshot(path=str(target), clip=clip)
         return target
 
     def close(self) -> None:

@@ -53,8 +53,13 @@ def lab_page(lab, lab_browser) -> Iterator[LabPage]:
 
 
 def screenshot(page: LabPage, name: str, selector: str | None = None) -> Path:
-    """Write ``build/lab-screenshots/<name>.png``; also ``docs/img`` with DIASPORA_SCREENSHOTS."""
-    shot = page.screenshot(SHOTS / f"{name}.png", selector)
+    """Write ``build/lab-screenshots/<name>.png``; also ``docs/img`` with DIASPORA_SCREENSHOTS.
+
+    ``selector``: a CSS selector to picture one element, ``"cells"`` for every cell.
+    """
+    target = SHOTS / f"{name}.png"
+    shot = (page.screenshot_cells(target) if selector == "cells"
+            else page.screenshot(target, selector))
     if os.environ.get("DIASPORA_SCREENSHOTS"):
         shutil.copyfile(shot, ROOT / "docs" / "img" / f"{name}.png")
     return shot

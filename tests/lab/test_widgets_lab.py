@@ -95,10 +95,12 @@ def test_logout_then_login_shows_the_widget_and_leaves_a_record(lab, lab_browser
 
 def test_key_reveal_leaves_no_secret_in_the_saved_notebook(lab, lab_page):
     name = write_notebook(lab, "key-lab.ipynb", [
-        "%load_ext diaspora_notebook", "%diaspora_login", "%diaspora_key"])
+        "%load_ext diaspora_notebook\n%diaspora_login", "%diaspora_topics", "%diaspora_key"])
     lab_page.open(name)
-    assert lab_page.run_all()
+    assert lab_page.run_all(), lab_page.errors()
     page = lab_page.page
+    page.set_viewport_size({"width": 1000, "height": 1000})
+    screenshot(lab_page, "widgets", "cells")  # the README's picture (key masked)
     page.locator("button:has-text('Reveal')").last.click()
     secret = page.locator(".diaspora-secret").last
     page.wait_for_function("() => { const e = [...document.querySelectorAll('.diaspora-secret')]"

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from diaspora_notebook.notebook.errors import widget_message
-from diaspora_notebook.notebook.html import esc, status_line
+from diaspora_notebook.notebook.html import badge, esc, status_line
 from diaspora_notebook.notebook.links import browser_url
 from diaspora_notebook.notebook.widgets import ipywidgets
 from diaspora_notebook.notebook.widgets.record import Recorded
@@ -103,8 +103,10 @@ class LoginWidget(Recorded):
 
     def record_html(self) -> str:
         """The static record of a finished login (what a reopened notebook shows)."""
-        return (f"<div>{self.status.value} {status_line('(%diaspora_logout logs out)')}"
-                "</div>")
+        who = describe_identity(self.identity or {"id": "?"})
+        return (f"<div>{badge('success')} Logged in as {esc(who)} "
+                f"({esc(self.client.environment.name)}) "
+                f"{status_line('· %diaspora_logout logs out')}</div>")
 
     def _visible(self, *, login: bool) -> None:
         self.code_row.layout.display = None if login else "none"

@@ -182,7 +182,8 @@ class DiasporaMagics(Magics):
     @argument("--rotate", action="store_true",
               help="create a new password first (the old one stops working)")
     @argument("--reveal", action="store_true",
-              help="show the password in plain text (it is then saved with the notebook)")
+              help="show the password at once (the widget never saves it with the notebook; "
+              "without widgets it is printed and saved)")
     @reporting
     def diaspora_key(self, line: str = "") -> Any:
         """Your Kafka key (SCRAM username and password), the password hidden by default."""

@@ -323,25 +323,26 @@ def throughput(fabric: Fabric, config: dict[str, Any], rd: dict[str, Any], shape
     rate = produce_fast(rd, topic, n, SHAPES[shape])
     size = len(SHAPES[shape](n // 2))
     print(f"[{shape}] produced {n:,} events of ~{size} B to {topic} at {rate:,.0f}/s")
-    runs: dict[str, list[float]] = {k: [] for k in ("raw_kp", "raw_ck", "live_ck", "live_kp")}
+    kinds = ["raw_kp", "raw_ck", "live_ck", "live_kp"]
+    if python is not None:
+        kinds += ["streamz", "quixstreams"]
+    runs: dict[str, list[float]] = {k: [] for k in kinds}
     for i in range(repeat):  # interleaved, so load on the machine hits every run alike
         order = list(runs) if i % 2 == 0 else list(runs)[::-1]
         for kind in order:
             gc.collect()
-            if kind == "raw_kp":
+            if kind in ("streamz", "quixstreams"):
+                got = peer(python, kind, fabric, rd, topic, n)  # type: ignore[arg-type]
+                if got is not None:
+                    runs[kind].append(got)
+            elif kind == "raw_kp":
                 runs[kind].append(raw_loop(config, topic, n))
             elif kind == "raw_ck":
                 runs[kind].append(raw_confluent(rd, topic, n))
             else:
                 runs[kind].append(live_all(config, topic, n, "confluent" if kind == "live_ck"
                                            else "kafka-python"))
-    best = {k: max(v) for k, v in runs.items()}
-    if python is not None:
-        for name in ("streamz", "quixstreams"):
-            got = [peer(python, name, fabric, rd, topic, n) for _ in range(repeat)]
-            got = [g for g in got if g is not None]
-            if got:
-                best[name] = max(got)
+    best = {k: max(v) for k, v in runs.items() if v}
     peers = [best[p] for p in ("streamz", "quixstreams") if p in best]
     out = {"shape": shape, "n": n, "bytes": size, "events_per_s": best,
            "ratio_live_vs_raw_kp": best["live_ck"] / best["raw_kp"],

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 #: Column names of the record metadata: a payload field with one of these names is renamed.
 RESERVED = frozenset(("topic", "partition", "offset", "timestamp", "key", "headers",
                       ERROR_COLUMN))
-_READ_BLOCK = 1 << 26  # one block per batch: a block boundary would split inference
+_MIN_BLOCK = 1 << 20
 
 
 def decode_batch(values: list[bytes | None], decoder: RowDecoder) -> tuple[Any, int]:
@@ -46,10 +46,12 @@ def _fast_json(values: list[bytes | None]) -> pa.Table | None:
 
     if None in values or b"" in values:
         return None
+    data = b"\n".join(values)  # type: ignore[arg-type]
     try:
-        table = pj.read_json(
-            io.BytesIO(b"\n".join(values)),  # type: ignore[arg-type]
-            read_options=pj.ReadOptions(block_size=_READ_BLOCK, use_threads=False),
+        table = pj.read_json(  # one block: a block boundary would split type inference
+            io.BytesIO(data),
+            read_options=pj.ReadOptions(block_size=max(len(data) + 1, _MIN_BLOCK),
+                                        use_threads=False),
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, TypeError):
         return None

@@ -121,7 +121,7 @@ def draw_read_path(results: dict[str, Any], out: Path) -> Path:
         ax.set_ylim(0, max(speeds.values()) * 1.35)
         ax.set_ylabel("events/s until the DataFrame exists")
         ax.set_title(f"{shape}: {r['n']:,} events of ~{r['bytes']} B")
-        ax.tick_params(axis="x", labelsize=8)
+        ax.tick_params(axis="x", labelsize=7)
     ax = axes[2]
     lat = results["latency"]
     xs = range(len(lat))
@@ -135,9 +135,10 @@ def draw_read_path(results: dict[str, Any], out: Path) -> Path:
     ax.set_ylabel("ms")
     ax.legend(fontsize=8, loc="upper left")
     mem = results["memory"]
-    ax.text(0.98, 0.97, f"1+1 under ingest: p99 {resp['p99_ms']:.0f} ms\n"
+    ax.set_ylim(0, max(v["p99_ms"] for v in lat) * 1.45)
+    ax.text(0.02, 0.80, f"1+1 under ingest: p99 {resp['p99_ms']:.0f} ms\n"
             f"{mem['window']:,}-row window: +{mem['rss_full_mb']:.0f} MB RSS",
-            transform=ax.transAxes, ha="right", va="top", fontsize=8)
+            transform=ax.transAxes, ha="left", va="top", fontsize=8)
     fig.suptitle(f"Read path, one run ({results['cpus']} CPUs, load avg "
                  f"{results['load_avg_start'][0]:.1f} at start)", fontsize=11)
     fig.tight_layout()

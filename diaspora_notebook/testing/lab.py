@@ -251,6 +251,8 @@ class LabPage:
                                     " && window.jupyterapp.shell.currentWidget.context",
                                     timeout=timeout * 1000)
         self.page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=timeout * 1000)
+        # the notebook gets the whole width (the file browser is not what the tests look at)
+        self.page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
         if kernel:
             self.page.wait_for_function(KERNEL_READY, timeout=timeout * 1000, polling=200)
         return self

@@ -9,7 +9,8 @@ screenshot that is not blank.
 Needs ``chromium`` (``apt-get install -y chromium``) and, once, npm to fetch the widget JS
 (``npm pack @jupyter-widgets/html-manager@1 requirejs@2`` into the cache directory
 ``DIASPORA_TEST_WIDGET_JS`` or ``~/.cache/diaspora-notebook/widget-js``). Set
-``DIASPORA_UPDATE_SCREENSHOT=1`` to refresh ``docs/img/widgets.png``.
+``DIASPORA_UPDATE_SCREENSHOT=1`` to keep the picture in ``build/widgets-export.png`` (the
+docs' picture comes from the live JupyterLab of ``tests/lab``).
 """
 
 from __future__ import annotations
@@ -141,7 +142,7 @@ def test_widgets_render_in_chromium(monkeypatch, sdk_identity, topic_name, tmp_p
     assert image.size == (1100, 1200)
     assert ImageStat.Stat(image).stddev[0] > 10, "the screenshot is blank"
     if os.environ.get("DIASPORA_UPDATE_SCREENSHOT"):
-        target = ROOT / "docs" / "img" / "widgets.png"
+        target = ROOT / "build" / "widgets-export.png"
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shot, target)
     (tmp_path / "result.json").write_text(json.dumps({"dom_bytes": len(dom)}))

@@ -8,6 +8,8 @@ exception hook), with the traceback only when ``Diaspora.verbose_errors`` is on.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
@@ -87,3 +89,32 @@ def test_api_errors_are_one_line_unless_verbose(demo_env_shell, capsys):
     run = sh.run_cell("1 / 0")
     out = capsys.readouterr()
     assert run.success is False and "ZeroDivisionError" in out.out + out.err
+
+
+def test_wait_while_paused_says_so_at_once(sdk_client, topic_name):
+    """``live.wait(n)`` on a paused stream fails at once naming the pause, not the producer."""
+    from diaspora_notebook import topics
+    from diaspora_notebook.errors import LiveStreamError
+    from diaspora_notebook.stream import LiveDataFrame
+
+    topics.register(topic_name, create=True, client=sdk_client)
+    try:
+        with LiveDataFrame(topic_name, start="earliest", client=sdk_client) as live:
+            live.pause()
+            started = time.monotonic()
+            with pytest.raises(LiveStreamError, match="paused") as info:
+                live.wait(n=5, timeout=30)
+            assert time.monotonic() - started < 2.0
+            assert "resume" in info.value.hint
+    finally:
+        topics.unregister(topic_name, delete=True, client=sdk_client)
+
+
+def test_stream_magic_fails_at_once_on_a_missing_topic(demo_env_shell, capsys):
+    sh = demo_env_shell
+    result(sh, "%diaspora_login")
+    started = time.monotonic()
+    line = one_line_failure(sh, capsys, "%diaspora_stream no-such-topic-for-stream")
+    assert time.monotonic() - started < 15
+    assert line.startswith(("TopicMissingError: ", "KafkaAccessDeniedError: ")), line
+    assert "no-such-topic-for-stream" in line

@@ -1,4 +1,5 @@
-"""The live table in a live JupyterLab: counters grow, Pause holds them, Stop says stopped."""
+"""The live table in a live JupyterLab: counters grow, Pause holds them, Stop says stopped, and
+the stopped stream leaves a static record that a reopened notebook shows."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import time
 import uuid
 
 from tests.lab.conftest import screenshot
-from tests.lab.test_widgets_lab import write_notebook
+from tests.lab.test_widgets_lab import outputs, set_save_widget_state, write_notebook
 
 FEED = """import threading, time
 from diaspora_notebook import KafkaProducer
@@ -48,7 +49,8 @@ def wait_until(check, timeout: float = 30.0, what: str = "") -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_live_table_counts_pauses_and_stops(lab, lab_page):
+def test_live_table_counts_pauses_and_stops(lab, lab_browser, lab_page):
+    set_save_widget_state(lab, False)  # the default: a reopened notebook has no widget models
     topic = f"lab-live-{uuid.uuid4().hex[:8]}"
     name = write_notebook(lab, "live-lab.ipynb", [
         "%load_ext diaspora_notebook\n%diaspora_login",
@@ -80,5 +82,27 @@ def test_live_table_counts_pauses_and_stops(lab, lab_page):
         text = cell.inner_text()
         assert "stopped" in text and "running" not in text, text
         assert "Error displaying widget" not in lab_page.text()
+        saved = lab_page.save()
+        views = [o for o in outputs(saved)
+                 if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+        assert views == [], "the stopped stream left a widget view, not a record"
+        lab_page.page.close()
+        lab.shutdown_kernels()
+        reopened = lab_browser.new_page()
+        try:
+            reopened.open(name)
+            text = reopened.text()
+            assert "Error displaying widget" not in text
+            assert "stopped" in text and topic in text
+            screenshot(reopened, "live-record", ".jp-Cell:last-child")
+        finally:
+            reopened.close()
     finally:
-        lab_page.run_cell_code(f"stop_feed.set()\n%diaspora_unregister {topic} --delete")
+        set_save_widget_state(lab, True)
+        cleanup = lab_browser.new_page()
+        try:
+            cleanup.open(name)
+            cleanup.run_cell_code("%load_ext diaspora_notebook\n"
+                                  f"%diaspora_unregister {topic} --delete")
+        finally:
+            cleanup.close()

@@ -99,7 +99,7 @@ def test_key_reveal_leaves_no_secret_in_the_saved_notebook(lab, lab_page):
     lab_page.open(name)
     assert lab_page.run_all(), lab_page.errors()
     page = lab_page.page
-    page.set_viewport_size({"width": 1000, "height": 1000})
+    page.set_viewport_size({"width": 1100, "height": 1000})
     screenshot(lab_page, "widgets", "cells")  # the README's picture (key masked)
     page.locator("button:has-text('Reveal')").last.click()
     secret = page.locator(".diaspora-secret").last

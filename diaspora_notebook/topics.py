@@ -141,6 +141,15 @@ def _partitions(client: Client, topic: str, what: str) -> int:
 # --- topics -----------------------------------------------------------------------------------
 
 
+def check_readable(topic: str, *, client: Client | None = None) -> int:
+    """``topic``'s partition count if you may read it (what a stream checks before starting).
+
+    :raises TopicMissingError: it is not on the brokers.
+    :raises KafkaAccessDeniedError: you may not read it.
+    """
+    return _partitions(_client(client), _check_name(topic), "read")
+
+
 def names(*, client: Client | None = None) -> list[str]:
     """Your topics (registered to you or granted to you), sorted."""
     answer = _client(client).list_topics()
@@ -361,7 +370,8 @@ def _read_window(client: Client, topic: str, partitions: int, n: int, *,
     return window
 
 
-__all__ = ["TOPIC_COLUMNS", "Produced", "ReadResult", "TopicDetails", "TopicInfo", "create",
+__all__ = ["TOPIC_COLUMNS", "Produced", "ReadResult", "TopicDetails", "TopicInfo",
+           "check_readable", "create",
            "delete", "describe", "describe_offsets", "details", "export", "groups", "names",
            "parse_documents", "peek", "produce", "read", "register", "reset_group", "schema",
            "table", "to_frame", "unregister"]

@@ -26,5 +26,12 @@ def run_stream(settings: Diaspora, *, topics: list[str], from_beginning: bool = 
     begin: Any = "earliest" if from_beginning else "latest"
     if start:
         begin = parse_start(start)
+    client = settings.logged_in_client()
+    # a missing or forbidden topic fails the magic now, in one line, as %diaspora_peek does
+    # (the stream itself would keep retrying in the background)
+    from diaspora_notebook import topics as topics_api
+
+    for topic in topics:
+        topics_api.check_readable(topic, client=client)
     return live_dataframe(topics, start=begin, max_rows=max_rows or settings.stream_max_rows,
-                          mode=mode, client=settings.logged_in_client())
+                          mode=mode, client=client)

@@ -406,6 +406,9 @@ def test_widget_shows_the_tail_counters_and_drives_pause_and_stop(engine, fabric
         assert live.state == "stopped"
         assert view.stop_button.disabled and view.pause_button.disabled
         assert "stopped" in view.counters.value
+        # what a reopened notebook shows instead of the widget: a static record
+        record = view.finished_html or ""
+        assert "stopped" in record and topic_name in record and "n29" in record
     finally:
         live.stop()
         view.close()

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from diaspora_notebook.errors import DiasporaUsageError
+from diaspora_notebook.notebook.widgets.record import Recorded
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -214,8 +215,11 @@ def row_cells(df: pd.DataFrame, columns: Sequence[str]) -> list[list[str]]:
     return out
 
 
-class LiveView:
+class LiveView(Recorded):
     """The newest rows of a ``LiveDataFrame`` as a table, with counters, Pause and Stop.
+
+    Once the stream has stopped, the view replaces its output with a static record of its last
+    state (``Recorded``), so a saved notebook shows the table, not "model not found".
 
     The table is a header and one small widget per row: a refresh creates widgets only for rows
     that are new on the visible page and re-orders the rest, so what goes to the browser is the
@@ -306,6 +310,13 @@ class LiveView:
             stopped = not live.running
             _set(self.pause_button, stopped, "disabled")
             _set(self.stop_button, stopped, "disabled")
+            if stopped and self.finished_html is None:
+                self.finish(self.record_html())
+
+    def record_html(self) -> str:
+        """The view's last state as static HTML (what a reopened notebook shows)."""
+        return (f"<div>{self.title.value}<br>{self.counters.value}{self.errors.value}"
+                f"{self.drift.value}{self.table_html()}</div>")
 
     def _update_rows(self, df: pd.DataFrame) -> None:
         columns = [str(c) for c in df.columns[: self.max_cols]]
@@ -468,10 +479,29 @@ def display_view(live: LiveDataFrame, *, rows: int = 10) -> LiveView | None:
     return LiveView(live, rows=rows) if _in_kernel() else None
 
 
+def show_live(live: LiveDataFrame) -> None:
+    """How IPython displays a ``LiveDataFrame``: in a kernel the live table under a display id
+    (so it can turn into a record when the stream stops), elsewhere the text/HTML summary."""
+    from IPython.display import display
+
+    if _in_kernel():
+        LiveView(live)._ipython_display_()
+    else:
+        display({"text/plain": repr(live), "text/html": live._repr_html_()}, raw=True)
+
+
 def register_views() -> None:
     """Give every ``LiveDataFrame`` these views (the extension calls this when it loads)."""
+    from diaspora_notebook.stream.live import LiveDataFrame
     from diaspora_notebook.stream.views import register_view
 
     register_view("table", LiveView)
     register_view("plot", LivePlot)
     register_view("display", display_view)
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None:  # displaying goes through the view's display id (see Recorded)
+        shell.display_formatter.ipython_display_formatter.for_type(LiveDataFrame, show_live)

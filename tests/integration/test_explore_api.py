@@ -44,7 +44,8 @@ def filled(owner):
     time.sleep(0.2)
     later = [{"n": N + i, "temp": 100, "deep": {"x": -i}, "late": True} for i in range(10)]
     topics.produce(name, later, key="s0", client=owner)
-    return {"topic": name, "between": between}
+    yield {"topic": name, "between": between}
+    topics.unregister(name, delete=True, client=owner)
 
 
 @pytest.mark.parametrize("engine", ["confluent", "kafka-python"])

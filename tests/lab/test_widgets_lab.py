@@ -119,3 +119,9 @@ def test_key_reveal_leaves_no_secret_in_the_saved_notebook(lab, lab_page):
     page.locator("button:has-text('Hide')").last.click()
     page.wait_for_function("() => !/^[A-Za-z0-9]{48}$/.test([...document.querySelectorAll("
                            "'.diaspora-secret')].pop().textContent)")
+    # Copy: the password goes to the clipboard, and again nowhere in the notebook
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=lab.url)
+    page.locator("button:has-text('Copy')").last.click()
+    page.locator(".jp-Cell:last-child", has_text="Password copied").wait_for()
+    assert page.evaluate("() => navigator.clipboard.readText()") == password
+    assert password not in lab_page.save().read_text()

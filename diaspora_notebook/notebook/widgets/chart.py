@@ -115,7 +115,8 @@ class LiveChart(Recorded):
             xs = df["timestamp"].to_numpy(dtype="datetime64[ms]") if len(df) else \
                 np.array([], dtype="datetime64[ms]")
         else:
-            xs = pd.to_numeric(df.get(self.x), errors="coerce").to_numpy(dtype=float)
+            column = df[self.x] if self.x in df.columns else pd.Series(np.nan, index=df.index)
+            xs = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
         ys = {name: (pd.to_numeric(df[name], errors="coerce").to_numpy(dtype=float)
                      if name in df.columns else np.full(len(df), np.nan))
               for name in self.y}

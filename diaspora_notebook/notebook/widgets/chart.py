@@ -91,7 +91,7 @@ class LiveChart(Recorded):
                      tooltip=bq.Tooltip(fields=["name"]))
             for i, name in enumerate(self.y)]
         axes = [bq.Axis(scale=self.x_scale, label="event time" if time_axis else self.x,
-                        tick_format="%H:%M:%S" if time_axis else None, grid_lines="none"),
+                        grid_lines="none"),
                 bq.Axis(scale=self.y_scale, orientation="vertical", grid_lines="dashed")]
         self.figure = bq.Figure(marks=self.lines, axes=axes, legend_location="top-left",
                                 interaction=bq.interacts.PanZoom(

@@ -131,6 +131,8 @@ def paging(client: Any, topic: str, n: int, page_size: int) -> dict[str, Any]:
             rss.append(proc.memory_info().rss / MB)
         ui.buttons["next"].click()
         ui.state.wait(timeout=60)
+        if ui.state.error is not None:  # the page stayed: do not count it again
+            raise RuntimeError(f"paging failed after {pages} pages: {ui.state.error}")
     elapsed = time.perf_counter() - t0
     ui.close()
     assert seen == n, (seen, n)

@@ -20,7 +20,6 @@ raises :class:`~diaspora_notebook.errors.DiasporaError`\\ s that say what to do
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, overload
@@ -321,6 +320,7 @@ def produce(topic: str, documents: Iterable[Any] | Mapping[str, Any], *, key: st
 
 
 def peek(topic: str, n: int = 10, *, from_beginning: bool = False, timeout: float = 10.0,
+         engine: str = "auto",
          client: Client | None = None) -> pd.DataFrame:
     """The last ``n`` messages of ``topic`` as a DataFrame (the first ``n``: ``from_beginning``).
 
@@ -333,40 +333,24 @@ def peek(topic: str, n: int = 10, *, from_beginning: bool = False, timeout: floa
         raise DiasporaUsageError(f"n must be a whole number of at least 1, not {n!r}",
                                  hint=f"e.g. topics.peek({name!r}, n=10)")
     client = _client(client)
-    partitions = _partitions(client, name, "read")
-    return _read_window(client, name, partitions, n, from_beginning=from_beginning,
-                        timeout=timeout)
+    _partitions(client, name, "read")  # a missing or forbidden topic: one clear error first
+    return _read_window(client, name, n, from_beginning=from_beginning, timeout=timeout,
+                        engine=engine)
 
 
-def _read_window(client: Client, topic: str, partitions: int, n: int, *,
-                 from_beginning: bool, timeout: float) -> pd.DataFrame:
-    """Read the first/last ``n`` messages of ``topic`` into a DataFrame (peek's reader)."""
-    from kafka import TopicPartition
+def _read_window(client: Client, topic: str, n: int, *, from_beginning: bool,
+                 timeout: float, engine: str) -> pd.DataFrame:
+    """The first/last ``n`` messages of ``topic`` over all partitions, in timestamp order
+    (peek's reader: at most ``n`` records of each partition come off the engine)."""
+    from diaspora_notebook.explore.reader import read_errors
+    from diaspora_notebook.stream.engine import read_frame
 
-    from diaspora_notebook.stream.frame import LiveFrame
-
-    records: list[Any] = []
-    with consumer(client) as con, translated(topic, "read"):
-        parts = [TopicPartition(topic, p) for p in range(partitions)]
-        con.assign(parts)
-        begin, end = con.beginning_offsets(parts), con.end_offsets(parts)
-        for tp in parts:
-            start = begin[tp] if from_beginning else max(begin[tp], end[tp] - n)
-            end[tp] = min(end[tp], start + n)
-            con.seek(tp, start)
-        pending = {tp for tp in parts if con.position(tp) < end[tp]}
-        deadline = time.monotonic() + timeout
-        while pending and time.monotonic() < deadline:
-            batch = con.poll(timeout_ms=200, max_records=500)
-            for tp, recs in batch.items():
-                records.extend(r for r in recs if r.offset < end[tp])
-            pending = {tp for tp in pending if con.position(tp) < end[tp]}
-    records.sort(key=lambda r: (r.timestamp, r.partition, r.offset))
-    chosen = records[:n] if from_beginning else records[-n:]
-    frame = LiveFrame(max_rows=n)
-    for record in chosen:  # ingest() takes one partition at a time
-        frame.ingest([record])
-    window: pd.DataFrame = frame.snapshot().reset_index(drop=True)
+    with read_errors(topic):
+        frame = read_frame(client, topic, start="earliest" if from_beginning else -n,
+                           per_partition=n, timeout=timeout, engine=engine)
+    frame = frame.sort_values(["timestamp", "partition", "offset"], kind="stable")
+    chosen = frame.head(n) if from_beginning else frame.tail(n)
+    window: pd.DataFrame = chosen.reset_index(drop=True)
     return window
 
 

@@ -118,6 +118,7 @@ def read_raw(
     start: str | int | dict[int, int] = "earliest",
     stop_offsets: dict[int, int] | None = None,
     max_records: int | None = None,
+    per_partition: int | None = None,
     timeout: float = 10.0,
     engine: str = "auto",
     config: dict[str, Any] | None = None,
@@ -134,6 +135,7 @@ def read_raw(
     :param stop_offsets: ``{partition: offset}`` to stop before (default: the end offsets seen
         when reading starts, so the read always finishes)
     :param max_records: most records over all partitions
+    :param per_partition: most records of each partition (counted from its start)
     :param timeout: give up waiting for more records after this many seconds
     :param engine: ``"auto"``, ``"confluent"`` or ``"kafka-python"``
     :param config: consumer settings instead of ``client`` (kafka-python or librdkafka style)
@@ -167,6 +169,8 @@ def read_raw(
                                          hint="e.g. start=-10 for the last 10 of each partition")
             begin[tp] = min(max(off, low), high)
         stop = {tp: (stop_offsets or {}).get(tp[1], marks[tp][1]) for tp in tps}
+        if per_partition is not None:
+            stop = {tp: min(end, begin[tp] + per_partition) for tp, end in stop.items()}
         todo = {tp for tp in tps if begin[tp] < stop[tp]}
         if not todo:
             return

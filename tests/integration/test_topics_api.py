@@ -68,3 +68,19 @@ def test_default_client_and_errors_that_name_the_python_call(monkeypatch, sdk_id
         topics.unregister(topic_name, delete=True)
     finally:
         _reset_default_clients()
+
+
+@pytest.mark.parametrize("engine", ["confluent", "kafka-python"])
+def test_peek_reads_through_the_engine_across_partitions(sdk_identity, topic_name, engine):
+    """peek merges every partition in timestamp order and takes at most n of each, on both
+    engines."""
+    client = login(sdk_identity("peek"))
+    topics.register(topic_name, create=True, partitions=3, client=client)
+    for i in range(12):  # one send per call: increasing timestamps; keys hash to 2+ partitions
+        topics.produce(topic_name, {"n": i}, key=f"k{i % 3}", client=client)
+    newest = topics.peek(topic_name, 4, client=client, engine=engine)
+    assert list(newest["n"]) == [8, 9, 10, 11]
+    oldest = topics.peek(topic_name, 4, from_beginning=True, client=client, engine=engine)
+    assert list(oldest["n"]) == [0, 1, 2, 3]
+    every = topics.peek(topic_name, 12, client=client, engine=engine)
+    assert list(every["n"]) == list(range(12)) and every["partition"].nunique() >= 2

@@ -217,6 +217,7 @@ class Fabric:
         stopped = [n for n in cluster.nodes if not n.process.is_running()]
         if not stopped and idp.is_running() and service.is_running():
             say("the fabric is already running")
+            self._migrate(say)
             return self.describe()
         ports = {f"broker {n.node_id} client": n.ports.client_port for n in stopped}
         ports |= {f"broker {n.node_id} controller": n.ports.controller_port for n in stopped}
@@ -259,6 +260,8 @@ class Fabric:
             reg = self._registration(state)
             webapps.write_service_config(self.home, reg, cluster.bootstrap_servers,
                                          state.idp_port)
+            if not fresh:
+                self._migrate(say)
             for proc, port, what in ((idp, state.idp_port, "identity provider"),
                                      (service, state.service_port, "web service")):
                 if not proc.is_running():
@@ -273,6 +276,22 @@ class Fabric:
             raise
         self._write_fabric_json(state)
         return self.describe()
+
+    def _migrate(self, say: Progress) -> None:
+        """Bring an existing home's ACLs to today's conventions and say what changed (the
+        service runs the same idempotent migration when it starts, for clusters without `up`)."""
+        from diaspora_notebook.fabric.kafka_cli import kafka_admin
+        from diaspora_notebook.fabric.service.migrations import migrate_group_acls
+
+        with kafka_admin(self.home) as (gateway, _settings):
+            report = migrate_group_acls(gateway)
+        if report.migrated:
+            say(f"migrated the consumer-group ACLs of {len(report.topics)} topic(s) to the "
+                f"'<topic>/<name>' group convention: {', '.join(report.topics)}")
+        if report.left_alone:
+            names = sorted({e.resource_name for e in report.left_alone})
+            say(f"left {len(report.left_alone)} old-style group ACL(s) alone (their principals "
+                f"own no topic of that name): {', '.join(names)}")
 
     def _registration(self, state: FabricState) -> webapps.Registration:
         reg = webapps.Registration.from_extra(state.extra)

@@ -229,3 +229,34 @@ def test_the_service_migrates_old_group_acls_when_it_starts_and_logs_it(fabric):
         assert set(new) <= seen and not set(old) & seen
     finally:
         gw.close()
+
+
+def test_up_on_an_existing_home_migrates_old_group_acls_and_says_so(fabric):
+    """`diaspora-fabric up` after an upgrade: the old-shape group ACLs of an existing home are
+    moved to the `<topic>/` prefix, and `up` names the topics it migrated."""
+    import subprocess
+    import sys
+
+    owner = actor(fabric, "grp-up")
+    topic = fresh_topic("grp-up")
+    owner.register(topic, create=False)
+    new = [e for e in acls.owner_entries(topic, owner.id) if e.resource_type == "GROUP"]
+    old = [acls.AclEntry(e.principal, "GROUP", topic, "PREFIXED", e.operation) for e in new]
+    admin = fabric.admin_client()
+    try:
+        assert not admin.create_acls([to_kafka_acl(e) for e in old])["failed"]
+        admin.delete_acls([to_kafka_acl(e) for e in new])
+    finally:
+        admin.close()
+    done = subprocess.run(
+        [sys.executable, "-m", "diaspora_notebook.fabric.cli", "up", "--home",
+         str(fabric.home.root)], capture_output=True, text=True, timeout=180)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert re.search(rf"migrated the consumer-group ACLs of \d+ topic\(s\).*\b{topic}\b", output)
+    gw = gateway(fabric)
+    try:
+        seen = set(gw.topic_acls(topic)) | set(gw.prefixed_group_acls())
+        assert set(new) <= seen and not set(old) & seen
+    finally:
+        gw.close()

@@ -34,6 +34,15 @@ class ConsentDeniedError(LoginFormError):
     """The identity provider redirected with an OAuth error (e.g. ``access_denied``)."""
 
 
+def _rejected_hint(response: requests.Response) -> str:
+    """What to do about a rejected login: wait out a lock (429), or fix the credentials."""
+    if response.status_code == 429:
+        wait = response.headers.get("retry-after", "").strip()
+        after = f"in {wait} s" if wait.isdigit() else "later"
+        return f"too many failed logins: try again {after}, with the right password"
+    return "check the username and password of the local account"
+
+
 @dataclass
 class Form:
     """One ``<form>``: where it posts, its named inputs, and its submit buttons."""
@@ -151,9 +160,7 @@ def complete_login_form(authorize_url: str, username: str, password: str, *,
             if form.has_password():
                 if logged_in:
                     raise InvalidCredentialsError(
-                        _alert_text(page, "the login was rejected"),
-                        hint="check the username and password of the local account",
-                    )
+                        _alert_text(page, "the login was rejected"), hint=_rejected_hint(response))
                 logged_in = True
                 data = _fill_login(form, username, password)
             else:

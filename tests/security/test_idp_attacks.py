@@ -172,9 +172,10 @@ def test_thirty_wrong_passwords_lock_the_account_until_the_penalty_expires(
     # the right password during the lock: refused, with the message (also via the toolkit)
     during = page.post(username, password)
     assert during.status_code == 429 and THROTTLED + " this account" in alert(during)
-    with pytest.raises(InvalidCredentialsError, match="Too many failed login attempts"):
+    with pytest.raises(InvalidCredentialsError, match="Too many failed login attempts") as lock_:
         complete_login_form(authorize_url(native_client(fabric), [service_scope(fabric)]),
                             username, password)
+    assert re.search(r"try again in \d+ s", lock_.value.hint), lock_.value.hint
     assert time.monotonic() - locked_at < lock, "the checks outlived the lock; retry"
 
     # after the penalty a legitimate login goes through, with the same form

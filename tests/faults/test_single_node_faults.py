@@ -21,6 +21,7 @@ from diaspora_notebook.environments import load_local
 from diaspora_notebook.errors import DiasporaError
 from diaspora_notebook.fabric import webapps
 from diaspora_notebook.fabric.fabric import Fabric
+from diaspora_notebook.groups import group_name
 from diaspora_notebook.kafka import KafkaConsumer as SdkConsumer
 from diaspora_notebook.kafka import KafkaProducer as SdkProducer
 from diaspora_notebook.login import ProgrammaticLoginFlowManager
@@ -126,7 +127,7 @@ class _NoLogin(ProgrammaticLoginFlowManager):
 
 
 def _consume_all(client: Client, topic: str, expected: int, timeout: float = 60) -> list[dict]:
-    consumer = SdkConsumer(topic, client=client, group_id=f"{topic}-check",
+    consumer = SdkConsumer(topic, client=client, group_id=group_name(topic, "check"),
                            auto_offset_reset="earliest", enable_auto_commit=False)
     got: list[dict] = []
     deadline = time.monotonic() + timeout

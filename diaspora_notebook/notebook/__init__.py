@@ -33,6 +33,9 @@ def load_ipython_extension(shell: Any) -> None:
     shell.configurables.append(settings)
     errors.install(shell)
     register_views()  # LiveDataFrame.view()/plot()/display find the widgets through stream.views
+    from diaspora_notebook.notebook.widgets.chart import register_chart
+
+    register_chart()  # plot() with bqplot where it is installed
     html = shell.display_formatter.formatters["text/html"]
     previous = html.for_type(Client, client_html)
     setattr(shell, _STATE_ATTR, {"settings": settings, "magics": magics,

@@ -309,11 +309,15 @@ class LiveDataFrame:
                 if n is None and self._loop.ends_generation >= ends and self._caught_up():
                     return self
                 left = deadline - time.monotonic()
-                if left <= 0 or not self._loop.thread.is_alive():
+                if left <= 0 or not self._loop.thread.is_alive() or self.status.paused:
                     break
                 frame.changed.wait(min(left, 0.1))
         stats = self.stats
         what = f"{n:,} events" if n is not None else "the end of the topics"
+        if stats.paused:  # nothing arrives while paused: say so now, not after the timeout
+            raise LiveStreamError(
+                f"the stream is paused, so {what} cannot arrive ({stats.summary()})",
+                hint="resume it first (live.resume() or the Resume button), then wait again")
         if not self._loop.thread.is_alive():
             raise LiveStreamError(
                 f"the stream stopped before {what} arrived ({stats.summary()})",

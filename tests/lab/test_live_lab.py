@@ -106,3 +106,36 @@ def test_live_table_counts_pauses_and_stops(lab, lab_browser, lab_page):
                                   f"%diaspora_unregister {topic} --delete")
         finally:
             cleanup.close()
+
+
+def test_live_chart_draws_and_leaves_a_record(lab, lab_page):
+    topic = f"lab-chart-{uuid.uuid4().hex[:8]}"
+    name = write_notebook(lab, "chart-lab.ipynb", [
+        "%load_ext diaspora_notebook\n%diaspora_login",
+        f"topic = {topic!r}\n%diaspora_register {{topic}} --create",
+        FEED,
+        "from diaspora_notebook import Client\n"
+        "from diaspora_notebook.stream import LiveDataFrame\n"
+        "live = LiveDataFrame(topic, start='earliest', client=Client())\n"
+        "live.plot(['celsius', 'seq'])",
+    ])
+    lab_page.open(name)
+    try:
+        assert lab_page.run_all(), lab_page.errors()
+        page = lab_page.page
+        cell = page.locator(".jp-Cell:last-child")
+        cell.locator(".bqplot").first.wait_for()
+        wait_until(lambda: page.evaluate(
+            "() => [...document.querySelectorAll('.jp-Cell:last-child .bqplot path.line')]"
+            ".filter(p => (p.getAttribute('d') || '').length > 50).length") >= 2,
+            what="two lines drawn")
+        wait_until(lambda: events(page) > 50, what="events")
+        screenshot(lab_page, "live-chart", ".jp-Cell:last-child")
+        assert lab_page.run_cell_code("stop_feed.set()\nlive.stop()")
+        chart = page.locator(".jp-Cell").nth(3)
+        wait_until(lambda: chart.locator(".bqplot").count() == 0, timeout=15,
+                   what="the chart to become a record")
+        assert chart.locator("svg").count() >= 1 and "stopped" in chart.inner_text()
+        assert lab_page.errors() == []
+    finally:
+        lab_page.run_cell_code(f"stop_feed.set()\n%diaspora_unregister {topic} --delete")

@@ -155,3 +155,21 @@ class LiveChart(Recorded):
             self.refresher.close()
         for widget in (*self.lines, self.figure, self.counters, self.widget):
             widget.close()
+
+
+def live_plot(live: LiveDataFrame, **options: Any) -> Any:
+    """The ``"plot"`` view: the bqplot chart, or the SVG plot where bqplot is not installed."""
+    try:
+        import bqplot  # noqa: F401
+    except ImportError:
+        from diaspora_notebook.notebook.widgets.live import LivePlot
+
+        return LivePlot(live, **options)
+    return LiveChart(live, **options)
+
+
+def register_chart() -> None:
+    """Make ``LiveDataFrame.plot()`` draw with bqplot (the extension calls this when it loads)."""
+    from diaspora_notebook.stream.views import register_view
+
+    register_view("plot", live_plot)

@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 _CELL_CHARS = 60
 _COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
+#: states a stream ends in (its thread records one when it is done)
+ENDED = ("stopped", "failed")
 _STATE_COLORS = {"running": "#2ca02c", "paused": "#ff9800", "retrying": "#d62728",
                  "starting": "#888", "stopped": "#555", "failed": "#d62728"}
 
@@ -83,6 +85,8 @@ class Refresher:
                 return
             self.late = max(time.monotonic() - planned, 0.0)
             done = not self.live.running
+            if done:  # the last refresh must show how it ended, not a stale "running"
+                self._settle()
             started = time.monotonic()
             try:
                 self.refresh()
@@ -92,6 +96,13 @@ class Refresher:
             self.refreshes += 1
             self.period = self.next_period(self.period, self.last_cost, self.late)
             if done:
+                return
+
+    def _settle(self, timeout: float = 5.0) -> None:
+        """Wait until the consumer thread has recorded how it ended (stopped or failed)."""
+        deadline = time.monotonic() + timeout
+        while self.live.state not in ENDED and time.monotonic() < deadline:
+            if self.closed.wait(0.05):
                 return
 
     def next_period(self, period: float, cost: float, late: float) -> float:
@@ -310,7 +321,8 @@ class LiveView(Recorded):
             stopped = not live.running
             _set(self.pause_button, stopped, "disabled")
             _set(self.stop_button, stopped, "disabled")
-            if stopped and self.finished_html is None:
+            # the record waits for the thread to say how it ended (never a frozen "running")
+            if stopped and stats.state in ENDED and self.finished_html is None:
                 self.finish(self.record_html())
 
     def record_html(self) -> str:

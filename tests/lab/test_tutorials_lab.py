@@ -27,5 +27,9 @@ def test_run_all(lab_page, name):
     assert error_outputs(saved) == [], name
     screenshot(lab_page, f"tutorial-{name.split('-')[0]}")
     text = lab_page.text()
+    if "\u25cf running" in text:  # streams stopped at the end (stop_all) must say so
+        time.sleep(3)
+        text = lab_page.text()
+    assert "\u25cf running" not in text, f"{name}: a stopped stream still says running"
     assert "Error displaying widget" not in text, name
     assert "Traceback" not in text, name

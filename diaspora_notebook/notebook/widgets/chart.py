@@ -17,13 +17,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from diaspora_notebook.errors import DiasporaUsageError
-from diaspora_notebook.notebook.widgets.live import Refresher, counters_html, svg_lines
+from diaspora_notebook.notebook.widgets.live import ENDED, Refresher, counters_html, svg_lines
 from diaspora_notebook.notebook.widgets.record import Recorded
 
 if TYPE_CHECKING:
     from diaspora_notebook.stream.live import LiveDataFrame
 
-ENDED = ("stopped", "failed")  # the states a stream's thread records when it is done
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
 
 

@@ -19,11 +19,11 @@ raises :class:`~diaspora_notebook.errors.DiasporaError`\\ s that say what to do
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, overload
 
+from diaspora_notebook.connections import admin, client_or_default, consumer
 from diaspora_notebook.documents import Produced, describe_offsets, parse_documents
 from diaspora_notebook.errors import DiasporaUsageError, TopicExistsError, TopicMissingError
 from diaspora_notebook.explore import (  # exploring: read/seek/filter, groups, schema, export
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from diaspora_notebook.client import Client
-    from diaspora_notebook.kafka import KafkaAdmin, KafkaConsumer
+    from diaspora_notebook.kafka import KafkaAdmin
 
 TOPIC_COLUMNS = ("topic", "on_broker", "partitions", "messages", "end_offsets")
 
@@ -79,14 +79,6 @@ class TopicInfo:
 # --- plumbing ---------------------------------------------------------------------------------
 
 
-def _client(client: Client | None) -> Client:
-    if client is not None:
-        return client
-    from diaspora_notebook.client import default_client
-
-    return default_client()
-
-
 def _check_name(topic: str) -> str:
     name = (topic or "").strip() if isinstance(topic, str) else ""
     if not name:
@@ -100,31 +92,6 @@ def _check_partitions(topic: str, partitions: int) -> int:
             or not 1 <= partitions <= MAX_PARTITIONS:
         raise partitions_error(topic, partitions)
     return partitions
-
-
-@contextlib.contextmanager
-def admin(client: Client | None = None) -> Iterator[KafkaAdmin]:
-    """A :class:`~diaspora_notebook.kafka.KafkaAdmin` for ``client``, closed afterwards."""
-    from diaspora_notebook.kafka import KafkaAdmin
-
-    adm = KafkaAdmin(client=_client(client))
-    try:
-        yield adm
-    finally:
-        adm.close()
-
-
-@contextlib.contextmanager
-def consumer(client: Client | None = None, **kwargs: Any) -> Iterator[KafkaConsumer]:
-    """A :class:`~diaspora_notebook.kafka.KafkaConsumer` without a group, closed afterwards."""
-    from diaspora_notebook.kafka import KafkaConsumer
-
-    con = KafkaConsumer(client=_client(client), enable_auto_commit=False, group_id=None,
-                        **kwargs)
-    try:
-        yield con
-    finally:
-        con.close()
 
 
 def _described(adm: KafkaAdmin, topics: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -146,12 +113,12 @@ def check_readable(topic: str, *, client: Client | None = None) -> int:
     :raises TopicMissingError: it is not on the brokers.
     :raises KafkaAccessDeniedError: you may not read it.
     """
-    return _partitions(_client(client), _check_name(topic), "read")
+    return _partitions(client_or_default(client), _check_name(topic), "read")
 
 
 def names(*, client: Client | None = None) -> list[str]:
     """Your topics (registered to you or granted to you), sorted."""
-    answer = _client(client).list_topics()
+    answer = client_or_default(client).list_topics()
     return sorted(str(t) for t in answer.get("topics", []))
 
 
@@ -171,7 +138,7 @@ def describe(topics: str | Iterable[str] | None = None, *,
 
     A topic that is not on the brokers (or that you may not describe) has ``on_broker=False``.
     """
-    client = _client(client)
+    client = client_or_default(client)
     if isinstance(topics, str):
         return describe([_check_name(topics)], client=client)[0]
     wanted = names(client=client) if topics is None else [_check_name(t) for t in topics]
@@ -222,7 +189,7 @@ def create(topic: str, *, partitions: int = 1, replication: int = -1,
     """
     name = _check_name(topic)
     count = _check_partitions(name, partitions)
-    _create(_client(client), name, count, replication)
+    _create(client_or_default(client), name, count, replication)
     return {"status": "success", "message": f"created with {partitions} partition(s)",
             "topic": name}
 
@@ -240,7 +207,7 @@ def delete(topic: str, *, client: Client | None = None) -> dict[str, Any]:
     :raises TopicMissingError: it is not on the brokers.
     """
     name = _check_name(topic)
-    _delete(_client(client), name)
+    _delete(client_or_default(client), name)
     return {"status": "success", "message": "deleted from the brokers", "topic": name}
 
 
@@ -256,7 +223,7 @@ def register(topic: str, *, create: bool = False, partitions: int = 1,
     name = _check_name(topic)
     if create:
         _check_partitions(name, partitions)  # before anything changes
-    client = _client(client)
+    client = client_or_default(client)
     result = dict(client.register_topic(name))
     if create:
         try:
@@ -272,7 +239,7 @@ def unregister(topic: str, *, delete: bool = False,
                client: Client | None = None) -> dict[str, Any]:
     """With ``delete``, delete ``topic`` from the brokers first; then drop its registration."""
     name = _check_name(topic)
-    client = _client(client)
+    client = client_or_default(client)
     extra = ""
     if delete:
         try:
@@ -305,7 +272,7 @@ def produce(topic: str, documents: Iterable[Any] | Mapping[str, Any], *, key: st
     docs = [documents] if isinstance(documents, Mapping) else list(documents)
     if not docs:
         raise DiasporaUsageError("nothing to produce", hint="pass at least one document")
-    client = _client(client)
+    client = client_or_default(client)
     _partitions(client, name, "write to")  # a clear error before the producer retries
     producer = KafkaProducer(client=client, max_block_ms=int(timeout * 1000))
     raw_key = None if key is None else str(key).encode("utf-8")
@@ -332,7 +299,7 @@ def peek(topic: str, n: int = 10, *, from_beginning: bool = False, timeout: floa
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise DiasporaUsageError(f"n must be a whole number of at least 1, not {n!r}",
                                  hint=f"e.g. topics.peek({name!r}, n=10)")
-    client = _client(client)
+    client = client_or_default(client)
     _partitions(client, name, "read")  # a missing or forbidden topic: one clear error first
     return _read_window(client, name, n, from_beginning=from_beginning, timeout=timeout,
                         engine=engine)
@@ -355,7 +322,7 @@ def _read_window(client: Client, topic: str, n: int, *, from_beginning: bool,
 
 
 __all__ = ["TOPIC_COLUMNS", "Produced", "ReadResult", "TopicDetails", "TopicInfo",
-           "check_readable", "create",
+           "admin", "check_readable", "consumer", "create",
            "delete", "describe", "describe_offsets", "details", "export", "groups", "names",
            "parse_documents", "peek", "produce", "read", "register", "reset_group", "schema",
            "table", "to_frame", "unregister"]

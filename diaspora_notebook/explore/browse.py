@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from diaspora_notebook.connections import client_or_default
 from diaspora_notebook.errors import DiasporaUsageError
-from diaspora_notebook.explore.connect import client_or_default
 from diaspora_notebook.explore.reader import DEFAULT_BUDGET, Progress, normalize_fields, scan
 from diaspora_notebook.explore.result import ReadResult
 from diaspora_notebook.explore.start import Start

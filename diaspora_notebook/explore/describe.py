@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from diaspora_notebook.explore.connect import admin, client_or_default, consumer
+from diaspora_notebook.connections import admin, client_or_default, consumer
 from diaspora_notebook.kafka_errors import TOPIC_AUTHORIZATION_FAILED, denied, translated
 
 if TYPE_CHECKING:

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from diaspora_notebook.connections import admin, client_or_default
+from diaspora_notebook.connections import consumer as plain_consumer
 from diaspora_notebook.errors import DiasporaError, DiasporaUsageError
-from diaspora_notebook.explore.connect import admin, client_or_default
-from diaspora_notebook.explore.connect import consumer as plain_consumer
 from diaspora_notebook.explore.start import as_millis
 from diaspora_notebook.groups import GROUP_SEPARATOR, group_prefix, is_group_of
 from diaspora_notebook.kafka_errors import denied, partition_count, translated

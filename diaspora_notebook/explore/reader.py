@@ -182,7 +182,7 @@ def _plan(conf: dict[str, Any], engine: str, topic: str, partitions: list[int] |
 def _raise_unreadable(client: Any, topic: str) -> None:
     """No partitions seen: say whether the topic is missing or refused (kafka-python cannot
     tell them apart from metadata alone)."""
-    from diaspora_notebook.explore.connect import admin
+    from diaspora_notebook.connections import admin
     from diaspora_notebook.kafka_errors import partition_count
 
     with admin(client) as adm, translated(topic, "read"):

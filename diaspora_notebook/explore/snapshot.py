@@ -14,8 +14,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from diaspora_notebook.connections import client_or_default
 from diaspora_notebook.errors import DiasporaUsageError
-from diaspora_notebook.explore.connect import client_or_default
 from diaspora_notebook.explore.query import FIELD_PREFIX
 from diaspora_notebook.explore.reader import DEFAULT_BUDGET, MAX_LIMIT, normalize_fields, scan
 from diaspora_notebook.explore.result import ReadResult

@@ -1,8 +1,5 @@
-"""The explorer's connections: the default client, an admin and a group-less consumer.
-
-Twins of :mod:`diaspora_notebook.topics`' helpers, kept here because ``topics`` imports the
-explorer (the layers point down only).
-"""
+"""Short-lived connections for the core's one-off calls (``topics``, ``explore``): the default
+client, an admin client and a group-less consumer, each closed when the ``with`` ends."""
 
 from __future__ import annotations
 
@@ -25,11 +22,12 @@ def client_or_default(client: Client | None) -> Client:
 
 
 @contextlib.contextmanager
-def admin(client: Client) -> Iterator[KafkaAdmin]:
-    """A :class:`~diaspora_notebook.kafka.KafkaAdmin`, closed afterwards."""
+def admin(client: Client | None = None) -> Iterator[KafkaAdmin]:
+    """A :class:`~diaspora_notebook.kafka.KafkaAdmin` for ``client`` (default: the default
+    client), closed afterwards."""
     from diaspora_notebook.kafka import KafkaAdmin
 
-    adm = KafkaAdmin(client=client)
+    adm = KafkaAdmin(client=client_or_default(client))
     try:
         yield adm
     finally:
@@ -37,11 +35,13 @@ def admin(client: Client) -> Iterator[KafkaAdmin]:
 
 
 @contextlib.contextmanager
-def consumer(client: Client, **kwargs: Any) -> Iterator[KafkaConsumer]:
-    """A :class:`~diaspora_notebook.kafka.KafkaConsumer` without a group, closed afterwards."""
+def consumer(client: Client | None = None, **kwargs: Any) -> Iterator[KafkaConsumer]:
+    """A :class:`~diaspora_notebook.kafka.KafkaConsumer` without a group (nothing committed),
+    closed afterwards."""
     from diaspora_notebook.kafka import KafkaConsumer
 
-    con = KafkaConsumer(client=client, enable_auto_commit=False, group_id=None, **kwargs)
+    con = KafkaConsumer(client=client_or_default(client), enable_auto_commit=False,
+                        group_id=None, **kwargs)
     try:
         yield con
     finally:

@@ -135,8 +135,9 @@ def _unknown_topics(missing: list[str]) -> Exception:
     except ImportError:
         return SourceError(f"UnknownTopicOrPartitionError: topic(s) {', '.join(missing)} not "
                            "found or not readable with these credentials")
-    return UnknownTopicOrPartitionError(
+    error: Exception = UnknownTopicOrPartitionError(
         f"topic(s) {', '.join(missing)} not found or not readable with these credentials")
+    return error
 
 
 class ConsumerLoop:

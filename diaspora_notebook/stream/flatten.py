@@ -45,7 +45,7 @@ def _flatten_into(out: dict[str, Any], obj: dict[str, Any], prefix: str, sep: st
             out[name] = val
 
 
-_scan = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[attr-defined]
+_scan = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
 
 
 def _json_loads(raw: bytes) -> Any:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, cast
 
 import numpy as np
 
@@ -74,13 +74,15 @@ class Chunk:
     def select(self, index: slice | np.ndarray) -> Chunk:
         """A new chunk of some rows (a slice or a boolean mask); this one is left unchanged."""
         arrow_keys = not isinstance(self.keys, list)
+        pick: Any
         if isinstance(index, slice):
             pick = index
             keys = self.keys[index]
             values = self.values[index] if self.values is not None else None
         else:
             pick = np.flatnonzero(index)
-            keys = self.keys.take(pick) if arrow_keys else [self.keys[i] for i in pick]
+            keys = (cast(Any, self.keys).take(pick) if arrow_keys
+                    else [self.keys[i] for i in pick])
             values = [self.values[i] for i in pick] if self.values is not None else None
         payload = self.payload
         if payload is not None:
@@ -211,7 +213,7 @@ class LiveFrame:
             chunks[0] = old.select(slice(over, None))
             self._replace_pending(old, chunks[0])
         while self._pending and self._pending[0].seqs is not None and (
-                not chunks or self._pending[0].seqs[-1] < chunks[0].seqs[0]):
+                not chunks or self._pending[0].seqs[-1] < cast(Any, chunks[0].seqs)[0]):
             self._pending.popleft()  # left the window undecoded: it never will be
 
     def _replace_pending(self, old: Chunk, new: Chunk) -> None:
@@ -367,11 +369,13 @@ class LiveFrame:
                 version = self.version
                 cached = self._cache
             if cached is not None and cached[0] == version:
-                return cached[1].copy()
+                hit: pd.DataFrame = cached[1].copy()
+                return hit
             frame = to_frame(*self.chunks())
             with self.lock:
                 self._cache = (version, frame)
-            return frame.copy()
+            fresh: pd.DataFrame = frame.copy()
+            return fresh
         return to_frame(*self.chunks(tail))
 
     def batch_frame(self, chunk: Chunk | Sequence[Record]) -> pd.DataFrame:
@@ -466,14 +470,14 @@ def to_frame(chunks: Sequence[Chunk], order: np.ndarray | None) -> pd.DataFrame:
 
     chunks = [c for c in chunks if c.n]
     if not chunks:
-        empty = meta_table([]).to_pandas()
+        empty: pd.DataFrame = meta_table([]).to_pandas()
         empty[VALUE_COLUMN] = pd.Series(dtype=object)
         return empty
     meta = meta_table(chunks)
     payload = payload_table(chunks)
     pos = None
     if order is not None:
-        seqs = np.concatenate([c.seqs for c in chunks])  # type: ignore[misc]
+        seqs = np.concatenate([c.seqs for c in chunks])
         pos = np.searchsorted(seqs, order)
     if payload is not None:
         table = meta
@@ -493,4 +497,5 @@ def to_frame(chunks: Sequence[Chunk], order: np.ndarray | None) -> pd.DataFrame:
             df = df.iloc[pos].reset_index(drop=True)
     if ERROR_COLUMN in df.columns:
         df = df[[c for c in df.columns if c != ERROR_COLUMN] + [ERROR_COLUMN]]
-    return df
+    result: pd.DataFrame = df
+    return result

@@ -203,7 +203,7 @@ class LiveDataFrame:
         frame = self.frame
         status = self.status
         with frame.lock:
-            counts = {
+            counts: dict[str, Any] = {
                 "events": frame.events,
                 "rows": frame.rows,
                 "rows_dropped": frame.rows_dropped,
@@ -393,7 +393,8 @@ class LiveDataFrame:
             except (ImportError, DiasporaUsageError):
                 view = None
             if view is not None:
-                return view._repr_mimebundle_(include=include, exclude=exclude)
+                bundle: dict[str, Any] = view._repr_mimebundle_(include=include, exclude=exclude)
+                return bundle
         return {"text/plain": repr(self), "text/html": self._repr_html_()}
 
 

@@ -379,17 +379,19 @@ class KafkaPythonSource:
                 for tp, f in found.items()}
 
     def highwater(self, tp: TP) -> int | None:
-        return self.consumer.highwater(self._tp(tp))
+        mark: int | None = self.consumer.highwater(self._tp(tp))
+        return mark
 
     def position(self, tp: TP) -> int | None:
-        return self.consumer.position(self._tp(tp), timeout_ms=2000)
+        at: int | None = self.consumer.position(self._tp(tp), timeout_ms=2000)
+        return at
 
     def subscribe(self, topics: Sequence[str], on_assign: OnAssign) -> None:
         from kafka import ConsumerRebalanceListener
 
         source = self
 
-        class Listener(ConsumerRebalanceListener):
+        class Listener(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python: untyped
             def on_partitions_revoked(self, revoked: Any) -> None:
                 pass
 

@@ -12,7 +12,7 @@ import html
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from diaspora_notebook.errors import DiasporaUsageError
@@ -372,7 +372,7 @@ def _set(widget: Any, value: Any, name: str = "value") -> None:
         setattr(widget, name, value)
 
 
-def svg_lines(x: Sequence[float], ys: dict[str, Sequence[float]], *, width: int = 640,
+def svg_lines(x: Sequence[float], ys: Mapping[str, Sequence[float]], *, width: int = 640,
               height: int = 220) -> str:
     """A minimal SVG line plot (no plotting library needed); NaNs break the line."""
     import math

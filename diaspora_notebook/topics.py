@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, overload
 
 from diaspora_notebook.connections import admin, client_or_default, consumer
 from diaspora_notebook.documents import Produced, describe_offsets, parse_documents
-from diaspora_notebook.errors import DiasporaUsageError, TopicExistsError, TopicMissingError
+from diaspora_notebook.errors import DiasporaUsageError, TopicExistsError
 from diaspora_notebook.explore import (  # exploring: read/seek/filter, groups, schema, export
     ReadResult,
     TopicDetails,
@@ -237,19 +237,14 @@ def register(topic: str, *, create: bool = False, partitions: int = 1,
 
 def unregister(topic: str, *, delete: bool = False,
                client: Client | None = None) -> dict[str, Any]:
-    """With ``delete``, delete ``topic`` from the brokers first; then drop its registration."""
-    name = _check_name(topic)
-    client = client_or_default(client)
-    extra = ""
-    if delete:
-        try:
-            _delete(client, name)
-            extra = "; deleted from the brokers"
-        except TopicMissingError:
-            extra = "; it was not on the brokers"
-    result = dict(client.unregister_topic(name))
-    result["message"] = f"{result.get('message', '')}{extra}"
-    return result
+    """Drop your registration of ``topic``: the service deletes the topic and all its events
+    from the brokers, then its ACLs, and its answer says which it did.
+
+    :param delete: kept for older code; unregistering always deletes the events now (so that a
+        later owner of the name can never read them)
+    """
+    del delete  # the service deletes the topic itself
+    return dict(client_or_default(client).unregister_topic(_check_name(topic)))
 
 
 # --- messages ---------------------------------------------------------------------------------

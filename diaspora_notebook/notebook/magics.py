@@ -37,7 +37,7 @@ COMMANDS = {
     "whoami": "show who is logged in",
     "topics": "topic manager (-o VAR: a DataFrame of your topics)",
     "register": "register a topic to you (--create: also create it on the brokers)",
-    "unregister": "unregister a topic (--delete: also delete it from the brokers)",
+    "unregister": "unregister a topic (deletes it and its events from the brokers)",
     "key": "your Kafka key, password hidden (--reveal, --rotate)",
     "connection": "connection details and a snippet (--library, -o VAR)",
     "produce": "send JSON documents to a topic",
@@ -168,10 +168,11 @@ class DiasporaMagics(Magics):
     @magic_arguments()
     @argument("topic", help="the topic name")
     @argument("--delete", action="store_true",
-              help="also delete the topic and its messages from the brokers")
+              help="accepted for older notebooks: unregistering always deletes the topic")
     @reporting
     def diaspora_unregister(self, line: str = "") -> Any:
-        """Unregister TOPIC (remove its ACLs); --delete also deletes it from the brokers."""
+        """Unregister TOPIC: the service deletes it and its events from the brokers, then its
+        ACLs, so a later owner of the name never reads them."""
         args = parse_argstring(self.diaspora_unregister, line)
         return topics_cmd.run_unregister(self.settings, topic=args.topic, delete=args.delete)
 

@@ -27,7 +27,8 @@ def run_register(settings: Diaspora, *, topic: str, create: bool = False,
 
 
 def run_unregister(settings: Diaspora, *, topic: str, delete: bool = False) -> Result:
-    """With ``delete``, delete ``topic`` from the brokers first; then drop its registration."""
+    """Unregister ``topic`` (the service deletes it and its events); ``delete`` is accepted
+    for older notebooks."""
     return Result(topics.unregister(topic, delete=delete, client=settings.logged_in_client()))
 
 

@@ -98,6 +98,32 @@ def admin_commit(fabric, group: str, topic: str, offset: int) -> None:
         consumer.close(autocommit=False)
 
 
+def plant_old_group_acls(fabric, tag: str) -> tuple[str, list, list]:
+    """A registered topic whose group ACLs have the old shape (PREFIXED ``<topic>``), as an
+    existing home has them: ``(topic, new_entries, old_entries)``."""
+    owner = actor(fabric, tag)
+    topic = fresh_topic(tag)
+    owner.register(topic, create=False)
+    new = [e for e in acls.owner_entries(topic, owner.id) if e.resource_type == "GROUP"]
+    old = [acls.AclEntry(e.principal, "GROUP", topic, "PREFIXED", e.operation) for e in new]
+    admin = fabric.admin_client()
+    try:
+        assert not admin.create_acls([to_kafka_acl(e) for e in old])["failed"]
+        admin.delete_acls([to_kafka_acl(e) for e in new])
+    finally:
+        admin.close()
+    return topic, new, old
+
+
+def assert_migrated(fabric, topic: str, new: list, old: list) -> None:
+    gw = gateway(fabric)
+    try:
+        seen = set(gw.topic_acls(topic)) | set(gw.prefixed_group_acls())
+        assert set(new) <= seen and not set(old) & seen
+    finally:
+        gw.close()
+
+
 @pytest.fixture(scope="module")
 def owners(fabric):
     """A owns X, B owns Xbar (X is a prefix of Xbar); C is granted Xbar; one event in each."""
@@ -191,17 +217,7 @@ def test_the_service_migrates_old_group_acls_when_it_starts_and_logs_it(fabric):
     import subprocess
     import sys
 
-    owner = actor(fabric, "grp-mig")
-    topic = fresh_topic("grp-mig")
-    owner.register(topic, create=False)
-    new = [e for e in acls.owner_entries(topic, owner.id) if e.resource_type == "GROUP"]
-    old = [acls.AclEntry(e.principal, "GROUP", topic, "PREFIXED", e.operation) for e in new]
-    admin = fabric.admin_client()
-    try:
-        assert not admin.create_acls([to_kafka_acl(e) for e in old])["failed"]
-        admin.delete_acls([to_kafka_acl(e) for e in new])
-    finally:
-        admin.close()
+    topic, new, old = plant_old_group_acls(fabric, "grp-mig")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -223,12 +239,7 @@ def test_the_service_migrates_old_group_acls_when_it_starts_and_logs_it(fabric):
         service.wait(timeout=20)
     migrated = [ln for ln in lines if "migrated" in ln and "consumer-group ACLs" in ln]
     assert migrated and topic in migrated[0], lines
-    gw = gateway(fabric)
-    try:
-        seen = set(gw.topic_acls(topic)) | set(gw.prefixed_group_acls())
-        assert set(new) <= seen and not set(old) & seen
-    finally:
-        gw.close()
+    assert_migrated(fabric, topic, new, old)
 
 
 def test_up_on_an_existing_home_migrates_old_group_acls_and_says_so(fabric):
@@ -237,26 +248,11 @@ def test_up_on_an_existing_home_migrates_old_group_acls_and_says_so(fabric):
     import subprocess
     import sys
 
-    owner = actor(fabric, "grp-up")
-    topic = fresh_topic("grp-up")
-    owner.register(topic, create=False)
-    new = [e for e in acls.owner_entries(topic, owner.id) if e.resource_type == "GROUP"]
-    old = [acls.AclEntry(e.principal, "GROUP", topic, "PREFIXED", e.operation) for e in new]
-    admin = fabric.admin_client()
-    try:
-        assert not admin.create_acls([to_kafka_acl(e) for e in old])["failed"]
-        admin.delete_acls([to_kafka_acl(e) for e in new])
-    finally:
-        admin.close()
+    topic, new, old = plant_old_group_acls(fabric, "grp-up")
     done = subprocess.run(
         [sys.executable, "-m", "diaspora_notebook.fabric.cli", "up", "--home",
          str(fabric.home.root)], capture_output=True, text=True, timeout=180)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
     assert re.search(rf"migrated the consumer-group ACLs of \d+ topic\(s\).*\b{topic}\b", output)
-    gw = gateway(fabric)
-    try:
-        seen = set(gw.topic_acls(topic)) | set(gw.prefixed_group_acls())
-        assert set(new) <= seen and not set(old) & seen
-    finally:
-        gw.close()
+    assert_migrated(fabric, topic, new, old)

@@ -104,7 +104,12 @@ def plant_old_group_acls(fabric, tag: str) -> tuple[str, list, list]:
     owner = actor(fabric, tag)
     topic = fresh_topic(tag)
     owner.register(topic, create=False)
-    new = [e for e in acls.owner_entries(topic, owner.id) if e.resource_type == "GROUP"]
+    return (topic, *to_old_shape(fabric, topic, owner.id))
+
+
+def to_old_shape(fabric, topic: str, owner_id: str) -> tuple[list, list]:
+    """Replace ``owner_id``'s group ACLs on ``topic`` by the old shape: ``(new, old)``."""
+    new = [e for e in acls.owner_entries(topic, owner_id) if e.resource_type == "GROUP"]
     old = [acls.AclEntry(e.principal, "GROUP", topic, "PREFIXED", e.operation) for e in new]
     admin = fabric.admin_client()
     try:
@@ -112,7 +117,7 @@ def plant_old_group_acls(fabric, tag: str) -> tuple[str, list, list]:
         admin.delete_acls([to_kafka_acl(e) for e in new])
     finally:
         admin.close()
-    return topic, new, old
+    return new, old
 
 
 def assert_migrated(fabric, topic: str, new: list, old: list) -> None:
@@ -180,14 +185,7 @@ def test_old_convention_acls_are_migrated_and_the_squat_closes(fabric, owners, c
     from diaspora_notebook.fabric.service.__main__ import migrate
 
     a, _b, _c, x, xbar = owners
-    new = [e for e in acls.owner_entries(x, a.id) if e.resource_type == "GROUP"]
-    old = [acls.AclEntry(e.principal, "GROUP", x, "PREFIXED", e.operation) for e in new]
-    admin = fabric.admin_client()
-    try:
-        assert not admin.create_acls([to_kafka_acl(e) for e in old])["failed"]
-        admin.delete_acls([to_kafka_acl(e) for e in new])
-    finally:
-        admin.close()
+    new, old = to_old_shape(fabric, x, a.id)
     gw = gateway(fabric)
     try:
         assert gw.wait_acls(x, [], new, 10)

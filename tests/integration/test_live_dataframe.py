@@ -25,7 +25,7 @@ from kafka.admin import (
     ResourceType,
 )
 
-from diaspora_notebook.errors import LiveStreamError
+from diaspora_notebook.errors import LiveStreamError, LiveStreamTimeoutError
 from diaspora_notebook.fabric.fabric import Fabric
 from diaspora_notebook.groups import group_name
 from diaspora_notebook.stream import LiveDataFrame, running_streams
@@ -203,6 +203,19 @@ def test_pause_resume_loses_nothing_and_repeats_nothing(engine, fabric, topic_na
     assert len(df) == 250
     assert sorted(df["i"].astype(int)) == list(range(250))
     assert_exactly_once(df, topic_contents(fabric, topic_name))
+
+
+def test_wait_on_a_running_stream_times_out_with_its_counters(engine, fabric, topic_name,
+                                                              producer):
+    make_topic(fabric, topic_name, partitions=1)
+    with live_for(fabric, topic_name, engine) as live:
+        send(producer, topic_name, [{"i": i} for i in range(5)])
+        live.wait(n=5, timeout=30)
+        started = time.monotonic()
+        with pytest.raises(LiveStreamTimeoutError, match=r"waited 1 s for .*5 events") as late:
+            live.wait(n=6, timeout=1)
+        assert 0.9 <= time.monotonic() - started < 10
+        assert "produced" in late.value.hint
 
 
 def test_stop_and_context_manager(engine, fabric, topic_name, producer):

@@ -31,6 +31,9 @@ from typing import Any
 
 import psutil
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from read_path import produce_fast
+
 from diaspora_notebook import topics
 from diaspora_notebook.fabric.fabric import Fabric
 from diaspora_notebook.stream.engine import read_batches
@@ -42,23 +45,6 @@ MB = 1024 * 1024
 def event(i: int) -> bytes:
     return json.dumps({"seq": i, "sensor": f"s{i % 16}", "reading": {
         "temp": 20.0 + (i % 100) / 10, "ok": i % 7 != 0}}).encode()
-
-
-def produce(rd: dict[str, Any], topic: str, start: int, n: int) -> float:
-    from confluent_kafka import Producer
-
-    producer = Producer({**rd, "linger.ms": 20, "batch.size": 1_000_000, "acks": 1,
-                         "queue.buffering.max.messages": 1_000_000})
-    t0 = time.perf_counter()
-    for i in range(start, start + n):
-        while True:
-            try:
-                producer.produce(topic, event(i), key=f"s{i % 16}".encode())
-                break
-            except BufferError:
-                producer.poll(0.05)
-    producer.flush(300)
-    return n / (time.perf_counter() - t0)
 
 
 def timed(call: Any, repeat: int) -> tuple[float, Any]:
@@ -169,11 +155,11 @@ def main(argv: list[str] | None = None) -> int:
 def run(args: argparse.Namespace, client: Any, topic: str) -> int:
     rd = client.connection_config("confluent-kafka")
     half = args.n // 2
-    rate = produce(rd, topic, 0, half)
+    rate = produce_fast(rd, topic, half, event)
     time.sleep(1.0)
     middle = time.time()
     time.sleep(0.5)
-    rate = (rate + produce(rd, topic, half, args.n - half)) / 2
+    rate = (rate + produce_fast(rd, topic, args.n - half, event, start=half)) / 2
     print(f"produced {args.n:,} events of ~{len(event(args.n // 2))} B to 4 partitions "
           f"at {rate:,.0f}/s")
     results: dict[str, Any] = {"n": args.n, "cpus": os.cpu_count(),

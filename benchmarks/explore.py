@@ -37,6 +37,7 @@ from read_path import produce_fast
 from diaspora_notebook import topics
 from diaspora_notebook.fabric.fabric import Fabric
 from diaspora_notebook.stream.engine import read_batches
+from diaspora_notebook.testing.comm import CountingComm
 from diaspora_notebook.testing.identities import create_identity, login
 
 MB = 1024 * 1024
@@ -75,33 +76,13 @@ def filtered_read(client: Any, topic: str, n: int) -> tuple[float, Any]:
     return n / elapsed, got
 
 
-class _StubComm:
-    comm_id = "benchmark"
-    kernel = "Truthy"
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.bytes = 0
-
-    def open(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def on_msg(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def send(self, data: Any = None, *args: Any, **kwargs: Any) -> None:
-        self.bytes += len(json.dumps(data, default=str)) if data is not None else 0
-
-    def close(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-
 def paging(client: Any, topic: str, n: int, page_size: int) -> dict[str, Any]:
     """Page through the whole topic with the widget's Next button; RSS after each page."""
     import comm
 
     from diaspora_notebook.notebook.widgets.explorer import Explorer
 
-    comm.create_comm = lambda *a, **k: _StubComm()
+    comm.create_comm = lambda *a, **k: CountingComm()
     proc = psutil.Process()
     ui = Explorer(topic, client=client, page_size=page_size, load=False)
     ui.start.value = "oldest"

@@ -35,6 +35,7 @@ from kafka.admin import NewTopic
 from diaspora_notebook.fabric.fabric import Fabric
 from diaspora_notebook.stream import LiveDataFrame
 from diaspora_notebook.stream.consumer_thread import POLL_MAX_RECORDS, POLL_TIMEOUT_MS
+from diaspora_notebook.testing.comm import CountingComm
 
 MB = 1024 * 1024
 
@@ -157,26 +158,6 @@ def _produce_paced(config: dict[str, Any], topic: str, rate: float, seconds: flo
     producer.close()
 
 
-class _DummyComm:
-    comm_id = "benchmark"
-    kernel = "Truthy"
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.sent = 0
-
-    def open(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def on_msg(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def send(self, *args: Any, **kwargs: Any) -> None:
-        self.sent += 1
-
-    def close(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-
 def _pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -218,7 +199,7 @@ def latency(fabric: Fabric, config: dict[str, Any], rate: float, seconds: float,
 
     from diaspora_notebook.notebook.widgets.live import LiveView
 
-    comm.create_comm = lambda **kwargs: _DummyComm()
+    comm.create_comm = lambda **kwargs: CountingComm()
     topic = new_topic(fabric, "bench-latency")
     total = int(rate * seconds)
     to_frame: list[float] = []

@@ -42,6 +42,7 @@ from live_ingest import new_topic, raw_loop  # noqa: E402
 from diaspora_notebook.fabric.fabric import Fabric  # noqa: E402
 from diaspora_notebook.stream import LiveDataFrame  # noqa: E402
 from diaspora_notebook.stream.sources import to_librdkafka  # noqa: E402
+from diaspora_notebook.testing.comm import CountingComm  # noqa: E402
 
 MB = 1024 * 1024
 BENCH_VENV = Path(os.environ.get("DIASPORA_BENCH_VENV", "/tmp/bench-venv"))
@@ -228,28 +229,6 @@ def _produce_paced(rd: dict[str, Any], topic: str, rate: float, seconds: float) 
     producer.flush(60)
 
 
-class _StubComm:
-    comm_id = "benchmark"
-    kernel = "Truthy"
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.sent = 0
-        self.bytes = 0
-
-    def open(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def on_msg(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def send(self, data: Any = None, *args: Any, **kwargs: Any) -> None:
-        self.sent += 1
-        self.bytes += len(json.dumps(data, default=str)) if data is not None else 0
-
-    def close(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-
 def latency(fabric: Fabric, config: dict[str, Any], rd: dict[str, Any], rate: float,
             seconds: float) -> dict[str, float]:
     """Produce at ``rate`` from another process; time from send to the end of the first widget
@@ -258,10 +237,10 @@ def latency(fabric: Fabric, config: dict[str, Any], rd: dict[str, Any], rate: fl
 
     from diaspora_notebook.notebook.widgets.live import LiveView
 
-    comms: list[_StubComm] = []
+    comms: list[CountingComm] = []
 
-    def create(*args: Any, **kwargs: Any) -> _StubComm:
-        comms.append(_StubComm())
+    def create(*args: Any, **kwargs: Any) -> CountingComm:
+        comms.append(CountingComm())
         return comms[-1]
 
     comm.create_comm = create

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -32,6 +33,20 @@ class DummyComm:
 
     def close(self, *args: Any, **kwargs: Any) -> None:
         pass
+
+
+class CountingComm(DummyComm):
+    """Counts the messages and JSON bytes a widget would send, and keeps none of them (for
+    benchmarks: memory stays what the widget itself holds)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sent = 0
+        self.bytes = 0
+
+    def send(self, data: Any = None, *args: Any, **kwargs: Any) -> None:
+        self.sent += 1
+        self.bytes += len(json.dumps(data, default=str)) if data is not None else 0
 
 
 @pytest.fixture

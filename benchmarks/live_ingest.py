@@ -192,6 +192,18 @@ def raw_latency(fabric: Fabric, config: dict[str, Any], rate: float,
     return {"p50_ms": _pct(delays, 50) * 1000, "p99_ms": _pct(delays, 99) * 1000}
 
 
+def on_screen_latencies(renders: list[tuple[float, int]], sent: list[float]) -> list[float]:
+    """Send -> screen time of each event: event i is on screen at the first render (time,
+    events shown) that showed more than i events."""
+    to_view: list[float] = []
+    j = 0
+    for t, events in renders:
+        while j < min(events, len(sent)):
+            to_view.append(t - sent[j])
+            j += 1
+    return to_view
+
+
 def latency(fabric: Fabric, config: dict[str, Any], rate: float, seconds: float,
             refresh_hz: float) -> dict[str, float]:
     """Produce at ``rate`` from another process; time from send() to the frame and to the view."""
@@ -235,12 +247,7 @@ def latency(fabric: Fabric, config: dict[str, Any], rate: float, seconds: float,
     finally:
         view.close()
         live.stop()
-    to_view: list[float] = []
-    j = 0
-    for t, events in renders:  # event i is on screen at the first render that had > i events
-        while j < min(events, len(sent)):
-            to_view.append(t - sent[j])
-            j += 1
+    to_view = on_screen_latencies(renders, sent)
     achieved = total / (max(sent) - min(sent)) if len(sent) > 1 else float("nan")
     return {
         "rate": rate, "achieved_rate": achieved, "events": total, "refresh_hz": refresh_hz,

@@ -37,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import psutil  # noqa: E402
-from live_ingest import new_topic, raw_loop  # noqa: E402
+from live_ingest import new_topic, on_screen_latencies, raw_loop  # noqa: E402
 
 from diaspora_notebook.fabric.fabric import Fabric  # noqa: E402
 from diaspora_notebook.stream import LiveDataFrame  # noqa: E402
@@ -273,12 +273,7 @@ def latency(fabric: Fabric, config: dict[str, Any], rd: dict[str, Any], rate: fl
     finally:
         view.close()
         live.stop()
-    to_view: list[float] = []
-    j = 0
-    for t, events in renders:  # event i is on screen at the first render that had > i events
-        while j < min(events, len(sent)):
-            to_view.append(t - sent[j])
-            j += 1
+    to_view = on_screen_latencies(renders, sent)
     achieved = total / (max(sent) - min(sent)) if len(sent) > 1 else float("nan")
     return {"rate": rate, "achieved_rate": achieved, "events": total, "renders": len(renders),
             "p50_ms": pct(to_view, 50) * 1000, "p99_ms": pct(to_view, 99) * 1000,

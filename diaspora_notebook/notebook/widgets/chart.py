@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from diaspora_notebook.errors import DiasporaUsageError
-from diaspora_notebook.notebook.widgets.live import ENDED, Refresher, counters_html, svg_lines
+from diaspora_notebook.notebook.widgets.live import (
+    ENDED,
+    LivePlot,
+    Refresher,
+    counters_html,
+    svg_lines,
+)
 from diaspora_notebook.notebook.widgets.record import Recorded
 
 if TYPE_CHECKING:
@@ -156,14 +162,27 @@ class LiveChart(Recorded):
             widget.close()
 
 
+class RecordedPlot(Recorded, LivePlot):
+    """The SVG plot (where bqplot is not installed), which leaves its last SVG as a record
+    when the stream ends, as :class:`LiveChart` does."""
+
+    def refresh(self) -> None:
+        super().refresh()
+        # the refresher's last call waits for the thread to say how the stream ended
+        if not self.live.running and self.live.state in ENDED and self.finished_html is None:
+            self.finish(self.record_html())
+
+    def record_html(self) -> str:
+        """The last SVG and counters (no JavaScript needed to read it)."""
+        return f"<div>{self.image.value}{self.counters.value}</div>"
+
+
 def live_plot(live: LiveDataFrame, **options: Any) -> Any:
     """The ``"plot"`` view: the bqplot chart, or the SVG plot where bqplot is not installed."""
     try:
         import bqplot  # noqa: F401
     except ImportError:
-        from diaspora_notebook.notebook.widgets.live import LivePlot
-
-        return LivePlot(live, **options)
+        return RecordedPlot(live, **options)
     return LiveChart(live, **options)
 
 

@@ -17,6 +17,7 @@ from diaspora_notebook.explore.state import MAX_PAGE, ExplorerState
 from diaspora_notebook.notebook.errors import widget_message
 from diaspora_notebook.notebook.html import esc, grid, kv_table, status_line
 from diaspora_notebook.notebook.widgets import ipywidgets
+from diaspora_notebook.notebook.widgets.record import Companion
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from diaspora_notebook.client import Client
 
 _CELL = 80  # characters of a value shown in the table
+RECORD_ROWS = 20  # rows of the last page a record keeps (a record, not a copy of the topic)
 
 
 def _short(value: Any) -> str:
@@ -31,25 +33,34 @@ def _short(value: Any) -> str:
     return text if len(text) <= _CELL else text[:_CELL - 1] + "\u2026"
 
 
-def page_html(frame: pd.DataFrame) -> str:
-    """The page as an escaped table (long values cut)."""
-    columns = ["#", *[c for c in frame.columns if c not in ("topic", "headers")]]
-    rows = ([i, *(_short(v) for v in row)] for i, row in
-            enumerate(frame.drop(columns=["topic", "headers"]).itertuples(index=False)))
-    return grid(columns, rows)
+def page_html(frame: pd.DataFrame, *, rows: int | None = None) -> str:
+    """The page as an escaped table (long values cut; ``rows``: only the first ones)."""
+    shown = frame.drop(columns=[c for c in ("topic", "headers") if c in frame.columns])
+    if rows is not None:
+        shown = shown.head(rows)
+    columns = ["#", *[str(c) for c in shown.columns]]
+    return grid(columns, ([i, *(_short(v) for v in row)] for i, row in
+                          enumerate(shown.itertuples(index=False))))
 
 
-class Explorer:
+class Explorer(Companion):
     """The ``%diaspora_explore`` widget.
+
+    Displayed with a companion record (``record.Companion``): the topic, the query and the
+    first :data:`RECORD_ROWS` rows last shown, updated at most every 2 s (the live tail reads
+    every second), which is what a notebook reopened without its kernel shows.
 
     :param store: called with a DataFrame by "to DataFrame" (the magic's ``-o VAR``)
     """
+
+    record_interval = 2.0
 
     def __init__(self, topic: str, *, client: Client, page_size: int = 50,
                  store: Callable[[pd.DataFrame], None] | None = None, load: bool = True,
                  engine: str = "auto") -> None:
         w = ipywidgets()
         self.state = ExplorerState(topic, client=client, page_size=page_size, engine=engine)
+        self.record_title = f"Explore {topic}"
         self.store = store
         self.partitions = w.SelectMultiple(description="Partitions:", rows=3,
                                            layout=w.Layout(width="16em"))
@@ -172,12 +183,48 @@ class Explorer:
         self.state.close()
         self.widget.close()
 
+    # --- the record -----------------------------------------------------------------------
+
+    def query_rows(self) -> list[tuple[str, Any]]:
+        """What the last page was read with: start, partitions, filter, fields."""
+        s = self.state
+        start = {"offset": f"offset {s.start_offset}", "time": f"time {s.start_time}"}.get(
+            s.start, s.start)
+        rows: list[tuple[str, Any]] = [("Topic", s.topic), ("Start", start)]
+        if s.partitions:
+            rows.append(("Partitions", ", ".join(str(p) for p in s.partitions)))
+        if s.filter:
+            rows.append(("Filter", s.filter))
+        if s.fields:
+            rows.append(("Fields", ", ".join(s.fields)))
+        if s.tailing:
+            rows.append(("Live tail", "paused" if s.paused else "on"))
+        return rows
+
+    def record_body(self) -> str:
+        page = self.state.page
+        parts = [kv_table(self.query_rows()), self.message.value]
+        if page is not None:
+            shown = min(len(page.frame), RECORD_ROWS)
+            if shown < len(page.frame):
+                parts.append(status_line(f"the first {shown} of {len(page.frame)} rows"))
+            parts.append(page_html(page.frame, rows=RECORD_ROWS))
+        return "".join(parts)
+
+    def record_text(self) -> str:
+        page = self.state.page
+        lines = [self.record_title, *(f"{k}: {v}" for k, v in self.query_rows())]
+        if page is not None:
+            lines.append(page.summary())
+        return "\n".join(lines)
+
     # --- drawing (called from the state's background thread) ------------------------------
 
     def _redraw(self, what: str) -> None:
         s = self.state
         if what == "error" and s.error is not None:
             self.message.value = status_line(widget_message(s.error), kind="error")
+            self.update_record()
         elif what == "progress":
             done, total = s.progress
             self.progress.max, self.progress.value = max(total, 1), min(done, max(total, 1))
@@ -209,6 +256,7 @@ class Explorer:
                                           strict=True))]
         self.row.value = None
         self.message.value = status_line(page.summary(), kind="success")
+        self.update_record()
 
 
 def _detail_html(state: ExplorerState) -> str:

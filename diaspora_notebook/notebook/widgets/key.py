@@ -32,6 +32,7 @@ from diaspora_notebook.notebook.html import (
     status_line,
 )
 from diaspora_notebook.notebook.widgets import dispatcher, ipywidgets
+from diaspora_notebook.notebook.widgets.record import Companion
 
 if TYPE_CHECKING:
     from diaspora_notebook.client import Client
@@ -124,8 +125,11 @@ def snippet_text(library: str) -> str:
             f"conf = Client().connection_config({library!r})\n" + producer)
 
 
-class KeyWidget:
+class KeyWidget(Companion):
     """Key skin over ``Client.retrieve_key`` / ``Client.create_key``.
+
+    Displayed with a companion record (``record.Companion``): the connection details and the
+    mask, which is what a notebook reopened without its kernel shows.
 
     :param client: a logged-in :class:`~diaspora_notebook.client.Client`.
     :param key: the key to show (default: ``client.retrieve_key()``).
@@ -133,6 +137,8 @@ class KeyWidget:
         still never saved with the notebook).
     :param rotated: say that ``key`` was just created.
     """
+
+    record_title = "Diaspora Kafka key"
 
     def __init__(self, client: Client, *, key: dict[str, Any] | None = None, reveal: bool = False,
                  rotated: bool = False) -> None:
@@ -181,14 +187,28 @@ class KeyWidget:
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
 
-    def render(self) -> None:
-        """Write the connection details (each value once; never the password)."""
+    def _rows(self) -> list[tuple[str, Any]]:
         env = self.client.environment
         rows = [("Username", self.key.username),
                 ("Bootstrap servers", ", ".join(env.bootstrap_servers)),
                 ("Security", f"{env.security_protocol} / {env.sasl_mechanism}"),
                 ("CA file", str(env.ca_file) if env.ca_file else "system trust store")]
-        self.details.value = kv_table(rows)
+        if self.key.endpoint and self.key.endpoint not in env.bootstrap_servers:
+            rows.insert(1, ("Endpoint", self.key.endpoint))
+        return rows
+
+    def render(self) -> None:
+        """Write the connection details (each value once; never the password)."""
+        self.details.value = kv_table(self._rows())
+        self.update_record()
+
+    def record_body(self) -> str:
+        """The details and the mask: nothing of the password, not even its length."""
+        return kv_table([*self._rows(), ("Password", MASK)]) + self.message.value
+
+    def record_text(self) -> str:
+        return "\n".join([self.record_title, *(f"{k}: {v}" for k, v in self._rows()),
+                          f"Password: {MASK}"])
 
     def on_rotate(self, callback: Callable[[dict[str, Any]], None], remove: bool = False) -> None:
         """Call ``callback(key)`` with the new key after each rotation (``remove``: stop)."""
@@ -246,5 +266,6 @@ class KeyWidget:
             self._secret_channel().send({"show": self.key.password})
         self.message.value = status_line("New key created; the old password no longer works.",
                                          kind="success")
+        self.update_record()
         self._rotate_callbacks(new)
         return True

@@ -17,27 +17,37 @@ from typing import TYPE_CHECKING, Any
 
 from diaspora_notebook import topics
 from diaspora_notebook.notebook.errors import widget_message
-from diaspora_notebook.notebook.html import Result, badge, esc, status_line, topics_html
+from diaspora_notebook.notebook.html import Result, badge, esc, grid, status_line, topics_html
 from diaspora_notebook.notebook.widgets import dispatcher, ipywidgets
+from diaspora_notebook.notebook.widgets.record import Companion
 
 if TYPE_CHECKING:
     from diaspora_notebook.client import Client
 
 #: ``callback(action, ok, text)``: ``action`` is the button's name, ``text`` the message line
 ActionCallback = Callable[[str, bool, str], None]
+#: a topic's owner and the users it is shared with, by username (None: not yours to ask)
+Sharing = tuple[str, tuple[str, ...]] | None
 
 
-class TopicManager:
+class TopicManager(Companion):
     """Topic manager skin over :mod:`diaspora_notebook.topics`.
+
+    Displayed with a companion record (``record.Companion``): the table with owners and
+    shares, and the last message, which is what a notebook reopened without its kernel shows.
 
     :param client: a logged-in :class:`~diaspora_notebook.client.Client`.
     :param load: fill the table now (False: wait for Refresh).
     """
 
+    record_title = "Diaspora topics"
+
     def __init__(self, client: Client, *, load: bool = True) -> None:
         w = ipywidgets()
         self.client = client
         self.infos: list[topics.TopicInfo] = []
+        # who owns and shares each topic: asked once per topic, again after Refresh or a change
+        self.sharing: dict[str, Sharing] = {}
         self._armed_delete: str | None = None
         self._action_callbacks = dispatcher()
         self.title = w.HTML("<b>Diaspora topics</b>")
@@ -93,6 +103,7 @@ class TopicManager:
             text = widget_message(exc)
             self.message.value = _message_html("error", text)
             self._action_callbacks(action, False, text)
+            self.update_record()
             return False
         if isinstance(result, dict):  # a service answer: the badge and line of the magics
             text = repr(Result(result))
@@ -101,6 +112,7 @@ class TopicManager:
             text = str(result)
             self.message.value = _message_html("success", text)
         self._action_callbacks(action, True, text)
+        self.update_record()
         return True
 
     def _name(self) -> str:
@@ -109,13 +121,45 @@ class TopicManager:
     def reload(self) -> None:
         """Re-read your topics and their offsets into the table and the topic box."""
         self.infos = topics.describe(client=self.client)
-        self.table.value = topics_html([i.as_row() for i in self.infos])
-        self.topic.options = tuple(i.topic for i in self.infos)
+        names = [i.topic for i in self.infos]
+        self.sharing = {n: s for n, s in self.sharing.items() if n in names}
+        self.sharing.update(sharing(self.client, [n for n in names if n not in self.sharing]))
+        self.table.value = self.table_html()
+        self.topic.options = tuple(names)
+        self.update_record()
+
+    def table_html(self) -> str:
+        """Your topics with partitions, offsets, owner and shares (by username)."""
+        if not self.infos:
+            return topics_html([])
+        rows = []
+        for info in self.infos:
+            row = info.as_row()
+            shared = self.sharing.get(info.topic)
+            owner, users = shared if shared is not None else ("not yours", ())
+            ends = ", ".join(str(o) for o in row["end_offsets"])
+            rows.append([info.topic, row["partitions"] if info.on_broker else "not created",
+                         row["messages"], ends, owner, ", ".join(users) or "-"])
+        return grid(["topic", "partitions", "messages", "end offsets", "owner",
+                     "shared with"], rows)
+
+    def record_body(self) -> str:
+        return self.table.value + self.message.value
+
+    def record_text(self) -> str:
+        lines = [self.record_title]
+        for info in self.infos:
+            shared = self.sharing.get(info.topic)
+            who = (f"owner {shared[0]}, shared with {', '.join(shared[1]) or 'nobody'}"
+                   if shared is not None else "not yours")
+            lines.append(f"{info.topic}: {info.messages} message(s); {who}")
+        return "\n".join(lines)
 
     # --- actions (what the buttons do) ----------------------------------------------------
 
     def refresh(self) -> bool:
-        """Reload the table, reporting in the message line."""
+        """Reload the table (owners and shares too), reporting in the message line."""
+        self.sharing = {}
         return self._act("refresh", "Refreshing...", self._reload_summary, reload=False)
 
     def _reload_summary(self) -> str:
@@ -156,19 +200,44 @@ class TopicManager:
         """Let the identity in the User box produce to and consume from the topic."""
         name, user = self._name(), str(self.user.value).strip()
         return self._act("grant", f"Granting {user} access to {name}...",
-                         lambda: self.client.grant_user_access(name, user), reload=False)
+                         lambda: self._changing_sharing(
+                             name, lambda: self.client.grant_user_access(name, user)),
+                         reload=False)
 
     def revoke(self) -> bool:
         """Take the User box's identity's access to the topic back."""
         name, user = self._name(), str(self.user.value).strip()
         return self._act("revoke", f"Revoking {user}'s access to {name}...",
-                         lambda: self.client.revoke_user_access(name, user), reload=False)
+                         lambda: self._changing_sharing(
+                             name, lambda: self.client.revoke_user_access(name, user)),
+                         reload=False)
 
     def list_users(self) -> bool:
         """Show the topic's owner and the identities it is shared with."""
         name = self._name()
         return self._act("users", f"Listing users of {name}...",
-                         lambda: _users_text(self.client, name), reload=False)
+                         lambda: self._users_text(name), reload=False)
+
+    def _changing_sharing(self, name: str, call: Callable[[], Any]) -> Any:
+        """``call()``, then the topic's shares asked again for the table."""
+        try:
+            return call()
+        finally:
+            self._share_changed(name)
+
+    def _share_changed(self, name: str) -> None:
+        if name in self.sharing or any(i.topic == name for i in self.infos):
+            self.sharing.update(sharing(self.client, [name]))
+            self.table.value = self.table_html()
+
+    def _users_text(self, name: str) -> str:
+        found = sharing(self.client, [name], strict=True)[name]
+        assert found is not None
+        if any(i.topic == name for i in self.infos):
+            self.sharing[name] = found
+            self.table.value = self.table_html()
+        owner, users = found
+        return f"{name}: owner {owner}; shared with: {', '.join(users) or 'nobody else'}"
 
 
     def explore(self) -> bool:
@@ -190,13 +259,31 @@ def _message_html(status: str, text: str) -> str:
             f"{badge(status)} {esc(text)}</div>")
 
 
-def _users_text(client: Client, topic: str) -> str:
-    answer = client.list_topic_users(topic)
-    ids = [str(u) for u in answer.get("users", [])]
-    owner = str(answer.get("owner") or "")
-    names = client.usernames([owner, *ids])
-    users = ", ".join(names.get(i, i) for i in ids) or "nobody else"
-    return f"{topic}: owner {names.get(owner, owner)}; shared with: {users}"
+def sharing(client: Client, names: list[str], *, strict: bool = False) -> dict[str, Sharing]:
+    """Owner and grantees of each topic, by username (one lookup of names for all).
+
+    A topic you may not ask about (not yours) maps to None; ``strict``: raise instead.
+    """
+    answers: dict[str, dict[str, Any] | None] = {}
+    for name in names:
+        try:
+            answers[name] = client.list_topic_users(name)
+        except Exception:
+            if strict:
+                raise
+            answers[name] = None
+    ids = {str(i) for a in answers.values() if a for i in [a.get("owner"), *a.get("users", [])]
+           if i}
+    usernames = client.usernames(ids) if ids else {}
+    found: dict[str, Sharing] = {}
+    for name, answer in answers.items():
+        if answer is None:
+            found[name] = None
+            continue
+        owner = str(answer.get("owner") or "")
+        users = tuple(usernames.get(str(u), str(u)) for u in answer.get("users", []))
+        found[name] = (usernames.get(owner, owner), users)
+    return found
 
 
 _BUTTONS = (  # name, label, tooltip, Font Awesome icon

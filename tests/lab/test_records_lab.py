@@ -55,8 +55,8 @@ def test_records_hidden_live_shown_reopened_and_exported(lab, lab_browser, lab_p
         assert passwords, "the key widget did not load a key"
         # the explorer's record follows its page (throttled to one update per 2 s)
         page.wait_for_function(
-            """(topic) => [...document.querySelectorAll('.diaspora-record')].some(
-                 r => r.textContent.includes('Explore ' + topic) && r.textContent.includes('26'))""",
+            """(topic) => [...document.querySelectorAll('.diaspora-record')].some(r =>
+                 r.textContent.includes('Explore ' + topic) && r.textContent.includes('26'))""",
             arg=topic, timeout=30_000)
         assert lab_page.run_cell_code(f"topics.unregister({topic!r})"), lab_page.errors()
         saved = lab_page.save()

@@ -117,3 +117,58 @@ def test_records_hidden_live_shown_reopened_and_exported(lab, lab_browser, lab_p
             offline.close()
     finally:
         set_save_widget_state(lab, True)
+
+
+def export_offline(lab_browser, notebook: Path, shot: str) -> str:
+    """``nbconvert --to html`` of ``notebook``, opened with no network: its visible text."""
+    export = subprocess.run(
+        [sys.executable, "-m", "nbconvert", "--to", "html", "--output-dir",
+         str(notebook.parent), "--output", notebook.stem + "-" + shot, str(notebook)],
+        capture_output=True, text=True, timeout=120)
+    assert export.returncode == 0, export.stderr
+    page = lab_browser.context.new_page()
+    try:
+        page.goto((notebook.parent / f"{notebook.stem}-{shot}.html").as_uri())
+        page.wait_for_timeout(1500)  # whatever scripts it has get their chance (offline)
+        page.screenshot(path=str(SHOTS / f"{shot}.png"), full_page=True)
+        return str(page.locator("body").inner_text())
+    finally:
+        page.close()
+
+
+def test_running_chart_export_is_readable_offline(lab, lab_browser, lab_page):
+    """A notebook saved while its bqplot chart runs, exported with and without widget state."""
+    from tests.lab.test_live_lab import FEED
+
+    topic = f"records-chart-{uuid.uuid4().hex[:8]}"
+    name = write_notebook(lab, "records-chart.ipynb", [
+        "%load_ext diaspora_notebook\n%diaspora_login",
+        f"topic = {topic!r}\n%diaspora_register {{topic}} --create", FEED,
+        "from diaspora_notebook import Client\n"
+        "from diaspora_notebook.stream import LiveDataFrame\n"
+        "live = LiveDataFrame(topic, start='earliest', client=Client())\n"
+        "live.plot(['celsius', 'seq'])"])
+    lab_page.open(name)
+    try:
+        assert lab_page.run_all(), lab_page.errors()
+        page = lab_page.page
+        chart = _cell(lab_page, 3)
+        chart.locator(".bqplot").first.wait_for()
+        page.wait_for_function(  # the record has caught up with a drawn chart (throttled)
+            "() => [...document.querySelectorAll('.jp-Cell:last-child .diaspora-record "
+            "polyline')].length >= 2", timeout=30_000)
+        assert not chart.locator(".diaspora-record").is_visible()
+        saved = lab_page.save()  # widget state saved: the lab session's setting
+        nb = nbformat.read(saved, as_version=4)
+        assert "widgets" in nb.metadata
+        with_state = export_offline(lab_browser, saved, "records-chart-export-state")
+        del nb.metadata["widgets"]
+        bare = saved.with_name("records-chart-bare.ipynb")
+        nbformat.write(nb, bare)
+        without_state = export_offline(lab_browser, bare, "records-chart-export-bare")
+        print("WITH STATE:\n", with_state[-600:], "\nWITHOUT STATE:\n", without_state[-600:])
+        for text in (with_state, without_state):
+            assert "Live chart" in text and "events" in text, text[-800:]
+            assert "VBox(" not in text and "(live widget)" not in text
+    finally:
+        lab_page.run_cell_code(f"stop_feed.set()\n%diaspora_unregister {topic} --delete")

@@ -4,8 +4,12 @@ and zoom, updated from a background thread.
 Each refresh sends at most ``2 * buckets`` points per series whatever the window holds: the
 window is decimated min/max per bucket (peaks survive, a 100k-point window costs what 2,000
 points cost), and the arrays go as binary buffers (bqplot's serializer), in one message per
-refresh (``hold_sync``). When the stream ends, the output becomes a static SVG record
-(``Recorded``), which a reopened or exported notebook shows without bqplot's JavaScript.
+refresh (``hold_sync``). While it runs, a companion record (``record.Companion``: a static SVG
+of the window and the counters, at most every :attr:`LiveChart.record_interval` s) is what an
+export or a notebook reopened without its kernel shows, since bqplot's JavaScript is not there
+(nbconvert's HTML loads it from a CDN, so an offline export showed nothing, and without widget
+state it showed the figure's ``repr``). When the stream ends, the output becomes the static SVG
+(``Recorded``).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from diaspora_notebook.notebook.widgets.live import (
     counters_html,
     svg_lines,
 )
-from diaspora_notebook.notebook.widgets.record import Recorded
+from diaspora_notebook.notebook.widgets.record import Companion, Recorded
 
 if TYPE_CHECKING:
     from diaspora_notebook.stream.live import LiveDataFrame
@@ -62,7 +66,7 @@ def _bqplot() -> Any:
     return bqplot
 
 
-class LiveChart(Recorded):
+class LiveChart(Companion):
     """A live line chart of numeric columns of a ``LiveDataFrame`` (bqplot).
 
     :param live: the stream to plot
@@ -73,6 +77,9 @@ class LiveChart(Recorded):
     :param autorefresh: start the refresher thread
     """
 
+    #: a record redraws the whole window as SVG: rarely, never at the chart's rate
+    record_interval = 5.0
+
     def __init__(self, live: LiveDataFrame, *, y: Sequence[str], x: str | None = None,
                  last: int = 100_000, buckets: int = 1_000, autorefresh: bool = True) -> None:
         if not y:
@@ -82,6 +89,7 @@ class LiveChart(Recorded):
 
         bq = _bqplot()
         self.live, self.y, self.x = live, list(y), x or "timestamp"
+        self.record_title = f"Live chart of {', '.join(self.y)}"
         self.last, self.buckets = last, buckets
         self._lock = threading.Lock()
         self._shown_version = -1
@@ -141,10 +149,11 @@ class LiveChart(Recorded):
                         x, y = decimate(xs, ys[name], self.buckets)
                         with line.hold_sync():
                             line.x, line.y = x, y
+                self.update_record()
             if not self.live.running and self.live.state in ENDED and self.finished_html is None:
-                self.finish(self.record_html())
+                self.finish(self.record_body())
 
-    def record_html(self) -> str:
+    def record_body(self) -> str:
         """The last state as a static SVG (no JavaScript needed to read it)."""
         xs, ys = self.series()
         if self.x == "timestamp" and len(xs):
@@ -153,7 +162,7 @@ class LiveChart(Recorded):
             seconds = xs.astype(float)
         step = max(1, len(seconds) // 1_000)  # a record, not a chart: one shared x is enough
         svg = svg_lines(seconds[::step].tolist(), {n: v[::step].tolist() for n, v in ys.items()})
-        return f"<div>{svg}{self.counters.value}</div>"
+        return f"<div>{svg}<div>{self.counters.value}</div></div>"
 
     def close(self) -> None:
         if self.refresher is not None:

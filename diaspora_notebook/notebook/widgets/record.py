@@ -8,15 +8,17 @@ too, so the file holds what the last update sent):
 
 * :class:`Recorded`: a widget whose work ends (a login done, a stream stopped) replaces its own
   output with static HTML of its last state (:meth:`Recorded.finish`).
-* :class:`Companion`: a widget that never ends (the key, the topic manager, the explorer) is
-  displayed with a second output right after it, a ``text/html`` record of its last state that
-  :meth:`Companion.update_record` keeps current (at most once per ``record_interval``, the last
-  change always lands). The record carries a ``<style>`` whose rules hide it while a live view
-  of the widget (class ``diaspora-live``) is drawn just before it, and hide the widget's own
-  output when no live view is there ("Error displaying widget", "Loading widget...", or the
-  ``text/plain`` an nbconvert export without widget state shows). JupyterLab keeps ``<style>``
-  only in trusted outputs (its sanitizer drops it otherwise), so in an untrusted notebook both
-  the error and the record show; the record is readable either way.
+* :class:`Companion`: a widget that runs on (the key, the topic manager, the explorer, a live
+  chart) is displayed with a second output right after it, a ``text/html`` record of its last
+  state that :meth:`Companion.update_record` keeps current (at most once per
+  ``record_interval``, the last change always lands). The record carries a ``<style>`` whose
+  rules hide it while a live view of the widget (class ``diaspora-live``) is drawn just before
+  it, and hide the widget's own output when no live view is there ("Error displaying widget",
+  "Loading widget...", or the ``text/plain`` an nbconvert export without widget state shows).
+  JupyterLab keeps ``<style>`` only in trusted outputs (its sanitizer drops it otherwise), so
+  in an untrusted notebook both the error and the record show; the record is readable either
+  way. A companion whose work ends too (a chart of a stopped stream) finishes as
+  :class:`Recorded` does, and its record output is emptied.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ RECORD_STYLE = (
     "{display:none}"
     "</style>"
 )
+# what an emptied record output holds: nothing to see, and its output child takes no room
+GONE = ('<style>.jp-OutputArea-child:has(.diaspora-gone){display:none}</style>'
+        '<div class="diaspora-gone"></div>')
 _NOTE = ('<span style="color:#57606a;font-size:0.85em">&nbsp;record of its last state '
          "(run the cell for the live widget)</span>")
 
@@ -76,7 +81,7 @@ class Recorded:
             self._display_handle.update(HTML(html))
 
 
-class Companion:
+class Companion(Recorded):
     """Mixin for skins with a ``widget``: display it with a record output kept up to date.
 
     Subclasses set ``record_title`` and write :meth:`record_body` (HTML of the last state,
@@ -109,11 +114,14 @@ class Companion:
     def _ipython_display_(self) -> None:
         from IPython.display import display
 
+        if self.finished_html is not None:
+            super()._ipython_display_()
+            return
         self.widget.add_class(LIVE_CLASS)
         bundle = dict(self.widget._repr_mimebundle_())
         # what an export without widget state shows instead of the view (hidden by the record)
         bundle["text/plain"] = f"{self.record_title} (live widget)"
-        display(bundle, raw=True)
+        self._display_handle = display(bundle, raw=True, display_id=True)
         html = self.record_html()
         self._record_sent = html
         self._record_at = time.monotonic()
@@ -140,6 +148,8 @@ class Companion:
     def _send_record(self) -> None:
         self._record_timer = None
         self._record_at = time.monotonic()
+        if self.finished_html is not None:  # a timer that fired after finish()
+            return
         try:
             html = self.record_html()
             if html == self._record_sent:
@@ -151,6 +161,15 @@ class Companion:
             import logging
 
             logging.getLogger(__name__).debug("record update failed", exc_info=True)
+
+    def finish(self, html: str) -> None:
+        """The widget's output becomes ``html`` (:class:`Recorded`); the record output empties."""
+        timer, self._record_timer = self._record_timer, None
+        if timer is not None:
+            timer.cancel()
+        super().finish(html)
+        if self._record_handle is not None:
+            self._record_handle.update({"text/html": GONE, "text/plain": ""}, raw=True)
 
     def record_now(self) -> None:
         """Send the record at once (no throttle): before a save, in tests."""

@@ -56,7 +56,8 @@ def test_records_hidden_live_shown_reopened_and_exported(lab, lab_browser, lab_p
         # the explorer's record follows its page (throttled to one update per 2 s)
         page.wait_for_function(
             """(topic) => [...document.querySelectorAll('.diaspora-record')].some(r =>
-                 r.textContent.includes('Explore ' + topic) && r.textContent.includes('26'))""",
+                 r.textContent.includes('Explore ' + topic)
+                 && r.textContent.includes('7 row(s)'))""",
             arg=topic, timeout=30_000)
         assert lab_page.run_cell_code(f"topics.unregister({topic!r})"), lab_page.errors()
         saved = lab_page.save()
@@ -72,7 +73,8 @@ def test_records_hidden_live_shown_reopened_and_exported(lab, lab_browser, lab_p
         assert "Username" in key_record and "\u2022" * 8 in key_record
         assert topic in topics_record and "shared with" in topics_record
         assert "demo" in topics_record  # the owner, by username
-        assert f"Explore {topic}" in explore_record and "s1" in explore_record
+        assert f"Explore {topic}" in explore_record and "value.temp" in explore_record
+        assert ">26<" in explore_record  # the newest row's temperature
         lab_page.page.close()
         lab.shutdown_kernels()
 
@@ -92,12 +94,33 @@ def test_records_hidden_live_shown_reopened_and_exported(lab, lab_browser, lab_p
                 record = _cell(reopened, index).locator(".diaspora-record")
                 assert record.is_visible(), f"the {label} record is hidden in the reopened file"
             assert "Diaspora Kafka key" in visible and topic in visible
-            assert "Explore " + topic in visible and "s1" in visible
+            assert "Explore " + topic in visible and "value.temp" in visible
             html = reopened.page.content()
             assert not any(secret in html for secret in passwords)
             screenshot(reopened, "records-reopened", "cells")
         finally:
             reopened.close()
+
+        # an untrusted copy (never signed by this server): JupyterLab's sanitizer drops the
+        # record's <style>, so the widget's error shows too, but the record is still there
+        copy = nbformat.read(saved, as_version=4)
+        copy.metadata["copied"] = True  # another hash: no signature of this server matches
+        nbformat.write(copy, lab.root / "records-untrusted.ipynb")
+        untrusted = lab_browser.new_page()
+        try:
+            untrusted.open("records-untrusted.ipynb", kernel=False)
+            for label, index in WIDGET_CELLS.items():
+                record = _cell(untrusted, index).locator(".diaspora-record")
+                record.wait_for()
+                assert record.is_visible(), f"the {label} record is hidden when untrusted"
+            visible = untrusted.page.evaluate(VISIBLE_TEXT)
+            assert "Diaspora Kafka key" in visible and "value.temp" in visible
+            # no widget is drawn in an untrusted output: its short text line, not an error
+            assert "Error displaying widget" not in visible and "VBox(" not in visible
+            assert f"Explore {topic} (interactive widget" in visible
+            screenshot(untrusted, "records-untrusted", "cells")
+        finally:
+            untrusted.close()
 
         # an nbconvert export without widget state, read offline: the records, no widget text
         export = subprocess.run(
@@ -110,7 +133,7 @@ def test_records_hidden_live_shown_reopened_and_exported(lab, lab_browser, lab_p
             offline.goto(exported.as_uri())
             body = offline.locator("body").inner_text()
             assert "Diaspora Kafka key" in body and "Explore " + topic in body
-            assert "(live widget)" not in body, "the widget's text/plain shows in the export"
+            assert "interactive widget" not in body, "the widget's text/plain shows in the export"
             assert all(r.is_visible() for r in offline.locator(".diaspora-record").all())
             offline.screenshot(path=str(SHOTS / "records-exported.png"), full_page=True)
         finally:
@@ -169,6 +192,6 @@ def test_running_chart_export_is_readable_offline(lab, lab_browser, lab_page):
         print("WITH STATE:\n", with_state[-600:], "\nWITHOUT STATE:\n", without_state[-600:])
         for text in (with_state, without_state):
             assert "Live chart" in text and "events" in text, text[-800:]
-            assert "VBox(" not in text and "(live widget)" not in text
+            assert "VBox(" not in text and "interactive widget" not in text
     finally:
         lab_page.run_cell_code(f"stop_feed.set()\n%diaspora_unregister {topic} --delete")

@@ -44,11 +44,12 @@ def test_displayed_as_a_live_widget_then_its_record():
     with capture_output() as captured:
         skin._ipython_display_()
     widget, record = captured.outputs
-    assert WIDGET_VIEW in widget.data and widget.data["text/plain"] == "Counter <b> (live widget)"
+    assert WIDGET_VIEW in widget.data
+    assert widget.data["text/plain"].startswith("Counter <b> (interactive widget")
     assert LIVE_CLASS in skin.widget._dom_classes
     assert "count 0" in record.data["text/html"] and record.transient["display_id"]
     assert "Counter &lt;b&gt;" in record.data["text/html"]  # the title is escaped
-    assert not widget.transient  # only the record is updated later
+    assert widget.transient["display_id"] != record.transient["display_id"]  # two outputs
 
 
 def test_style_hides_the_record_next_to_a_live_view_and_the_dead_widget_otherwise():
@@ -86,3 +87,23 @@ def test_nothing_is_built_before_it_is_displayed():
     skin.update_record()
     skin.record_now()
     assert skin.built == 0
+
+
+def test_finish_replaces_the_widget_and_empties_the_record():
+    InteractiveShell.instance()
+    skin = Counter()
+    skin.record_interval = 0.2
+    with capture_output() as captured:
+        skin._ipython_display_()
+        skin.count = 7
+        skin.update_record()  # pending in a timer
+        skin.finish("<p>final</p>")
+        time.sleep(0.4)  # the timer, had it not been cancelled, would have fired by now
+    widget_id = captured.outputs[0].transient["display_id"]
+    updates = [o for o in captured.outputs if o.update]
+    assert [o.transient["display_id"] == widget_id for o in updates] == [True, False]
+    assert "<p>final</p>" in updates[0].data["text/html"]
+    assert RECORD_CLASS not in updates[1].data["text/html"]  # the record output is emptied
+    with capture_output() as again:
+        skin._ipython_display_()  # shown again later: the final HTML only
+    assert len(again.outputs) == 1 and "final" in again.outputs[0].data["text/html"]

@@ -15,9 +15,9 @@ too, so the file holds what the last update sent):
   rules hide it while a live view of the widget (class ``diaspora-live``) is drawn just before
   it, and hide the widget's own output when no live view is there ("Error displaying widget",
   "Loading widget...", or the ``text/plain`` an nbconvert export without widget state shows).
-  JupyterLab keeps ``<style>`` only in trusted outputs (its sanitizer drops it otherwise), so
-  in an untrusted notebook both the error and the record show; the record is readable either
-  way. A companion whose work ends too (a chart of a stopped stream) finishes as
+  JupyterLab keeps ``<style>`` only in trusted outputs (its sanitizer drops it otherwise); an
+  untrusted notebook draws no widget at all, only the widget's short ``text/plain`` line, and
+  the record under it. A companion whose work ends too (a chart of a stopped stream) finishes as
   :class:`Recorded` does, and its record output is emptied.
 """
 
@@ -105,7 +105,7 @@ class Companion(Recorded):
         raise NotImplementedError
 
     def record_text(self) -> str:
-        return f"{self.record_title} (a widget; its record is in the HTML output)"
+        return f"{self.record_title}: its last state is in this output's HTML"
 
     def record_html(self) -> str:
         """The whole record output: hiding rules, title and :meth:`record_body`."""
@@ -120,8 +120,9 @@ class Companion(Recorded):
         self.widget.add_class(LIVE_CLASS)
         bundle = dict(self.widget._repr_mimebundle_())
         # what an export without widget state shows instead of the view (hidden by the record)
-        bundle["text/plain"] = f"{self.record_title} (live widget)"
+        bundle["text/plain"] = f"{self.record_title} (interactive widget; its last state follows)"
         self._display_handle = display(bundle, raw=True, display_id=True)
+        self._record_lock = threading.Lock()
         html = self.record_html()
         self._record_sent = html
         self._record_at = time.monotonic()
@@ -130,10 +131,8 @@ class Companion(Recorded):
 
     def update_record(self) -> None:
         """Send the record again if it changed; throttled, from any thread, never raises."""
-        if self._record_handle is None:
+        if self._record_handle is None or self._record_lock is None:
             return
-        if self._record_lock is None:
-            self._record_lock = threading.Lock()
         with self._record_lock:
             wait = self._record_at + self.record_interval - time.monotonic()
             if wait > 0:  # too soon: one timer sends whatever is current when it fires

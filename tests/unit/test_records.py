@@ -107,3 +107,18 @@ def test_finish_replaces_the_widget_and_empties_the_record():
     with capture_output() as again:
         skin._ipython_display_()  # shown again later: the final HTML only
     assert len(again.outputs) == 1 and "final" in again.outputs[0].data["text/html"]
+
+
+def test_shown_twice_one_update_reaches_both_records():
+    InteractiveShell.instance()
+    skin = Counter()
+    skin.record_interval = 0
+    with capture_output() as captured:
+        skin._ipython_display_()
+        skin._ipython_display_()  # e.g. the skin's variable shown again in another cell
+        skin.count = 3
+        skin.update_record()
+    first, second, update = records(captured.outputs)
+    assert first.transient["display_id"] == second.transient["display_id"] \
+        == update.transient["display_id"]
+    assert update.update and "count 3" in update.data["text/html"]

@@ -121,13 +121,15 @@ class Companion(Recorded):
         bundle = dict(self.widget._repr_mimebundle_())
         # what an export without widget state shows instead of the view (hidden by the record)
         bundle["text/plain"] = f"{self.record_title} (interactive widget; its last state follows)"
-        self._display_handle = display(bundle, raw=True, display_id=True)
-        self._record_lock = threading.Lock()
+        # shown again (another cell): the same display ids, so one update reaches every copy
+        self._display_handle = display(bundle, raw=True, display_id=_id(self._display_handle))
+        if self._record_lock is None:
+            self._record_lock = threading.Lock()
         html = self.record_html()
         self._record_sent = html
         self._record_at = time.monotonic()
         self._record_handle = display({"text/html": html, "text/plain": self.record_text()},
-                                      raw=True, display_id=True)
+                                      raw=True, display_id=_id(self._record_handle))
 
     def update_record(self) -> None:
         """Send the record again if it changed; throttled, from any thread, never raises."""
@@ -174,3 +176,8 @@ class Companion(Recorded):
         """Send the record at once (no throttle): before a save, in tests."""
         if self._record_handle is not None:
             self._send_record()
+
+
+def _id(handle: Any) -> str | bool:
+    """The display id to show under again (True: a new one)."""
+    return handle.display_id if handle is not None else True

@@ -59,8 +59,7 @@ def test_key_record_has_the_details_and_never_the_password(sdk_identity, dummy_c
 def test_topic_manager_record_names_owner_and_shares(sdk_identity, topic_name):
     InteractiveShell.instance()
     owner, friend = sdk_identity("record-owner"), sdk_identity("record-friend")
-    client = login(owner)
-    login(friend)
+    client, friend_client = login(owner), login(friend)
     topics.register(topic_name, create=True, client=client)
     try:
         m = TopicManager(client)
@@ -76,6 +75,10 @@ def test_topic_manager_record_names_owner_and_shares(sdk_identity, topic_name):
         assert "success" in last  # the last message line
         assert f"owner {owner.username}, shared with {friend.username}" in m.record_text()
         assert friend.username in m.table.value  # the widget's own table says it too
+        # the friend may use the topic but not ask who else may: said so, nothing raised
+        theirs = TopicManager(friend_client)
+        assert topic_name in theirs.table.value and "not yours" in theirs.table.value
+        assert theirs.sharing[topic_name] is None
     finally:
         topics.unregister(topic_name, client=client)
 

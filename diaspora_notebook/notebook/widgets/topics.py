@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from diaspora_notebook import topics
+from diaspora_notebook.errors import DiasporaError
 from diaspora_notebook.notebook.errors import widget_message
 from diaspora_notebook.notebook.html import Result, badge, esc, grid, status_line, topics_html
 from diaspora_notebook.notebook.widgets import dispatcher, ipywidgets
@@ -268,7 +269,7 @@ def sharing(client: Client, names: list[str], *, strict: bool = False) -> dict[s
     for name in names:
         try:
             answers[name] = client.list_topic_users(name)
-        except Exception:
+        except DiasporaError:  # not your topic (the service says so), or gone meanwhile
             if strict:
                 raise
             answers[name] = None

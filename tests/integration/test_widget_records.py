@@ -75,6 +75,17 @@ def test_topic_manager_record_names_owner_and_shares(sdk_identity, topic_name):
         assert "success" in last  # the last message line
         assert f"owner {owner.username}, shared with {friend.username}" in m.record_text()
         assert friend.username in m.table.value  # the widget's own table says it too
+        with capture_output() as captured:  # the Explore button's explorer: in this record
+            m._ipython_display_()
+            topics.produce(topic_name, [{"probe": "p-41"}], client=client)
+            m.buttons["explore"].click()
+            m.explorer.state.wait()
+            deadline = time.monotonic() + 10
+            while "p-41" not in (record_outputs(captured) or [""])[-1]:
+                assert time.monotonic() < deadline, record_outputs(captured)
+                time.sleep(0.1)
+        assert f"Explore {topic_name}" in record_outputs(captured)[-1]
+        m.explorer.close()
         # the friend may use the topic but not ask who else may: said so, nothing raised
         theirs = TopicManager(friend_client)
         assert topic_name in theirs.table.value and "not yours" in theirs.table.value

@@ -145,7 +145,9 @@ class TopicManager(Companion):
                      "shared with"], rows)
 
     def record_body(self) -> str:
-        return self.table.value + self.message.value
+        explorer = (f"<div><b>{esc(self.explorer.record_title)}</b></div>"
+                    f"{self.explorer.record_body()}" if self.explorer is not None else "")
+        return self.table.value + self.message.value + explorer
 
     def record_text(self) -> str:
         lines = [self.record_title]
@@ -250,6 +252,9 @@ class TopicManager(Companion):
             self.explorer.close()
         self.explorer = Explorer(name, client=self.client)
         self.explorer_box.children = (self.explorer.widget,)
+        # the explorer lives inside this widget: its page goes into this record (throttled)
+        self.explorer.state.on_change(
+            lambda what: self.update_record() if what in ("page", "error") else None)
         return self._act("explore", f"Exploring {name}...", lambda: f"exploring {name}",
                          reload=False)
 

@@ -378,6 +378,13 @@ class LiveFrame:
             return fresh
         return to_frame(*self.chunks(tail))
 
+    def tail_table(self, n: int) -> Any:
+        """The newest ``n`` rows as a ``pyarrow.Table`` (no pandas on the way), with the columns
+        of :meth:`snapshot`; payloads Arrow cannot hold together come through pandas."""
+        chunks, order = self.chunks(max(int(n), 0))
+        table = to_table(chunks, order)
+        return table if table is not None else frame_to_table(to_frame(chunks, order))
+
     def batch_frame(self, chunk: Chunk | Sequence[Record]) -> pd.DataFrame:
         """A DataFrame of just these rows (for ``on_batch`` callbacks)."""
         if not isinstance(chunk, Chunk):
@@ -461,6 +468,47 @@ def payload_table(chunks: Sequence[Chunk]) -> Any:
         return None
 
 
+def to_table(chunks: Sequence[Chunk], order: np.ndarray | None) -> Any:
+    """Decoded chunks -> one Arrow table (metadata columns, then payload columns), or ``None``
+    when the payloads cannot be one Arrow table (see :func:`payload_table`).
+
+    :param order: sequence numbers of the rows to keep, in the order to show them (``None``: all)
+    """
+    chunks = [c for c in chunks if c.n]
+    if not chunks:
+        return meta_table([])
+    payload = payload_table(chunks)
+    if payload is None:
+        return None
+    table = meta_table(chunks)
+    for name in payload.column_names:
+        table = table.append_column(name, payload.column(name))
+    if order is not None:
+        table = table.take(_positions(chunks, order))
+    if ERROR_COLUMN in table.column_names:
+        table = table.select([c for c in table.column_names if c != ERROR_COLUMN] + [ERROR_COLUMN])
+    return table
+
+
+def frame_to_table(df: pd.DataFrame) -> Any:
+    """A DataFrame of mixed payloads as Arrow: columns Arrow cannot type become text."""
+    import pyarrow as pa
+
+    columns = {}
+    for name in df.columns:
+        try:
+            columns[str(name)] = pa.array(df[name], from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            columns[str(name)] = pa.array([None if v is None else str(v) for v in df[name]],
+                                          pa.string())
+    return pa.table(columns)
+
+
+def _positions(chunks: Sequence[Chunk], order: np.ndarray) -> np.ndarray:
+    seqs = np.concatenate([c.seqs for c in chunks])
+    return np.searchsorted(seqs, order)
+
+
 def to_frame(chunks: Sequence[Chunk], order: np.ndarray | None) -> pd.DataFrame:
     """Decoded chunks -> DataFrame: metadata columns, then payload columns, then ``_error``.
 
@@ -473,28 +521,18 @@ def to_frame(chunks: Sequence[Chunk], order: np.ndarray | None) -> pd.DataFrame:
         empty: pd.DataFrame = meta_table([]).to_pandas()
         empty[VALUE_COLUMN] = pd.Series(dtype=object)
         return empty
-    meta = meta_table(chunks)
-    payload = payload_table(chunks)
-    pos = None
+    table = to_table(chunks, order)
+    if table is not None:
+        arrow_frame: pd.DataFrame = table.to_pandas()
+        return arrow_frame
+    parts = [c.payload.to_pandas() if not hasattr(c.payload, "iloc") else c.payload
+             for c in chunks]
+    parts = [p if len(p.columns) else pd.DataFrame(index=range(c.n))
+             for p, c in zip(parts, chunks, strict=True)]
+    values = pd.concat(parts, ignore_index=True)
+    df = pd.concat([meta_table(chunks).to_pandas(), values], axis=1)
     if order is not None:
-        seqs = np.concatenate([c.seqs for c in chunks])
-        pos = np.searchsorted(seqs, order)
-    if payload is not None:
-        table = meta
-        for name in payload.column_names:
-            table = table.append_column(name, payload.column(name))
-        if pos is not None:
-            table = table.take(pos)
-        df = table.to_pandas()
-    else:
-        parts = [c.payload.to_pandas() if not hasattr(c.payload, "iloc") else c.payload
-                 for c in chunks]
-        parts = [p if len(p.columns) else pd.DataFrame(index=range(c.n))
-                 for p, c in zip(parts, chunks, strict=True)]
-        values = pd.concat(parts, ignore_index=True)
-        df = pd.concat([meta.to_pandas(), values], axis=1)
-        if pos is not None:
-            df = df.iloc[pos].reset_index(drop=True)
+        df = df.iloc[_positions(chunks, order)].reset_index(drop=True)
     if ERROR_COLUMN in df.columns:
         df = df[[c for c in df.columns if c != ERROR_COLUMN] + [ERROR_COLUMN]]
     result: pd.DataFrame = df

@@ -197,6 +197,13 @@ class LiveDataFrame:
         """
         return self.frame.snapshot(tail=max(int(n), 0))
 
+    def tail_table(self, n: int = 10) -> Any:
+        """The newest ``n`` rows as a ``pyarrow.Table`` (what the live grid is fed; no pandas).
+
+        :param n: how many rows
+        """
+        return self.frame.tail_table(n)
+
     @property
     def stats(self) -> StreamStats:
         """Counters, rate, lag per partition and errors, as one consistent snapshot."""

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from diaspora_notebook.errors import DiasporaUsageError
+from diaspora_notebook.notebook.widgets.grid import GRID_ROWS, LiveGrid, grid_available
 from diaspora_notebook.notebook.widgets.record import Recorded
 
 if TYPE_CHECKING:
@@ -184,75 +185,33 @@ def drift_html(stats: Any, *, most: int = 3) -> str:
             f" ({stats.schema_changes:,} schema change(s))</div>")
 
 
-_COL_WIDTH_EM = 9
-_ROW_STYLE = ("table-layout:fixed;border-collapse:collapse;font:12px monospace;"
-              "width:{width}em;margin:0")
-_CELL_STYLE = ("width:{w}em;max-width:{w}em;overflow:hidden;white-space:nowrap;"
-               "text-overflow:ellipsis;padding:1px 4px;border-bottom:1px solid #eee")
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    try:
-        if value != value:  # NaN / NaT
-            return ""
-    except (TypeError, ValueError):  # arrays compare element-wise
-        pass
-    return html.escape(str(_cell(value)))
-
-
-def _row_table(cells: Sequence[str], *, head: bool = False) -> str:
-    tag = "th" if head else "td"
-    cell = _CELL_STYLE.format(w=_COL_WIDTH_EM)
-    body = "".join(f'<{tag} style="{cell}">{c}</{tag}>' for c in cells)
-    width = _COL_WIDTH_EM * max(len(cells), 1) + 1
-    return (f'<table class="diaspora-live-row" style="{_ROW_STYLE.format(width=width)}">'
-            f"<tr>{body}</tr></table>")
-
-
-def row_cells(df: pd.DataFrame, columns: Sequence[str]) -> list[list[str]]:
-    """Each row of ``df`` as escaped, shortened cell texts (timestamps as HH:MM:SS.mmm)."""
-    out = []
-    stamps = (df["timestamp"].dt.strftime("%H:%M:%S.%f").str[:-3].tolist()
-              if "timestamp" in df.columns and len(df) else None)
-    values = df[list(columns)].astype(object).values.tolist() if len(df) else []
-    ts_at = list(columns).index("timestamp") if "timestamp" in columns else -1
-    for i, row in enumerate(values):
-        cells = [_text(v) for v in row]
-        if ts_at >= 0 and stamps is not None:
-            cells[ts_at] = html.escape(str(stamps[i])) if stamps[i] == stamps[i] else ""
-        out.append(cells)
-    return out
-
-
 class LiveView(Recorded):
-    """The newest rows of a ``LiveDataFrame`` as a table, with counters, Pause and Stop.
+    """A ``LiveDataFrame`` as a live grid, with counters, Pause and Stop.
+
+    The grid is Perspective's datagrid (:class:`~diaspora_notebook.notebook.widgets.grid.
+    LiveGrid`): newest rows first, sortable, scrollable through up to ``grid_rows`` rows, fed
+    only the rows that arrived since the last refresh. Without perspective-python the view
+    shows the newest ``rows`` as an HTML table instead.
 
     Once the stream has stopped, the view replaces its output with a static record of its last
-    state (``Recorded``), so a saved notebook shows the table, not "model not found".
-
-    The table is a header and one small widget per row: a refresh creates widgets only for rows
-    that are new on the visible page and re-orders the rest, so what goes to the browser is the
-    new rows and the changed counters, not the whole table. A change of columns (schema drift)
-    redraws the page once.
+    state (``Recorded``: counters and the newest ``rows`` rows), so a saved notebook shows the
+    table, not "model not found".
 
     :param live: the stream to show
-    :param rows: rows shown in the table
+    :param rows: rows in the static record (and in the table without perspective-python)
     :param autorefresh: start the refresher thread (tests call ``refresh()`` themselves)
-    :param max_cols: most columns shown
+    :param max_cols: most columns in the static record
+    :param grid_rows: most rows the grid holds (append mode)
     """
 
     def __init__(self, live: LiveDataFrame, *, rows: int = 10, autorefresh: bool = True,
-                 max_cols: int = 20) -> None:
+                 max_cols: int = 20, grid_rows: int = GRID_ROWS) -> None:
         w = _ipywidgets()
         self._w = w
         self.live = live
         self.rows = rows
         self.max_cols = max_cols
         self._shown_version = -1
-        self._columns: list[str] = []
-        self._row_widgets: dict[tuple[Any, ...], Any] = {}
         self._lock = threading.Lock()
         self.title = w.HTML(
             f"<b>LiveDataFrame</b> <code>{html.escape(', '.join(live.topics))}</code>"
@@ -260,13 +219,9 @@ class LiveView(Recorded):
         self.counters = w.HTML()
         self.errors = w.HTML()
         self.drift = w.HTML()
-        self.header = w.HTML()
-        self.body = w.VBox([])
-        # every row widget shares one layout and one style: a new row opens one comm, not three
-        self._row_layout = w.Layout()
-        self._row_style = w.widgets.widget_string.HTMLStyle()
-        self.table = w.VBox([self.header, self.body],
-                            layout=w.Layout(overflow="auto", min_height="2em"))
+        self.grid: LiveGrid | None = LiveGrid(live, limit=grid_rows) if grid_available() else None
+        self.table: Any = self.grid.widget if self.grid is not None else w.HTML(
+            layout=w.Layout(overflow="auto"))
         self.pause_button = w.Button(description="Pause", icon="pause",
                                      tooltip="stop adding rows; nothing is lost")
         self.stop_button = w.Button(description="Stop", icon="stop", button_style="danger",
@@ -277,6 +232,7 @@ class LiveView(Recorded):
             w.HBox([self.title, self.pause_button, self.stop_button]),
             self.counters, self.errors, self.drift, self.table,
         ])
+        self.widget.add_class("diaspora-live")
         self.refresh()
         self.refresher: Refresher | None = None
         if autorefresh:
@@ -300,17 +256,24 @@ class LiveView(Recorded):
         self.refresh()
 
     def table_html(self) -> str:
-        """The table as shown: header and rows (what the browser has been sent)."""
-        return self.header.value + "".join(r.value for r in self.body.children)
+        """The newest ``rows`` rows as static HTML (the record, and the table without
+        perspective-python)."""
+        return table_html(self.live.tail(self.rows), max_cols=self.max_cols)
 
     def refresh(self) -> None:
-        """Bring the widgets up to date (only values that changed are sent)."""
+        """Bring the widgets up to date (the grid gets only the new rows)."""
         with self._lock:
             live = self.live
             version = live.version
             if version != self._shown_version:
                 self._shown_version = version
-                self._update_rows(live.tail(self.rows))
+                if self.grid is not None:
+                    if self.grid.refresh():  # a new table: the browser draws the grid again
+                        head = self.widget.children[:-1]
+                        self.widget.children = head
+                        self.widget.children = (*head, self.table)
+                else:
+                    _set(self.table, self.table_html())
             stats = live.stats  # after the rows: their decode errors are counted by now
             _set(self.counters, counters_html(live, stats))
             _set(self.errors, error_html(live, stats))
@@ -330,37 +293,16 @@ class LiveView(Recorded):
         return (f"<div>{self.title.value}<br>{self.counters.value}{self.errors.value}"
                 f"{self.drift.value}{self.table_html()}</div>")
 
-    def _update_rows(self, df: pd.DataFrame) -> None:
-        columns = [str(c) for c in df.columns[: self.max_cols]]
-        if columns != self._columns:  # new or vanished columns: redraw the page once
-            self._columns = columns
-            _set(self.header, _row_table([html.escape(c) for c in columns], head=True))
-            for widget in self._row_widgets.values():
-                widget.close()
-            self._row_widgets = {}
-        ids = list(zip(df["topic"].tolist(), df["partition"].tolist(), df["offset"].tolist(),
-                       strict=True)) if len(df) else []
-        fresh = [i for i, key in enumerate(ids) if key not in self._row_widgets]
-        if fresh:
-            cells = row_cells(df.iloc[fresh], columns)
-            for i, row in zip(fresh, cells, strict=True):
-                self._row_widgets[ids[i]] = self._w.HTML(_row_table(row), layout=self._row_layout,
-                                                         style=self._row_style)
-        keep = set(ids)
-        for key in [k for k in self._row_widgets if k not in keep]:
-            self._row_widgets.pop(key).close()
-        children = tuple(self._row_widgets[k] for k in ids)
-        if children != tuple(self.body.children):
-            self.body.children = children
-
     def close(self) -> None:
         """Stop refreshing and close the widgets (the stream keeps running)."""
         if self.refresher is not None:
             self.refresher.close()
-        for widget in (*self._row_widgets.values(), self._row_layout, self._row_style,
-                       self.header, self.body, self.title,
-                       self.counters, self.errors, self.drift, self.table, self.pause_button,
-                       self.stop_button, *self.widget.children, self.widget):
+        if self.grid is not None:
+            self.grid.close()
+        else:
+            self.table.close()
+        for widget in (self.title, self.counters, self.errors, self.drift, self.pause_button,
+                       self.stop_button, *self.widget.children[:-1], self.widget):
             widget.close()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:

@@ -1,0 +1,202 @@
+"""The live grid: a ``LiveDataFrame``'s window in Perspective's datagrid, fed only new rows.
+
+Perspective was chosen over ipydatagrid by produce -> screen latency in a real JupyterLab and
+Chromium (``benchmarks/live_grid.py``, figures in docs/performance.md): ipydatagrid's only
+update is its whole frame, which it re-serializes on every change, and it draws on a canvas.
+
+How rows travel: the kernel holds a Perspective table of at most ``limit`` rows (append mode:
+the newest rows, older ones roll over; ``latest_by_key``: one row per key, indexed by it). The
+browser holds a replica (``binding_mode="client-server"``) that Perspective keeps in sync by
+sending it, as Arrow, only the rows each update adds; sorting, scrolling and filtering then run
+in the browser without asking the kernel. Each refresh hands Perspective the Arrow table of the
+rows that arrived since the last one (:meth:`LiveDataFrame.tail_table`, never through pandas).
+A column that appears later (schema drift) reloads the table once, with the new column.
+
+perspective-python is in the ``notebook`` extra; without it :func:`grid_available` is False and
+the live view shows a plain HTML table of the newest rows instead.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from diaspora_notebook.stream.live import LiveDataFrame
+
+log = logging.getLogger(__name__)
+
+#: most rows the browser holds (and scrolls through) for an append-mode stream
+GRID_ROWS = 10_000
+GRID_HEIGHT = "340px"
+_META = ("topic", "partition", "offset", "timestamp", "key")
+#: newest first: by event time, then by offset (exact within a partition)
+SORT = [["timestamp", "desc"], ["offset", "desc"]]
+
+
+def grid_available() -> bool:
+    """Whether perspective-python (the grid's engine) is installed."""
+    return importlib.util.find_spec("perspective") is not None
+
+
+def arrow_ipc(table: Any) -> bytes:
+    """A table as the Arrow IPC stream Perspective loads and updates from."""
+    import pyarrow as pa
+
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def _as_text(column: Any) -> Any:
+    import pyarrow as pa
+
+    values = column.to_pylist()
+    return pa.array([None if v is None else v if isinstance(v, str) else
+                     json.dumps(v, default=str) for v in values], pa.string())
+
+
+def displayable(table: Any) -> Any:
+    """The table with only types Perspective shows: nested values (lists, structs), binary
+    and all-null columns become text; dictionaries are decoded."""
+    import pyarrow as pa
+    import pyarrow.types as pt
+
+    columns = []
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        kind = column.type
+        if pt.is_dictionary(kind):
+            column = column.cast(kind.value_type)
+            kind = column.type
+        if (pt.is_nested(kind) or pt.is_binary(kind) or pt.is_large_binary(kind)
+                or pt.is_null(kind) or pt.is_decimal(kind) or pt.is_duration(kind)
+                or pt.is_large_string(kind)):
+            column = _as_text(column)
+        columns.append((name, column))
+    return pa.table(dict(columns))
+
+
+def shown_columns(names: Sequence[str], *, topics: int, keys_seen: bool) -> list[str]:
+    """The grid's columns, in order: the topic only when there are several, the key only once a
+    record has one, then Kafka's metadata and the payload's fields."""
+    out = [c for c in _META if c in names and (c != "topic" or topics > 1)
+           and (c != "key" or keys_seen)]
+    return out + [c for c in names if c not in _META]
+
+
+class LiveGrid:
+    """A Perspective datagrid that follows a ``LiveDataFrame`` (call :meth:`refresh`).
+
+    ``widget`` is one ``PerspectiveWidget`` for the grid's life, made at once (its front end,
+    6 MB of JavaScript and WebAssembly, loads while the stream waits for its first events).
+    Perspective's front end opens its table once, when it draws, so a table with new columns
+    (the first payloads, schema drift) must be drawn again: :meth:`refresh` then returns
+    ``True`` in ``redraw``, and whoever shows the widget takes it out of the page and puts it
+    back (no new widget, no 6 MB sent again).
+
+    :param live: the stream shown
+    :param limit: most rows held in the grid (append mode)
+    :param height: the grid's height (CSS)
+    """
+
+    def __init__(self, live: LiveDataFrame, *, limit: int = GRID_ROWS,
+                 height: str = GRID_HEIGHT) -> None:
+        from perspective.widget import PerspectiveWidget
+
+        self.live = live
+        self.keyed = live.frame.mode == "latest_by_key"
+        self.limit = max(1, min(limit, live.frame.max_rows))
+        self.columns: list[str] = []
+        self.reloads = 0
+        self._keys_seen = False
+        self._events = live.frame.events
+        shown = self._shown(live.tail_table(self.limit))
+        self._schema = shown.schema
+        self.widget = PerspectiveWidget(arrow_ipc(shown), binding_mode="client-server",
+                                        plugin="Datagrid", settings=False, theme="Pro Light",
+                                        title=", ".join(live.topics), sort=SORT,
+                                        **self._table_options())
+        # in a box, Perspective's own "flex: 1" makes the height indefinite and its viewer
+        # (height: 100%) collapses to nothing: the grid gets a fixed height instead
+        self.widget.layout.flex = "0 0 auto"
+        self.widget.layout.height = height
+        self.widget.add_class("diaspora-live-grid")
+
+    def _table_options(self) -> dict[str, Any]:
+        return {"index": "key"} if self.keyed else {"limit": self.limit}
+
+    def _wanted(self, table: Any) -> list[str]:
+        if not self._keys_seen and len(table) and table.column("key").null_count < len(table):
+            self._keys_seen = True
+        return shown_columns(table.column_names, topics=len(self.live.topics),
+                             keys_seen=self._keys_seen or self.keyed)
+
+    def _shown(self, table: Any) -> Any:
+        self.columns = self._wanted(table)
+        return displayable(table.select(self.columns))
+
+    def refresh(self) -> bool:
+        """Send the rows that arrived since the last refresh; ``True`` if the grid must be
+        drawn again (its table was replaced)."""
+        events = self.live.frame.events
+        new = events - self._events
+        if new <= 0:
+            return False
+        self._events = events
+        table = self.live.tail_table(min(new, self.limit))
+        if set(self._wanted(table)) - set(self.columns):
+            self.reload()
+            return True
+        batch = self._conform(displayable(table.select(
+            [c for c in self.columns if c in table.column_names])))
+        if batch is None:  # a field changed type (an int became text): a new table
+            self.reload()
+            return True
+        self.widget.update(arrow_ipc(batch))
+        return False
+
+    def _conform(self, batch: Any) -> Any:
+        """The batch with the grid's column types, or ``None`` if a value cannot take one."""
+        import pyarrow as pa
+
+        columns = {}
+        for field in self._schema:
+            if field.name not in batch.column_names:
+                continue
+            column = batch.column(field.name)
+            if column.type != field.type:
+                try:
+                    column = column.cast(field.type)
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                    return None
+            columns[field.name] = column
+        return pa.table(columns)
+
+    def reload(self) -> None:
+        """A new table of the window's newest rows with the current columns."""
+        shown = self._shown(self.live.tail_table(self.limit))
+        self._schema = shown.schema
+        self.reloads += 1
+        old = self.widget.table
+        self.widget.load(arrow_ipc(shown), **self._table_options())
+        # load() resets the viewer's settings: the columns and the sort are set again
+        self.widget.columns = list(self.columns)
+        self.widget.sort = SORT
+        _drop(old)
+
+    def close(self) -> None:
+        table = self.widget.table
+        self.widget.close()
+        _drop(table)
+
+
+def _drop(table: Any) -> None:
+    """Free a Perspective table once no view uses it (a browser may still have one open)."""
+    try:
+        table.delete(lazy=True)
+    except Exception as exc:  # already gone
+        log.debug("deleting a grid table: %s", exc)

@@ -487,7 +487,8 @@ def test_widget_refresh_sends_only_new_rows_and_flags_new_fields(engine, fabric,
             live.wait(n=10, timeout=30)
             view.refresh()  # the first payloads bring columns: a new table, drawn again
             assert view.grid.reloads == 1 and "i" in view.grid.columns
-            assert view.widget.children[-1] is grid and grid_rows(view)["i"] == list(range(10))
+            holder = view.widget.children[-1]
+            assert holder.children == (grid,) and grid_rows(view)["i"] == list(range(10))
             send(producer, topic_name, [{"i": i} for i in range(10, 12)])
             live.wait(n=12, timeout=30)
             view.refresh()
@@ -506,6 +507,8 @@ def test_widget_refresh_sends_only_new_rows_and_flags_new_fields(engine, fabric,
             assert "new field <code>extra.x</code> since offset 12" in view.drift.value
             # the new column and the first key: the grid is reloaded with them, all rows kept
             assert view.grid.reloads == 2 and "extra.x" in grid.columns and "key" in grid.columns
+            # drawn anew in a box the browser has not seen; the old box is closed
+            assert view.widget.children[-1] is not holder and holder.comm is None
             rows = grid_rows(view)
             assert rows["extra.x"][-1] == 1 and rows["key"][-1] == "k" and len(rows["i"]) == 13
         finally:

@@ -230,13 +230,20 @@ class LiveView(Recorded):
         self.stop_button.on_click(self._on_stop)
         self.widget = w.VBox([
             w.HBox([self.title, self.pause_button, self.stop_button]),
-            self.counters, self.errors, self.drift, self.table,
+            self.counters, self.errors, self.drift, self._holder(),
         ])
         self.widget.add_class("diaspora-live")
         self.refresh()
         self.refresher: Refresher | None = None
         if autorefresh:
             self.start_refresher()
+
+    def _holder(self) -> Any:
+        """A new box around the table. Perspective's front end opens its table when it draws,
+        so a grid with a new table must be drawn anew, and a box the browser has never seen
+        is drawn anew for sure (taking the grid out and back in can be merged into no change
+        when both updates arrive together)."""
+        return self._w.Box([self.table], layout=self._w.Layout(overflow="visible"))
 
     def start_refresher(self) -> Refresher:
         """Refresh in a background thread from now on (adaptive rate, see ``Refresher``)."""
@@ -269,9 +276,10 @@ class LiveView(Recorded):
                 self._shown_version = version
                 if self.grid is not None:
                     if self.grid.refresh():  # a new table: the browser draws the grid again
-                        head = self.widget.children[:-1]
-                        self.widget.children = head
-                        self.widget.children = (*head, self.table)
+                        *head, old = self.widget.children
+                        self.widget.children = (*head, self._holder())
+                        old.children = ()
+                        old.close()
                 else:
                     _set(self.table, self.table_html())
             stats = live.stats  # after the rows: their decode errors are counted by now
@@ -302,7 +310,7 @@ class LiveView(Recorded):
         else:
             self.table.close()
         for widget in (self.title, self.counters, self.errors, self.drift, self.pause_button,
-                       self.stop_button, *self.widget.children[:-1], self.widget):
+                       self.stop_button, *self.widget.children, self.widget):
             widget.close()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:

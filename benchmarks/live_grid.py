@@ -218,7 +218,7 @@ def run_one(fabric: Fabric, server: LabServer, browser: LabBrowser, candidate: s
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--home", default=None, help="fabric home (default: the usual one)")
-    parser.add_argument("--candidates", default="widgets,grid,perspective,ipydatagrid")
+    parser.add_argument("--candidates", default="grid,perspective,ipydatagrid")
     parser.add_argument("--rates", default="5000,50000", help="events/s")
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--repeat", type=int, default=1)

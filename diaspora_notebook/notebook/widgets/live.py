@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from diaspora_notebook.errors import DiasporaUsageError
 from diaspora_notebook.notebook.widgets.grid import GRID_ROWS, LiveGrid, grid_available
-from diaspora_notebook.notebook.widgets.record import Recorded
+from diaspora_notebook.notebook.widgets.record import Companion
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -185,7 +185,7 @@ def drift_html(stats: Any, *, most: int = 3) -> str:
             f" ({stats.schema_changes:,} schema change(s))</div>")
 
 
-class LiveView(Recorded):
+class LiveView(Companion):
     """A ``LiveDataFrame`` as a live grid, with counters, Pause and Stop.
 
     The grid is Perspective's datagrid (:class:`~diaspora_notebook.notebook.widgets.grid.
@@ -193,9 +193,10 @@ class LiveView(Recorded):
     only the rows that arrived since the last refresh. Without perspective-python the view
     shows the newest ``rows`` as an HTML table instead.
 
-    Once the stream has stopped, the view replaces its output with a static record of its last
-    state (``Recorded``: counters and the newest ``rows`` rows), so a saved notebook shows the
-    table, not "model not found".
+    While the stream runs, a companion record (``Companion``: counters and the newest ``rows``
+    rows, at most every 5 s) follows the view, hidden next to it; once the stream has stopped,
+    the view's own output becomes that record. A saved notebook, reopened without its kernel or
+    exported, shows the table, not "model not found".
 
     :param live: the stream to show
     :param rows: rows in the static record (and in the table without perspective-python)
@@ -294,9 +295,14 @@ class LiveView(Recorded):
             _set(self.stop_button, stopped, "disabled")
             # the record waits for the thread to say how it ended (never a frozen "running")
             if stopped and stats.state in ENDED and self.finished_html is None:
-                self.finish(self.record_html())
+                self.finish(self.record_body())
+            else:
+                self.update_record()
 
-    def record_html(self) -> str:
+    record_title = "Live table"
+    record_interval = 5.0
+
+    def record_body(self) -> str:
         """The view's last state as static HTML (what a reopened notebook shows)."""
         return (f"<div>{self.title.value}<br>{self.counters.value}{self.errors.value}"
                 f"{self.drift.value}{self.table_html()}</div>")

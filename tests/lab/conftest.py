@@ -21,7 +21,7 @@ from diaspora_notebook.testing.lab import LabBrowser, LabPage, LabServer, copy_n
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "build" / "lab-screenshots"
 #: the screenshots the docs show (README: widgets.png), copied with DIASPORA_SCREENSHOTS=1
-DOC_SHOTS = {"widgets"}
+DOC_SHOTS = {"widgets", "live-table"}
 
 
 @pytest.fixture(scope="session")

@@ -67,6 +67,11 @@ def test_live_table_counts_pauses_and_stops(lab, lab_browser, lab_page):
         wait_until(lambda: events(page) > 20, what="events to arrive")
         first = events(page)
         wait_until(lambda: events(page) > first, what="the counter to grow")
+        # the grid draws the rows (Playwright's CSS pierces Perspective's shadow roots)
+        first_row = page.locator(".jp-Cell:last-child regular-table tbody tr").first
+        first_row.wait_for(timeout=30_000)
+        wait_until(lambda: "celsius" in page.locator(
+            ".jp-Cell:last-child regular-table thead").inner_text(), what="the grid's columns")
         screenshot(lab_page, "live-table", ".jp-Cell:last-child")
         cell = page.locator(".jp-Cell:last-child")
         cell.locator("button", has_text="Pause").click()

@@ -188,9 +188,11 @@ class SecretWatch:
 # "AT."/"RT." + token_urlsafe(32) (idp/hashing.py)
 _KEY_SHAPE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z0-9]{48}(?![A-Za-z0-9])")
 _TOKEN_SHAPE = re.compile(r"(?<![A-Za-z0-9_.-])(?:AT|RT)\.[A-Za-z0-9_-]{40,}")
-# base64 images and widget-state buffers (a chart's arrays), where long runs of letters and
-# digits are no secret (the exact secrets are still searched for everywhere)
+# base64 images, widget-state buffers (a chart's arrays) and anywidget front-end code in the
+# widget state (``_esm``/``_css``: the live grid's 6 MB of minified JavaScript), where long runs
+# of letters and digits are no secret (the exact secrets are still searched for everywhere)
 _IMAGES = re.compile(r'data:[\w/+.-]+;base64,[A-Za-z0-9+/=\s]+|"image/[\w+.-]+": "[^"]*"'
+                     r'|"_(?:esm|css)":\s*"[^"\\]*(?:\\.[^"\\]*)*"'
                      # (in HTML the JSON escapes "/" as "\/")
                      r'|"data":\s*"[A-Za-z0-9+/=\\]*"(?=,\s*"encoding":\s*"base64")'
                      r'|(?<="encoding":\s"base64",\s)"data":\s*"[A-Za-z0-9+/=\\]*"'

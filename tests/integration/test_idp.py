@@ -140,7 +140,8 @@ def test_user_app_login_refresh_and_userinfo(idp: SeededIdp) -> None:
 def test_get_identities_by_ids_and_usernames(idp: SeededIdp) -> None:
     app = user_app(idp, scopes=False)
     auth = globus_sdk.AuthClient(app=app)
-    by_id = auth.get_identities(ids=[idp.alice_id, idp.bob_id, idp.native_id[:-1] + "0"])
+    unknown = idp.native_id[:-1] + ("1" if idp.native_id.endswith("0") else "0")  # no one's
+    by_id = auth.get_identities(ids=[idp.alice_id, idp.bob_id, unknown])
     assert {i["id"] for i in by_id} == {idp.alice_id, idp.bob_id}
     by_name = auth.get_identities(usernames=["ALICE@example.org", "nobody@example.org"])
     [alice] = list(by_name)

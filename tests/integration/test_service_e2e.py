@@ -382,7 +382,9 @@ def test_service_identity_registers_and_creates_a_key(fabric: Fabric, svc: Servi
                    group=f"{topic_name}/svc") == [b"from-a-service"]
 
     # the client's secret is the only thing that gets it tokens
-    wrong = globus_sdk.ConfidentialAppAuthClient(client_id, secret[:-1] + "0",
+    # one character changed (a secret may end in "0" already: then "0" would be no change)
+    wrong_secret = secret[:-1] + ("1" if secret.endswith("0") else "0")
+    wrong = globus_sdk.ConfidentialAppAuthClient(client_id, wrong_secret,
                                                  environment=native_client(fabric).environment)
     with pytest.raises(globus_sdk.AuthAPIError) as err:
         wrong.oauth2_client_credentials_tokens([fabric.describe()["service"]["scope"]])

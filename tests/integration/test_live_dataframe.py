@@ -364,6 +364,13 @@ def test_revoked_access_is_reported_and_recovers(engine, fabric, topic_name, pro
             assert live.error is not None and "Authorization" in live.error
             assert live.running
             view = LiveView(live, autorefresh=False)
+            # a refresh shows the stream's state at that moment, and between two failed
+            # fetches the error may be clear for a while: refresh as the view's thread would
+            deadline = time.monotonic() + 15
+            while ("TopicAuthorizationFailedError" not in view.errors.value
+                   and time.monotonic() < deadline):
+                time.sleep(0.1)
+                view.refresh()
             assert "TopicAuthorizationFailedError" in view.errors.value  # shown, not printed
             assert "retrying" in view.counters.value
             view.close()

@@ -26,19 +26,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-from kafka.admin import NewTopic
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
 
-from diaspora_notebook.fabric.fabric import Fabric
-from diaspora_notebook.testing.lab import LabBrowser, LabServer
+from live_ingest import new_topic, on_screen_latencies  # noqa: E402
+from read_path import pct  # noqa: E402
+
+from diaspora_notebook.fabric.fabric import Fabric  # noqa: E402
+from diaspora_notebook.testing.lab import LabBrowser, LabServer  # noqa: E402
 
 SETUP = """\
 import time
@@ -149,23 +151,6 @@ json.dump(sent, open(out, "w"))
 """
 
 
-def pct(values: list[float], q: int) -> float:
-    if len(values) < 2:
-        return values[0] if values else float("nan")
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
-
-
-def latencies(samples: list[list[float]], sent: list[float]) -> list[float]:
-    """Event i's latency: the first frame showing seq >= i, minus its send time."""
-    out: list[float] = []
-    j = 0
-    for t, newest in samples:
-        while j <= min(int(newest), len(sent) - 1):
-            out.append(t - sent[j])
-            j += 1
-    return out
-
-
 def notebook(cells: list[str]) -> dict[str, Any]:
     return {"cells": [{"cell_type": "code", "metadata": {}, "source": c, "outputs": [],
                        "execution_count": None} for c in cells],
@@ -177,12 +162,7 @@ def notebook(cells: list[str]) -> dict[str, Any]:
 def run_one(fabric: Fabric, server: LabServer, browser: LabBrowser, candidate: str, rate: float,
             seconds: float, inspect: Any = None) -> dict[str, Any]:
     """One candidate at one rate; ``inspect(page)`` is called once everything is shown."""
-    topic = f"bench-grid-{uuid.uuid4().hex[:8]}"
-    admin = fabric.admin_client()
-    try:
-        admin.create_topics([NewTopic(topic, 1, 1)])
-    finally:
-        admin.close()
+    topic = new_topic(fabric, "bench-grid")
     name = f"{candidate}-{int(rate)}.ipynb"
     cells = [SETUP.format(topic=topic, home=str(fabric.home.root)), CANDIDATES[candidate]]
     (server.root / name).write_text(json.dumps(notebook(cells)))
@@ -206,7 +186,8 @@ def run_one(fabric: Fabric, server: LabServer, browser: LabBrowser, candidate: s
     finally:
         page.close()
         server.shutdown_kernels()
-    got = latencies(samples, sent)
+    # event i is on screen from the first frame whose newest seq is i or more
+    got = on_screen_latencies([(t, int(newest) + 1) for t, newest in samples], sent)
     return {"candidate": candidate, "rate": rate, "events": len(sent), "frames": len(samples),
             "seen": len(got), "p50_ms": pct(got, 50) * 1000, "p99_ms": pct(got, 99) * 1000,
             "max_ms": max(got) * 1000 if got else float("nan"), "errors": errors,

@@ -88,8 +88,9 @@ def test_an_orphan_topic_blocks_registration_until_the_operator_purges_it(fabric
     assert "does not exist on the brokers" in capsys.readouterr().out
 
 
-def test_the_next_owner_finds_no_committed_offsets_of_the_old_topics_groups(fabric):
-    """Offsets (and their free-text metadata) committed under the old owner do not survive."""
+def test_the_next_owner_finds_no_group_or_offsets_of_the_old_topic(fabric):
+    """Groups, and offsets (with their free-text metadata) committed under the old owner, do
+    not survive."""
     from kafka import KafkaConsumer, TopicPartition
     from kafka.structs import OffsetAndMetadata
 
@@ -111,6 +112,9 @@ def test_the_next_owner_finds_no_committed_offsets_of_the_old_topics_groups(fabr
 
     second.register(topic)
     with second.admin() as admin:
+        # the old owner's group is gone, not only its offsets: its name is not the next
+        # owner's to see (the prefix ACL would show it)
+        assert [g for g in admin.list_groups() if g["group_id"].startswith(topic + "/")] == []
         offsets = admin.list_group_offsets({group: [tp]})
     found = offsets.get(group, {}).get(tp)
     assert found is None or found.offset == -1, found

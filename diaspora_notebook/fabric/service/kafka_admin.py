@@ -66,6 +66,10 @@ class KafkaAdminBackend(Protocol):
         """Delete ``topic`` and its data; False if there was none. Waits until no broker
         lists it any more (at most ``timeout`` s), so a new topic of that name starts empty."""
 
+    def delete_groups(self, prefix: str) -> list[str]:
+        """Delete the consumer groups whose id starts with ``prefix`` (with their offsets);
+        returns those left because they still have members."""
+
     def create_acls(self, entries: Collection[AclEntry]) -> None: ...
 
     def delete_acls(self, entries: Collection[AclEntry]) -> None: ...
@@ -326,6 +330,20 @@ class KafkaAdminGateway:
                                           timeout):
             log.warning("a deleted topic is still listed by a broker after %.1f s", timeout)
         return existed
+
+    def delete_groups(self, prefix: str) -> list[str]:
+        def run(client: Any) -> list[str]:
+            names = sorted(g["group_id"] for g in client.list_groups()
+                           if g["group_id"].startswith(prefix))
+            if not names:
+                return []
+            failed = {name: error for name, error in client.delete_groups(names).items()
+                      if error not in ("OK", "GroupIdNotFoundError")}
+            for name, error in failed.items():
+                log.warning("consumer group %s was not deleted: %s", name, error)
+            return sorted(failed)
+
+        return self._call("deleting the topic's consumer groups", run)
 
     # -- SCRAM --------------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ class InMemoryKafkaAdmin:
     def __init__(self) -> None:
         self.acls: set[AclEntry] = set()
         self.topics: dict[str, list[bytes]] = {}
+        self.groups: dict[str, dict[int, int]] = {}  # group id -> committed offsets
         self.scram: dict[str, tuple[str, int, str]] = {}
         self.calls: list[str] = []
         self.down = False
@@ -66,6 +67,13 @@ class InMemoryKafkaAdmin:
         self._enter("delete_topic")
         with self._lock:
             return self.topics.pop(topic, None) is not None
+
+    def delete_groups(self, prefix: str) -> list[str]:
+        self._enter("delete_groups")
+        with self._lock:
+            for name in [g for g in self.groups if g.startswith(prefix)]:
+                del self.groups[name]
+        return []
 
     def create_acls(self, entries: Collection[AclEntry]) -> None:
         self._enter("create_acls")

@@ -122,6 +122,10 @@ class TopicAccessManager:
             deleted = self._admin.delete_topic(topic, self._propagation)
             self._admin.delete_acls(state.entries)
             self._wait(topic, [], state.entries)
+            # the groups' names and members would be the next owner's to see; their offsets
+            # went with the topic. A group with members left is emptied by the brokers once
+            # those members, now without access, time out.
+            self._admin.delete_groups(acls.group_prefix(topic))
             return Unregistered("success", deleted_topic=deleted)
 
     def purge(self, topic: str) -> tuple[bool, list[acls.AclEntry]]:
@@ -138,6 +142,7 @@ class TopicAccessManager:
                                         "remove that account with `diaspora-fabric user remove`")
             deleted = self._admin.delete_topic(topic, self._propagation)
             self._admin.delete_acls(state.entries)
+            self._admin.delete_groups(acls.group_prefix(topic))
             return deleted, state.entries
 
     def orphans(self) -> list[str]:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from diaspora_notebook.errors import DiasporaUsageError, LiveStreamError, LiveStreamTimeoutError
 from diaspora_notebook.stream.consumer_thread import ConsumerLoop, Start
-from diaspora_notebook.stream.engine import client_config, pick_engine
+from diaspora_notebook.stream.engine import client_config, pick_engine, read_raw
 from diaspora_notebook.stream.flatten import Deserializer, RowDecoder
 from diaspora_notebook.stream.frame import Chunk, LiveFrame
 from diaspora_notebook.stream.sources import RawBatch
@@ -203,6 +203,48 @@ class LiveDataFrame:
         :param n: how many rows
         """
         return self.frame.tail_table(n)
+
+    def sample_table(self, per_partition: int = 1, *, timeout: float = 2.0) -> Any:
+        """The newest records already on the topics, decoded as this stream decodes them, as a
+        ``pyarrow.Table``; they are not added to the stream.
+
+        A view made before the first event arrives learns its columns from these, so its first
+        draw already has the payload's fields (a grid drawn with Kafka's columns only must be
+        drawn again when the first events bring theirs). Gives up after ``timeout`` seconds
+        and on any error (a missing or forbidden topic, a broker that is down): the stream
+        itself reports those; the table is then empty.
+
+        :param per_partition: newest records of each partition
+        :param timeout: seconds to wait in all
+        """
+        frame = LiveFrame(max_rows=1 << 30, mode=self.frame.mode,
+                          decoder=RowDecoder(self.frame.decoder.deserializer,
+                                             flatten=self.frame.decoder.flatten))
+        config = self._kafka_config()
+
+        def read() -> None:
+            for topic in self.topics:
+                for raw in read_raw(None, topic, config=config, engine=self.engine,
+                                    start=-per_partition, per_partition=per_partition,
+                                    timeout=timeout):
+                    frame.ingest_columns(raw.topic, raw.partition, raw.offsets, raw.timestamps,
+                                         raw.keys, raw.values)
+
+        done = threading.Event()
+
+        def run() -> None:  # in a thread: metadata calls have their own, longer timeouts
+            try:
+                read()
+            except Exception as exc:
+                log.debug("no sample of %s: %s", self.topics, exc)
+            finally:
+                done.set()
+
+        threading.Thread(target=run, name="diaspora-sample", daemon=True).start()
+        if not done.wait(timeout):
+            log.debug("no sample of %s within %.1f s", self.topics, timeout)
+            return LiveFrame(mode=self.frame.mode).tail_table(0)
+        return frame.tail_table(frame.rows)
 
     @property
     def stats(self) -> StreamStats:

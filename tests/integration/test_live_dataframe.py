@@ -523,6 +523,41 @@ def test_widget_refresh_sends_only_new_rows_and_flags_new_fields(engine, fabric,
 
 
 
+def test_a_view_on_a_topic_with_history_has_its_columns_before_the_first_event(
+        engine, fabric, topic_name, producer, dummy_comm):
+    from diaspora_notebook.notebook.widgets.live import LiveView
+
+    make_topic(fabric, topic_name, partitions=2)
+    send(producer, topic_name, [{"i": -1, "extra": {"x": 0}}], keys=["old"], partition=0)
+    send(producer, topic_name, [{"i": -2, "note": "b"}], partition=1)
+    with live_for(fabric, topic_name, engine, start="latest") as live:
+        sample = live.sample_table()
+        assert sorted(sample.column("i").to_pylist()) == [-2, -1]
+        assert live.frame.events == 0  # the sample is not part of the stream
+        view = LiveView(live, rows=5, autorefresh=False)
+        try:
+            assert view.grid.sampled
+            assert {"i", "extra.x", "note", "key"} <= set(view.grid.columns)
+            assert grid_rows(view)["i"] == []  # columns only: the old records are not shown
+            send(producer, topic_name, [{"i": i, "extra": {"x": i}} for i in range(5)],
+                 keys=[str(i) for i in range(5)], partition=0)
+            live.wait(n=5, timeout=30)
+            view.refresh()
+            # the first events fit the table the browser already drew: no second draw
+            assert view.grid.reloads == 0
+            rows = grid_rows(view)
+            assert sorted(rows["i"]) == list(range(5)) and sorted(rows["key"]) == list("01234")
+        finally:
+            view.close()
+
+
+def test_a_sample_of_a_missing_topic_is_empty_and_quick(engine, fabric, topic_name):
+    with live_for(fabric, f"missing-{topic_name}", engine, start="latest") as live:
+        started = time.monotonic()
+        sample = live.sample_table(timeout=2.0)
+        assert len(sample) == 0 and time.monotonic() - started < 3.0
+
+
 def test_plot_and_reprs(engine, fabric, topic_name, producer, dummy_comm, views):
     make_topic(fabric, topic_name, partitions=1)
     with live_for(fabric, topic_name, engine) as live:

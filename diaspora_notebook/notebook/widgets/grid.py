@@ -10,7 +10,11 @@ browser holds a replica (``binding_mode="client-server"``) that Perspective keep
 sending it, as Arrow, only the rows each update adds; sorting, scrolling and filtering then run
 in the browser without asking the kernel. Each refresh hands Perspective the Arrow table of the
 rows that arrived since the last one (:meth:`LiveDataFrame.tail_table`, never through pandas).
-A column that appears later (schema drift) reloads the table once, with the new column.
+Perspective's front end opens its table once, when it draws, so the table's columns should be
+right from the start: a view made on an empty window takes them from the topics' newest records
+(:meth:`LiveDataFrame.sample_table`). A column that appears later (schema drift, or the first
+payloads of a new topic) reloads the table once, with the new column, and the grid is drawn
+again (0.5-1 s in which the screen lags).
 
 perspective-python is in the ``notebook`` extra; without it :func:`grid_available` is False and
 the live view shows a plain HTML table of the newest rows instead.
@@ -96,9 +100,10 @@ class LiveGrid:
     ``widget`` is one ``PerspectiveWidget`` for the grid's life, made at once (its front end,
     6 MB of JavaScript and WebAssembly, loads while the stream waits for its first events).
     Perspective's front end opens its table once, when it draws, so a table with new columns
-    (the first payloads, schema drift) must be drawn again: :meth:`refresh` then returns
-    ``True`` in ``redraw``, and whoever shows the widget takes it out of the page and puts it
-    back (no new widget, no 6 MB sent again).
+    (schema drift, the first payloads of a topic that had none) must be drawn again:
+    :meth:`refresh` then returns ``True``, and whoever shows the widget draws it in a new box
+    (no new widget, no 6 MB sent again). A grid made on an empty window starts with the
+    columns of the topics' newest records, so a topic with history needs no second draw.
 
     :param live: the stream shown
     :param limit: most rows held in the grid (append mode)
@@ -114,10 +119,11 @@ class LiveGrid:
         self.limit = max(1, min(limit, live.frame.max_rows))
         self.columns: list[str] = []
         self.reloads = 0
+        self.sampled = False  # the first table's columns came from the topics' newest records
         self._keys_seen = False
         self._retired: list[Any] = []  # replaced tables, deleted once no view uses them
         self._events = live.frame.events
-        shown = self._shown(live.tail_table(self.limit))
+        shown = self._first_table()
         self._schema = shown.schema
         self.widget = PerspectiveWidget(arrow_ipc(shown), binding_mode="client-server",
                                         plugin="Datagrid", settings=False, theme="Pro Light",
@@ -128,6 +134,16 @@ class LiveGrid:
         self.widget.layout.flex = "0 0 auto"
         self.widget.layout.height = height
         self.widget.add_class("diaspora-live-grid")
+
+    def _first_table(self) -> Any:
+        """The window's newest rows; on an empty window, no rows but the columns of the
+        topics' newest records, so the first payloads need no second draw."""
+        table = self.live.tail_table(self.limit)
+        if len(table):
+            return self._shown(table)
+        sample = self.live.sample_table()
+        self.sampled = len(sample) > 0
+        return self._shown(sample if self.sampled else table).slice(0, 0)
 
     def _table_options(self) -> dict[str, Any]:
         return {"index": "key"} if self.keyed else {"limit": self.limit}

@@ -34,7 +34,10 @@ CONFLUENT_TIMEOUT_MS = 40
 CONFLUENT_MAX_RECORDS = 2_000
 PROBE_EVERY = 3.0  # seconds without records before asking the brokers for end offsets
 PROBE_TIMEOUT_MS = 2_000
-BACKOFF = (0.2, 10.0)
+# retries wait 0.2 s, doubling up to 2 s: a failed round already spends up to PROBE_TIMEOUT_MS on
+# its probe, and a longer wait only delays the first fetch after the brokers are back (with
+# 10 s the stream stood still ~6 s after a broker restart although the consumer was ready)
+BACKOFF = (0.2, 2.0)
 PENDING_LIMIT = 50_000  # raw payloads held undecoded before the consumer thread decodes too
 
 Start = str | int | dt.datetime
@@ -247,7 +250,7 @@ class ConsumerLoop:
                     break
                 log.debug("live consumer error", exc_info=True)
                 self.status.record_error(exc, describe_error(exc))
-                if self.source is not None and _needs_new_consumer(exc):
+                if self.source is not None and (_needs_new_consumer(exc) or self.source.broken()):
                     self._close(commit=False)
                 self.stop_event.wait(delay)
                 delay = min(delay * 2, BACKOFF[1])

@@ -147,6 +147,9 @@ class ConfluentSource:
             return
         self._errors.append(err)
 
+    def broken(self) -> str | None:
+        return None  # librdkafka mends its own connections and metadata
+
     def take_error(self) -> SourceError | None:
         if not self._errors:
             return None
@@ -314,6 +317,33 @@ def _camel(name: str) -> str:
 
 # --- kafka-python ------------------------------------------------------------------------------
 
+#: kafka-python's default (30 s) is the longest wait between reconnect attempts to a broker that
+#: failed again and again, and it also spaces its metadata refreshes while no broker is up: after a
+#: broker restart the stream stood still for up to ~70 s. Capped at 1 s it resumes within ~2 s.
+KAFKA_PYTHON_RECONNECT_BACKOFF_MAX_MS = 1_000
+
+
+def metadata_refresh_stopped(consumer: Any) -> str | None:
+    """Why kafka-python's metadata refresh task ended while ``consumer`` is open, else ``None``.
+
+    kafka-python 3.0 refreshes metadata in one background task that catches only ``KafkaError``.
+    A connection attempt that fails with a plain ``OSError`` ends that task for good: a broker
+    that shuts down resets the connections still queued on its listening socket, and
+    ``ssl.SSLSocket()`` raises that ``ConnectionResetError`` before kafka-python's handshake code
+    could wrap it. ``start_refresh_loop()`` then sees a finished task and never starts another,
+    so once the broker is back the consumer never learns the partition leaders again: no fetch,
+    and every offset lookup times out. Only a new consumer recovers.
+
+    :param consumer: a ``kafka.KafkaConsumer`` (private attributes read defensively: another
+        kafka-python version without them simply reports nothing)
+    """
+    cluster = getattr(consumer, "_cluster", None)
+    task = getattr(cluster, "_refresh_loop_future", None)
+    if task is None or not getattr(task, "is_done", False) or getattr(cluster, "closed", True):
+        return None
+    exc = getattr(task, "exception", None)
+    return f"{type(exc).__name__}: {exc}" if exc is not None else "its task ended"
+
 
 class KafkaPythonSource:
     """kafka-python ``KafkaConsumer`` behind the ``Source`` interface."""
@@ -335,13 +365,23 @@ class KafkaPythonSource:
         conf.update(group_id=group_id, enable_auto_commit=group_id is not None,
                     key_deserializer=None, value_deserializer=None)
         conf.setdefault("bootstrap_timeout_ms", 10_000)
+        conf.setdefault("reconnect_backoff_max_ms", KAFKA_PYTHON_RECONNECT_BACKOFF_MAX_MS)
         conf.setdefault("auto_offset_reset", auto_offset_reset)
         self._headers = headers
         with diagnosed_connection(conf):
             self.consumer = KafkaConsumer(**conf)
 
+    def broken(self) -> str | None:
+        """Why this consumer can no longer recover by itself (a new one must be built), or None."""
+        return metadata_refresh_stopped(self.consumer)
+
     def take_error(self) -> SourceError | None:
-        return None  # kafka-python raises from poll() itself
+        # kafka-python raises from poll() itself, except for the one failure it keeps quiet about
+        stopped = self.broken()
+        if stopped is None:
+            return None
+        return SourceError(f"kafka-python stopped refreshing metadata ({stopped}); "
+                           "reconnecting with a new consumer", fatal=True)
 
     @staticmethod
     def _tp(tp: TP) -> Any:

@@ -220,6 +220,7 @@ def run_one(fabric: Fabric, server: LabServer, browser: LabBrowser, candidate: s
             "seen": len(got), "p50_ms": pct(got, 50) * 1000, "p99_ms": pct(got, 99) * 1000,
             "max_ms": max(got) * 1000 if got else float("nan"), "errors": errors,
             "steady_p99_ms": pct(got[int(rate):], 99) * 1000,
+            "first_ms": got[0] * 1000 if got else float("nan"),
             "max_ms_by_second": [round(max(got[i:i + int(rate)]) * 1000)
                                  for i in range(0, len(got), int(rate))]}
 

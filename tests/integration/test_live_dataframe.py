@@ -480,6 +480,7 @@ def test_widget_refreshes_itself_at_most_refresh_hz(engine, fabric, topic_name, 
 
 def test_widget_refresh_sends_only_new_rows_and_flags_new_fields(engine, fabric, topic_name,
                                                                   producer, dummy_comm):
+    from diaspora_notebook.notebook.widgets.grid import COLUMNS_CONFIG, SORT
     from diaspora_notebook.notebook.widgets.live import LiveView
 
     make_topic(fabric, topic_name, partitions=1)
@@ -514,6 +515,8 @@ def test_widget_refresh_sends_only_new_rows_and_flags_new_fields(engine, fabric,
             assert "new field <code>extra.x</code> since offset 12" in view.drift.value
             # the new column and the first key: the grid is reloaded with them, all rows kept
             assert view.grid.reloads == 2 and "extra.x" in grid.columns and "key" in grid.columns
+            # a reload resets the viewer's order; the formats stay
+            assert grid.sort == SORT and grid.columns_config == COLUMNS_CONFIG
             # drawn anew in a box the browser has not seen; the old box is closed
             assert view.widget.children[-1] is not holder and holder.comm is None
             rows = grid_rows(view)

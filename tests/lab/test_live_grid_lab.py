@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import re
 from pathlib import Path
 
 from tests.lab.conftest import screenshot
@@ -29,14 +30,15 @@ def test_grid_shows_every_event_as_it_arrives(fabric, lab, lab_browser):
     assert result["errors"] == []
     assert result["seen"] == result["events"] == 3000, result
     assert result["frames"] >= 5 and math.isfinite(result["p99_ms"])
-    headers, first_offset, aligned = shots[0]
+    headers, first_offset, aligned, stamp = shots[0]
     assert headers[:3] == ["partition", "offset", "timestamp"] and "key" not in headers
     assert "topic" not in headers and {"seq", "sent", "mark"} <= set(headers)
-    assert first_offset == "2,999"  # newest first
+    assert first_offset == "2999"  # newest first; an offset is an id, not a quantity
     assert aligned == "right"
+    assert re.search(r"\b\d\d:\d\d:\d\d\.\d{3}$", stamp), stamp  # to the millisecond
 
 
-def inspect_grid(page) -> tuple[list[str], str, str]:
+def inspect_grid(page) -> tuple[list[str], str, str, str]:
     screenshot(page, "live-grid", ".jp-Cell:last-child")
     return tuple(page.page.evaluate("""() => {
       const grid = document.querySelector('.jp-Cell:last-child perspective-viewer-datagrid');
@@ -46,5 +48,6 @@ def inspect_grid(page) -> tuple[list[str], str, str]:
       const row = table.querySelector('tbody tr');
       const cells = [...row.querySelectorAll('td')];
       const at = heads.indexOf('offset');
-      return [heads, cells[at].textContent.trim(), getComputedStyle(cells[at]).textAlign];
+      return [heads, cells[at].textContent.trim(), getComputedStyle(cells[at]).textAlign,
+              cells[heads.indexOf('timestamp')].textContent.trim()];
     }"""))

@@ -41,6 +41,16 @@ GRID_HEIGHT = "340px"
 _META = ("topic", "partition", "offset", "timestamp", "key")
 #: newest first: by event time, then by offset (exact within a partition)
 SORT = [["timestamp", "desc"], ["offset", "desc"]]
+#: event times to the millisecond in UTC (Perspective's default shows whole seconds, local
+#: time); offsets and partitions are identifiers, shown without thousands separators
+COLUMNS_CONFIG = {
+    "timestamp": {"date_format": {
+        "format": "custom", "timeZone": "UTC", "hour12": False, "year": "numeric",
+        "month": "2-digit", "day": "2-digit", "hour": "2-digit", "minute": "2-digit",
+        "second": "2-digit", "fractionalSecondDigits": 3}},
+    "offset": {"number_format": {"useGrouping": False}},
+    "partition": {"number_format": {"useGrouping": False}},
+}
 
 
 def grid_available() -> bool:
@@ -128,6 +138,7 @@ class LiveGrid:
         self.widget = PerspectiveWidget(arrow_ipc(shown), binding_mode="client-server",
                                         plugin="Datagrid", settings=False, theme="Pro Light",
                                         title=", ".join(live.topics), sort=SORT,
+                                        columns_config=COLUMNS_CONFIG,
                                         **self._table_options())
         # in a box, Perspective's own "flex: 1" makes the height indefinite and its viewer
         # (height: 100%) collapses to nothing: the grid gets a fixed height instead
@@ -202,7 +213,9 @@ class LiveGrid:
         self.reloads += 1
         old = self.widget.table
         self.widget.load(arrow_ipc(shown), **self._table_options())
-        # load() resets the viewer's settings: the columns and the sort are set again
+        # load() resets the columns and the sort (not columns_config): they are set again. Only
+        # what load() reset is set: a change reaches the old view too, whose viewer then
+        # writes its own, old columns back
         self.widget.columns = list(self.columns)
         self.widget.sort = SORT
         self._retired.append(old)

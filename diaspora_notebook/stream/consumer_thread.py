@@ -38,6 +38,9 @@ PROBE_TIMEOUT_MS = 2_000
 # its probe, and a longer wait only delays the first fetch after the brokers are back (with
 # 10 s the stream stood still ~6 s after a broker restart although the consumer was ready)
 BACKOFF = (0.2, 2.0)
+#: an error stays until records arrive or this long passes without another one: a failing fetch
+#: (access revoked) fails again within a second or two, while a probe of the brokers succeeds
+ERROR_QUIET_S = 3.0
 PENDING_LIMIT = 50_000  # raw payloads held undecoded before the consumer thread decodes too
 
 Start = str | int | dt.datetime
@@ -240,8 +243,8 @@ class ConsumerLoop:
                     healthy = True
                 else:
                     healthy = self._step()
-                if healthy:  # records arrived or the brokers answered: the problem is over
-                    self.status.clear_error()
+                if healthy:  # the brokers answered (records arriving clear it in _step)
+                    self.status.clear_error(quiet_for=ERROR_QUIET_S)
                     delay = BACKOFF[0]
             except Exception as exc:  # recorded and retried: the thread must not die
                 if _is_config_error(exc):

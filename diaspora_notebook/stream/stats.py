@@ -106,6 +106,7 @@ class StreamStatus:
         self.paused = False
         self.error: str | None = None
         self.error_exc: BaseException | None = None
+        self.error_at = 0.0  # time.monotonic() of the last consumer error
         self.last_error: str | None = None
         self.consumer_errors = 0
         self.callback_errors = 0
@@ -124,12 +125,18 @@ class StreamStatus:
             self.error = text
             self.error_exc = exc
             self.last_error = text
+            self.error_at = time.monotonic()
             if self.state != "stopped":
                 self.state = state
 
-    def clear_error(self) -> None:
+    def clear_error(self, *, quiet_for: float = 0.0) -> None:
+        """The problem is over: records arrived, or (``quiet_for``) the brokers answered and no
+        error came for that many seconds. A broker that answers proves little while a fetch
+        keeps failing (access revoked): clearing at once would make the error blink."""
         with self.lock:
             if self.error is not None:
+                if time.monotonic() - self.error_at < quiet_for:
+                    return
                 self.error = None
                 self.error_exc = None
             if self.state in ("retrying", "starting"):

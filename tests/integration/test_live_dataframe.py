@@ -363,15 +363,20 @@ def test_revoked_access_is_reported_and_recovers(engine, fabric, topic_name, pro
                 time.sleep(0.2)
             assert live.error is not None and "Authorization" in live.error
             assert live.running
-            view = LiveView(live, autorefresh=False)
-            # a refresh shows the stream's state at that moment, and between two failed
-            # fetches the error may be clear for a while: refresh as the view's thread would
-            deadline = time.monotonic() + 15
-            while ("TopicAuthorizationFailedError" not in view.errors.value
-                   and time.monotonic() < deadline):
+            # the error stays while access is missing: brokers that answer between two failed
+            # fetches do not end it (it used to blink off, and a view showed "running")
+            seen = []
+            for _ in range(50):
+                seen.append(live.error)
                 time.sleep(0.1)
-                view.refresh()
-            assert "TopicAuthorizationFailedError" in view.errors.value  # shown, not printed
+            assert None not in seen, f"the error cleared {seen.count(None)} times in 5 s"
+            view = LiveView(live, autorefresh=False)
+            # shown, not printed; without DESCRIBE the brokers also hide the topic's metadata,
+            # so the failing call may be a fetch, a metadata or an end-offset request
+            shown = view.errors.value
+            assert any(text in shown for text in (
+                "TopicAuthorizationFailedError", "not readable with these credentials",
+                "Unknown partition")), shown
             assert "retrying" in view.counters.value
             view.close()
             admin.create_acls([ACL(f"User:{user}", "*", op, ACLPermissionType.ALLOW,

@@ -53,6 +53,16 @@ def test_status_error_lifecycle():
     assert status.callback_errors == 1 and "ValueError: in callback" in status.last_callback_error
 
 
+def test_an_error_outlives_brokers_that_answer_until_it_has_been_quiet():
+    status = StreamStatus()
+    status.record_error(RuntimeError("denied"), "TopicAuthorizationFailedError")
+    status.clear_error(quiet_for=60.0)  # a probe answered a moment after the failed fetch
+    assert (status.state, status.error) == ("retrying", "TopicAuthorizationFailedError")
+    status.error_at -= 61.0  # a minute without another error
+    status.clear_error(quiet_for=60.0)
+    assert (status.state, status.error) == ("running", None)
+
+
 @pytest.mark.parametrize("start, expected", [
     ("latest", ("latest", None)),
     ("earliest", ("earliest", None)),

@@ -24,6 +24,7 @@ from diaspora_notebook.errors import (
     KafkaClientMissingError,
 )
 from diaspora_notebook.kafka_diagnose import diagnosed_connection
+from diaspora_notebook.kafka_metadata import restart_metadata_refresh
 
 if TYPE_CHECKING:
     from diaspora_notebook.client import Client
@@ -124,7 +125,10 @@ if _kafka is not None:
                 super().__init__(**conf)
 
         def send(self, topic: str, *args: Any, **kwargs: Any) -> Any:
-            """As kafka-python's; a topic without your ACLs fails with KafkaAccessDeniedError."""
+            """As kafka-python's; a topic without your ACLs fails with KafkaAccessDeniedError.
+            A producer that outlived a broker restart finds the brokers again (see
+            ``kafka_metadata``)."""
+            restart_metadata_refresh(self)
             try:
                 future = super().send(topic, *args, **kwargs)
             except _AuthorizationError as exc:
@@ -153,6 +157,12 @@ if _kafka is not None:
             conf = _settings(client, kwargs, {"bootstrap_timeout_ms": BOOTSTRAP_TIMEOUT_MS})
             with diagnosed_connection(conf):
                 super().__init__(*topics, **conf)
+
+        def poll(self, *args: Any, **kwargs: Any) -> Any:
+            """As kafka-python's (iterating calls it too). A consumer that outlived a broker
+            restart finds the brokers again (see ``kafka_metadata``)."""
+            restart_metadata_refresh(self)
+            return super().poll(*args, **kwargs)
 
 else:
 

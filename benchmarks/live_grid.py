@@ -52,7 +52,7 @@ import time
 from diaspora_notebook.fabric.fabric import Fabric
 from diaspora_notebook.stream import LiveDataFrame
 live = LiveDataFrame({topic!r}, start={start!r}, max_rows=200_000, engine="confluent",
-                     consumer_config=Fabric.at({home!r}).admin_config())
+                     consumer_config=Fabric.at({home!r}).admin_config(), refresh_hz={hz!r})
 """
 CANDIDATES = {
     "grid": """\
@@ -182,7 +182,8 @@ def seed(fabric: Fabric, topic: str) -> None:
 
 
 def run_one(fabric: Fabric, server: LabServer, browser: LabBrowser, candidate: str, rate: float,
-            seconds: float, inspect: Any = None, history: bool = False) -> dict[str, Any]:
+            seconds: float, inspect: Any = None, history: bool = False,
+            refresh_hz: float = 10.0) -> dict[str, Any]:
     """One candidate at one rate; ``inspect(page)`` is called once everything is shown;
     ``history``: the topic holds an event already and the stream starts at "latest"."""
     topic = new_topic(fabric, "bench-grid")
@@ -191,7 +192,8 @@ def run_one(fabric: Fabric, server: LabServer, browser: LabBrowser, candidate: s
         seed(fabric, topic)
     name = f"{candidate}-{int(rate)}.ipynb"
     cells = [SETUP.format(topic=topic, home=str(fabric.home.root),
-                          start="latest" if history else "earliest"), CANDIDATES[candidate]]
+                          start="latest" if history else "earliest", hz=refresh_hz),
+             CANDIDATES[candidate]]
     (server.root / name).write_text(json.dumps(notebook(cells)))
     page = browser.new_page()
     try:
@@ -233,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--topics", default="history,new", help="history, new or both")
+    parser.add_argument("--refresh-hz", type=float, default=10.0,
+                        help="LiveDataFrame(refresh_hz=): most view refreshes a second")
     parser.add_argument("--json", dest="json_out", default=None)
     args = parser.parse_args(argv)
     fabric = Fabric.at(args.home)
@@ -246,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
                                          range(args.repeat), args.candidates.split(","))
                 for history, rate, _, candidate in runs:
                     r = run_one(fabric, server, browser, candidate, rate, args.seconds,
-                                history=history)
+                                history=history, refresh_hz=args.refresh_hz)
                     results.append(r)
                     print(f"{'history' if history else 'new':<8}{candidate:<12}"
                           f" {rate:>7,.0f} ev/s  p50 {r['p50_ms']:5.0f} ms"

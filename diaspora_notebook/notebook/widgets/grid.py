@@ -25,7 +25,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -169,21 +169,28 @@ class LiveGrid:
         self.columns = self._wanted(table)
         return displayable(table.select(self.columns))
 
-    def refresh(self) -> bool:
+    def refresh(self, *, undraw: Callable[[], None] | None = None) -> bool:
         """Send the rows that arrived since the last refresh; ``True`` if the grid must be
-        drawn again (its table was replaced)."""
+        drawn again (its table was replaced).
+
+        :param undraw: takes the grid out of the page before a new table is loaded. A view
+            still drawn would take the new settings (columns, sort) for its old table, drop
+            the columns it lacks and write its own, old columns back into the widget.
+        """
         events = self.live.frame.events
         new = events - self._events
         if new <= 0:
             return False
         self._events = events
         table = self.live.tail_table(min(new, self.limit))
-        if set(self._wanted(table)) - set(self.columns):
-            self.reload()
-            return True
-        batch = self._conform(displayable(table.select(
-            [c for c in self.columns if c in table.column_names])))
-        if batch is None:  # a field changed type (an int became text): a new table
+        batch = None
+        if not set(self._wanted(table)) - set(self.columns):
+            # None: a field changed type (an int became text), which needs a new table too
+            batch = self._conform(displayable(table.select(
+                [c for c in self.columns if c in table.column_names])))
+        if batch is None:
+            if undraw is not None:
+                undraw()
             self.reload()
             return True
         self.widget.update(arrow_ipc(batch))

@@ -276,10 +276,10 @@ class LiveView(Companion):
             if version != self._shown_version:
                 self._shown_version = version
                 if self.grid is not None:
-                    if self.grid.refresh():  # a new table: the browser draws the grid again
-                        *head, old = self.widget.children
+                    *head, old = self.widget.children
+                    if self.grid.refresh(undraw=lambda: setattr(old, "children", ())):
+                        # a new table: the browser draws the grid again, in a new box
                         self.widget.children = (*head, self._holder())
-                        old.children = ()
                         old.close()
                 else:
                     _set(self.table, self.table_html())

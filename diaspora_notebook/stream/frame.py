@@ -332,31 +332,35 @@ class LiveFrame:
         :param tail: only the newest n rows (all when ``None``)
         """
         with self.lock:
-            chunks = list(self._chunks)
-            order = None
-            if self.mode == "latest_by_key":
-                seqs = list(self._by_key.values())
-                if tail is not None:
-                    seqs = seqs[-tail:] if tail else []
-                order = np.array(seqs, dtype=np.int64)
-                if tail is not None and len(order):
-                    first = order.min()
-                    chunks = [c for c in chunks if c.seqs[-1] >= first]  # type: ignore[index]
-            elif tail is not None:
-                picked: list[Chunk] = []
-                left = tail
-                for chunk in reversed(chunks):
-                    if left <= 0:
-                        break
-                    if chunk.payload is None:  # the whole chunk: counters see each row once
-                        self._decode(chunk)
-                    picked.append(chunk if chunk.n <= left else
-                                  chunk.select(slice(chunk.n - left, None)))
-                    left -= chunk.n
-                chunks = picked[::-1]
-            for chunk in chunks:
-                if chunk.payload is None:
+            return self._chunks_held(tail)
+
+    def _chunks_held(self, tail: int | None) -> tuple[list[Chunk], np.ndarray | None]:
+        """:meth:`chunks`, called with the lock held."""
+        chunks = list(self._chunks)
+        order = None
+        if self.mode == "latest_by_key":
+            seqs = list(self._by_key.values())
+            if tail is not None:
+                seqs = seqs[-tail:] if tail else []
+            order = np.array(seqs, dtype=np.int64)
+            if tail is not None and len(order):
+                first = order.min()
+                chunks = [c for c in chunks if c.seqs[-1] >= first]  # type: ignore[index]
+        elif tail is not None:
+            picked: list[Chunk] = []
+            left = tail
+            for chunk in reversed(chunks):
+                if left <= 0:
+                    break
+                if chunk.payload is None:  # the whole chunk: counters see each row once
                     self._decode(chunk)
+                picked.append(chunk if chunk.n <= left else
+                              chunk.select(slice(chunk.n - left, None)))
+                left -= chunk.n
+            chunks = picked[::-1]
+        for chunk in chunks:
+            if chunk.payload is None:
+                self._decode(chunk)
         return chunks, order
 
     def snapshot(self, tail: int | None = None) -> pd.DataFrame:
@@ -381,9 +385,18 @@ class LiveFrame:
     def tail_table(self, n: int) -> Any:
         """The newest ``n`` rows as a ``pyarrow.Table`` (no pandas on the way), with the columns
         of :meth:`snapshot`; payloads Arrow cannot hold together come through pandas."""
-        chunks, order = self.chunks(max(int(n), 0))
-        table = to_table(chunks, order)
-        return table if table is not None else frame_to_table(to_frame(chunks, order))
+        return _as_table(*self.chunks(max(int(n), 0)))
+
+    def rows_since(self, seen: int, most: int) -> tuple[Any, int]:
+        """The rows of the events after the first ``seen`` (at most the newest ``most``) as a
+        ``pyarrow.Table``, and the event count they reach. Both are read at one moment: a caller
+        that passes the count back next time gets every row once, however fast events arrive
+        (the newest n rows read a moment after counting n new events would skip some and
+        repeat others)."""
+        with self.lock:
+            events = self.events
+            chunks, order = self._chunks_held(max(min(events - seen, most), 0))
+        return _as_table(chunks, order), events
 
     def batch_frame(self, chunk: Chunk | Sequence[Record]) -> pd.DataFrame:
         """A DataFrame of just these rows (for ``on_batch`` callbacks)."""
@@ -466,6 +479,11 @@ def payload_table(chunks: Sequence[Chunk]) -> Any:
         return pa.concat_tables(tables, promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         return None
+
+
+def _as_table(chunks: Sequence[Chunk], order: np.ndarray | None) -> Any:
+    table = to_table(chunks, order)
+    return table if table is not None else frame_to_table(to_frame(chunks, order))
 
 
 def to_table(chunks: Sequence[Chunk], order: np.ndarray | None) -> Any:

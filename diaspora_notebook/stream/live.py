@@ -204,6 +204,16 @@ class LiveDataFrame:
         """
         return self.frame.tail_table(n)
 
+    def rows_since(self, seen: int, most: int) -> tuple[Any, int]:
+        """The rows of the events after the first ``seen`` (at most the newest ``most``) as a
+        ``pyarrow.Table``, and the event count to pass next time: how a view is fed each row
+        once (the live grid's refresh).
+
+        :param seen: events already handed over (0 at first)
+        :param most: most rows returned (the newest)
+        """
+        return self.frame.rows_since(seen, most)
+
     def sample_table(self, per_partition: int = 1, *, timeout: float = 2.0) -> Any:
         """The newest records already on the topics, decoded as this stream decodes them, as a
         ``pyarrow.Table``; they are not added to the stream.

@@ -531,6 +531,31 @@ def test_widget_refresh_sends_only_new_rows_and_flags_new_fields(engine, fabric,
 
 
 
+def test_the_grid_gets_every_row_once_while_events_arrive(engine, fabric, topic_name, producer,
+                                                         dummy_comm):
+    from diaspora_notebook.notebook.widgets.live import LiveView
+
+    make_topic(fabric, topic_name, partitions=1)
+    send(producer, topic_name, [{"i": -1}])  # the columns are known: no reload below
+    with live_for(fabric, topic_name, engine) as live:
+        live.wait(n=1, timeout=30)
+        view = LiveView(live, autorefresh=False, grid_rows=5_000)
+        try:
+            writer = threading.Thread(target=send, args=(producer, topic_name,
+                                                         [{"i": i} for i in range(3_000)]))
+            writer.start()
+            while writer.is_alive() or live.frame.events < 3_001:
+                view.refresh()  # refreshes while rows arrive, as the view's thread does
+                time.sleep(0.005)
+            writer.join()
+            view.refresh()
+            assert view.grid.reloads == 0
+            offsets = grid_rows(view)["offset"]
+            assert sorted(offsets) == list(range(3_001)), "rows skipped or repeated"
+        finally:
+            view.close()
+
+
 def test_a_view_on_a_topic_with_history_has_its_columns_before_the_first_event(
         engine, fabric, topic_name, producer, dummy_comm):
     from diaspora_notebook.notebook.widgets.live import LiveView

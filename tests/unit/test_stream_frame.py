@@ -134,6 +134,27 @@ def test_tail_is_the_newest_rows():
     assert len(frame.snapshot(tail=500)) == 50
 
 
+def test_rows_since_hands_every_row_over_once_while_events_arrive():
+    frame = LiveFrame()
+    frame.ingest(recs(0, 10))
+    table, seen = frame.rows_since(0, 100)
+    assert table.column("offset").to_pylist() == list(range(10)) and seen == 10
+    frame.ingest(recs(10, 15))
+    table, seen = frame.rows_since(seen, 3)  # at most the newest 3
+    assert table.column("offset").to_pylist() == [12, 13, 14] and seen == 15
+    assert len(frame.rows_since(seen, 100)[0]) == 0
+
+    got: list[int] = []  # a reader racing a writer gets each row once, none skipped
+    writer = threading.Thread(target=lambda: [frame.ingest(recs(i, i + 7))
+                                              for i in range(15, 3_015, 7)])
+    writer.start()
+    while writer.is_alive() or seen < frame.events:
+        table, seen = frame.rows_since(seen, 10_000)
+        got += table.column("offset").to_pylist()
+    writer.join()
+    assert got == list(range(15, frame.events))  # 15..3017, in order
+
+
 def test_rows_dropped_before_being_seen_are_never_decoded(monkeypatch):
     import diaspora_notebook.stream.frame as frame_module
 

@@ -132,7 +132,6 @@ class LiveGrid:
         self.sampled = False  # the first table's columns came from the topics' newest records
         self._keys_seen = False
         self._retired: list[Any] = []  # replaced tables, deleted once no view uses them
-        self._events = live.frame.events
         shown = self._first_table()
         self._schema = shown.schema
         self.widget = PerspectiveWidget(arrow_ipc(shown), binding_mode="client-server",
@@ -149,7 +148,7 @@ class LiveGrid:
     def _first_table(self) -> Any:
         """The window's newest rows; on an empty window, no rows but the columns of the
         topics' newest records, so the first payloads need no second draw."""
-        table = self.live.tail_table(self.limit)
+        table, self._events = self.live.rows_since(0, self.limit)
         if len(table):
             return self._shown(table)
         sample = self.live.sample_table()
@@ -177,12 +176,9 @@ class LiveGrid:
             still drawn would take the new settings (columns, sort) for its old table, drop
             the columns it lacks and write its own, old columns back into the widget.
         """
-        events = self.live.frame.events
-        new = events - self._events
-        if new <= 0:
+        if self.live.frame.events <= self._events:
             return False
-        self._events = events
-        table = self.live.tail_table(min(new, self.limit))
+        table, self._events = self.live.rows_since(self._events, self.limit)
         batch = None
         if not set(self._wanted(table)) - set(self.columns):
             # None: a field changed type (an int became text), which needs a new table too
@@ -215,7 +211,8 @@ class LiveGrid:
 
     def reload(self) -> None:
         """A new table of the window's newest rows with the current columns."""
-        shown = self._shown(self.live.tail_table(self.limit))
+        table, self._events = self.live.rows_since(0, self.limit)
+        shown = self._shown(table)
         self._schema = shown.schema
         self.reloads += 1
         old = self.widget.table

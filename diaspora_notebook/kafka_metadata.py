@@ -52,8 +52,22 @@ def restart_metadata_refresh(client: Any) -> str | None:
     if stopped is None:
         return None
     cluster = _cluster(client)
-    if cluster._refresh_loop_future is not None and cluster._refresh_loop_future.is_done:
+    # under the lock kafka-python's own request_update() starts the loop with: two threads
+    # sending at once start one loop, not two
+    with cluster._lock:
+        ended = cluster._refresh_loop_future
+        if ended is None or not ended.is_done:
+            return stopped  # another thread started it again meanwhile
         cluster._refresh_loop_future = None
-        cluster.start_refresh_loop()  # thread-safe: it schedules on kafka-python's IO thread
-        log.info("kafka-python's metadata refresh had ended (%s); started it again", stopped)
+        try:
+            cluster.start_refresh_loop()  # schedules on kafka-python's IO thread (thread-safe)
+        except RuntimeError as exc:  # the client's IO loop is gone: its own call will say so
+            cluster._refresh_loop_future = ended
+            log.debug("kafka-python's metadata refresh cannot start again: %s", exc)
+            return stopped
+    # while the brokers are still down the new task may end at once too: say it once per cause
+    level = logging.DEBUG if getattr(cluster, "_diaspora_restarted", None) == stopped \
+        else logging.INFO
+    cluster._diaspora_restarted = stopped
+    log.log(level, "kafka-python's metadata refresh had ended (%s); started it again", stopped)
     return stopped

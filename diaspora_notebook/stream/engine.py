@@ -181,7 +181,8 @@ def read_raw(
             want = batch_size if left is None else min(batch_size, left)
             got = source.poll(0.2, want)
             error = source.take_error()
-            if not got and error is not None and not error.retriable:
+            # fatal: this consumer cannot recover by itself (a one-off read does not rebuild it)
+            if not got and error is not None and (not error.retriable or error.fatal):
                 raise error
             for raw in got:
                 tp = (raw.topic, raw.partition)

@@ -231,16 +231,21 @@ class LiveDataFrame:
                           decoder=RowDecoder(self.frame.decoder.deserializer,
                                              flatten=self.frame.decoder.flatten))
         config = self._kafka_config()
+        deadline = time.monotonic() + timeout
+        done, stop = threading.Event(), threading.Event()
 
         def read() -> None:
             for topic in self.topics:
+                left = deadline - time.monotonic()
+                if stop.is_set() or left <= 0:
+                    return
                 for raw in read_raw(None, topic, config=config, engine=self.engine,
                                     start=-per_partition, per_partition=per_partition,
-                                    timeout=timeout):
+                                    timeout=left):
+                    if stop.is_set():
+                        return
                     frame.ingest_columns(raw.topic, raw.partition, raw.offsets, raw.timestamps,
                                          raw.keys, raw.values)
-
-        done = threading.Event()
 
         def run() -> None:  # in a thread: metadata calls have their own, longer timeouts
             try:
@@ -252,8 +257,8 @@ class LiveDataFrame:
 
         threading.Thread(target=run, name="diaspora-sample", daemon=True).start()
         if not done.wait(timeout):
-            log.debug("no sample of %s within %.1f s", self.topics, timeout)
-            return LiveFrame(mode=self.frame.mode).tail_table(0)
+            stop.set()  # the thread ends at its next step; what it read so far is kept
+            log.debug("sample of %s incomplete after %.1f s", self.topics, timeout)
         return frame.tail_table(frame.rows)
 
     @property

@@ -273,6 +273,35 @@ def test_register_grant_revoke_unregister_cycle():
     assert (err.value.status_code, err.value.code) == (404, "topic_not_registered")
 
 
+def test_unregister_deletes_the_topics_groups_only_and_registering_sweeps_them_again():
+    admin = InMemoryKafkaAdmin()
+    topics = TopicAccessManager(admin)
+    topics.register("t", A)
+    admin.groups.update({"t/a": 0, "t/busy": 1, "tX/b": 0, "t-legacy": 0, "t.x/c": 0})
+    assert topics.unregister("t", A).outcome == "success"
+    # only "t/..." (a topic name cannot hold "/"): other topics' groups stay
+    assert admin.groups == {"t/busy": 1, "tX/b": 0, "t-legacy": 0, "t.x/c": 0}
+    with pytest.raises(ServiceError) as err:  # its members still there: not the next owner's
+        topics.register("t", B)
+    assert (err.value.status_code, err.value.code) == (409, "previous_groups_active")
+    assert "busy" not in err.value.message and topics.access("t").owners == []
+    admin.groups["t/busy"] = 0  # the members timed out
+    assert topics.register("t", B) == "success" and "t/busy" not in admin.groups
+
+
+def test_unregister_succeeds_when_the_groups_cannot_be_deleted(monkeypatch):
+    admin = InMemoryKafkaAdmin()
+    topics = TopicAccessManager(admin)
+    topics.register("t", A)
+
+    def down(prefix):
+        raise ServiceError(503, "kafka_unavailable", "no group coordinator")
+
+    monkeypatch.setattr(admin, "delete_groups", down)
+    assert topics.unregister("t", A).outcome == "success"  # the topic is gone either way
+    assert topics.access("t").owners == []
+
+
 def test_concurrent_registrations_have_one_winner():
     admin = InMemoryKafkaAdmin()
     topics = TopicAccessManager(admin)

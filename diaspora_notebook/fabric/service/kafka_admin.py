@@ -68,7 +68,7 @@ class KafkaAdminBackend(Protocol):
 
     def delete_groups(self, prefix: str) -> list[str]:
         """Delete the consumer groups whose id starts with ``prefix`` (with their offsets);
-        returns those left because they still have members."""
+        returns those left (still with members, or refused by their coordinator)."""
 
     def create_acls(self, entries: Collection[AclEntry]) -> None: ...
 

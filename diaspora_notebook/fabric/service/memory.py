@@ -21,7 +21,7 @@ class InMemoryKafkaAdmin:
     def __init__(self) -> None:
         self.acls: set[AclEntry] = set()
         self.topics: dict[str, list[bytes]] = {}
-        self.groups: dict[str, dict[int, int]] = {}  # group id -> committed offsets
+        self.groups: dict[str, int] = {}  # consumer group id -> members (tests add them)
         self.scram: dict[str, tuple[str, int, str]] = {}
         self.calls: list[str] = []
         self.down = False
@@ -71,9 +71,11 @@ class InMemoryKafkaAdmin:
     def delete_groups(self, prefix: str) -> list[str]:
         self._enter("delete_groups")
         with self._lock:
-            for name in [g for g in self.groups if g.startswith(prefix)]:
-                del self.groups[name]
-        return []
+            matched = sorted(g for g in self.groups if g.startswith(prefix))
+            for name in matched:
+                if not self.groups[name]:  # Kafka deletes only groups without members
+                    del self.groups[name]
+            return [g for g in matched if g in self.groups]
 
     def create_acls(self, entries: Collection[AclEntry]) -> None:
         self._enter("create_acls")

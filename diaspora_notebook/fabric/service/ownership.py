@@ -13,6 +13,7 @@ owner cannot be registered until the operator purges it (``diaspora-fabric topic
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from dataclasses import dataclass
 from typing import Literal
@@ -20,6 +21,8 @@ from typing import Literal
 from diaspora_notebook.fabric.service import acls
 from diaspora_notebook.fabric.service.errors import ServiceError
 from diaspora_notebook.fabric.service.kafka_admin import KafkaAdminBackend
+
+log = logging.getLogger(__name__)
 
 Outcome = Literal["success", "no-op"]
 _STRIPES = 64
@@ -100,6 +103,15 @@ class TopicAccessManager:
             # grants left behind without an owner must not carry over to the new owner's data
             if state.entries:
                 self._admin.delete_acls(state.entries)
+            # nor groups of the name's earlier owner (their names, members, hosts)
+            active = self._admin.delete_groups(acls.group_prefix(topic))
+            if active:
+                # their names are the earlier owner's: counted, not listed
+                raise ServiceError(409, "previous_groups_active",
+                                   f"{len(active)} consumer group(s) of an earlier owner of "
+                                   f"{topic!r} still have members",
+                                   hint="retry in a minute: members without access leave when "
+                                        "their session times out")
             wanted = acls.owner_entries(topic, caller)
             self._admin.create_acls(wanted)
             self._wait(topic, wanted, [])
@@ -122,10 +134,10 @@ class TopicAccessManager:
             deleted = self._admin.delete_topic(topic, self._propagation)
             self._admin.delete_acls(state.entries)
             self._wait(topic, [], state.entries)
-            # the groups' names and members would be the next owner's to see; their offsets
-            # went with the topic. A group with members left is emptied by the brokers once
-            # those members, now without access, time out.
-            self._admin.delete_groups(acls.group_prefix(topic))
+            # the groups' names and members would be the next owner's to see (the offsets of
+            # this topic went with it). Best effort: the topic is gone either way, and the next
+            # registration of the name sweeps the groups again
+            self._forget_groups(topic)
             return Unregistered("success", deleted_topic=deleted)
 
     def purge(self, topic: str) -> tuple[bool, list[acls.AclEntry]]:
@@ -142,8 +154,15 @@ class TopicAccessManager:
                                         "remove that account with `diaspora-fabric user remove`")
             deleted = self._admin.delete_topic(topic, self._propagation)
             self._admin.delete_acls(state.entries)
-            self._admin.delete_groups(acls.group_prefix(topic))
+            self._forget_groups(topic)
             return deleted, state.entries
+
+    def _forget_groups(self, topic: str) -> None:
+        try:
+            self._admin.delete_groups(acls.group_prefix(topic))
+        except ServiceError as exc:
+            log.warning("the consumer groups of %s were not deleted (%s); the next "
+                        "registration of the name deletes them", topic, exc)
 
     def orphans(self) -> list[str]:
         """Topics on the brokers that nobody owns (Kafka's internal ``__`` topics excepted)."""

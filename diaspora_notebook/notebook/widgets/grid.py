@@ -9,7 +9,7 @@ the newest rows, older ones roll over; ``latest_by_key``: one row per key, index
 browser holds a replica (``binding_mode="client-server"``) that Perspective keeps in sync by
 sending it, as Arrow, only the rows each update adds; sorting, scrolling and filtering then run
 in the browser without asking the kernel. Each refresh hands Perspective the Arrow table of the
-rows that arrived since the last one (:meth:`LiveDataFrame.tail_table`, never through pandas).
+rows that arrived since the last one (:meth:`LiveDataFrame.rows_since`, never through pandas).
 Perspective's front end opens its table once, when it draws, so the table's columns should be
 right from the start: a view made on an empty window takes them from the topics' newest records
 (:meth:`LiveDataFrame.sample_table`). A column that appears later (schema drift, or the first
@@ -22,11 +22,12 @@ the live view shows a plain HTML table of the newest rows instead.
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import json
 import logging
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     from diaspora_notebook.stream.live import LiveDataFrame
@@ -43,7 +44,7 @@ _META = ("topic", "partition", "offset", "timestamp", "key")
 SORT = [["timestamp", "desc"], ["offset", "desc"]]
 #: event times to the millisecond in UTC (Perspective's default shows whole seconds, local
 #: time); offsets and partitions are identifiers, shown without thousands separators
-COLUMNS_CONFIG = {
+COLUMNS_CONFIG: Final[dict[str, dict[str, Any]]] = {
     "timestamp": {"date_format": {
         "format": "custom", "timeZone": "UTC", "hour12": False, "year": "numeric",
         "month": "2-digit", "day": "2-digit", "hour": "2-digit", "minute": "2-digit",
@@ -137,7 +138,7 @@ class LiveGrid:
         self.widget = PerspectiveWidget(arrow_ipc(shown), binding_mode="client-server",
                                         plugin="Datagrid", settings=False, theme="Pro Light",
                                         title=", ".join(live.topics), sort=SORT,
-                                        columns_config=COLUMNS_CONFIG,
+                                        columns_config=copy.deepcopy(COLUMNS_CONFIG),
                                         **self._table_options())
         # in a box, Perspective's own "flex: 1" makes the height indefinite and its viewer
         # (height: 100%) collapses to nothing: the grid gets a fixed height instead
@@ -185,9 +186,7 @@ class LiveGrid:
             batch = self._conform(displayable(table.select(
                 [c for c in self.columns if c in table.column_names])))
         if batch is None:
-            if undraw is not None:
-                undraw()
-            self.reload()
+            self.reload(undraw=undraw)
             return True
         self.widget.update(arrow_ipc(batch))
         return False
@@ -209,14 +208,21 @@ class LiveGrid:
             columns[field.name] = column
         return pa.table(columns)
 
-    def reload(self) -> None:
-        """A new table of the window's newest rows with the current columns."""
+    def reload(self, *, undraw: Callable[[], None] | None = None) -> None:
+        """A new table of the window's newest rows with the current columns.
+
+        :param undraw: as for :meth:`refresh`; called once the new table is ready (the grid is
+            out of the page only while it loads)
+        """
         table, self._events = self.live.rows_since(0, self.limit)
         shown = self._shown(table)
+        data = arrow_ipc(shown)
+        if undraw is not None:
+            undraw()
         self._schema = shown.schema
         self.reloads += 1
         old = self.widget.table
-        self.widget.load(arrow_ipc(shown), **self._table_options())
+        self.widget.load(data, **self._table_options())
         # load() resets the columns and the sort (not columns_config): they are set again. Only
         # what load() reset is set: a change reaches the old view too, whose viewer then
         # writes its own, old columns back

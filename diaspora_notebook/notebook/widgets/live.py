@@ -277,10 +277,15 @@ class LiveView(Companion):
                 self._shown_version = version
                 if self.grid is not None:
                     *head, old = self.widget.children
-                    if self.grid.refresh(undraw=lambda: setattr(old, "children", ())):
-                        # a new table: the browser draws the grid again, in a new box
-                        self.widget.children = (*head, self._holder())
-                        old.close()
+                    try:
+                        redraw = self.grid.refresh(undraw=lambda: setattr(old, "children", ()))
+                    except Exception:
+                        redraw = not old.children  # taken out, then loading failed: show it
+                        raise
+                    finally:
+                        if redraw:  # a new table: the browser draws the grid again, anew
+                            self.widget.children = (*head, self._holder())
+                            old.close()
                 else:
                     _set(self.table, self.table_html())
             stats = live.stats  # after the rows: their decode errors are counted by now

@@ -59,7 +59,7 @@ class SourceError(Exception):
 #: ``fetch.queue.backoff.ms``: once the prefetch queue holds ``queued.min.messages`` (100,000)
 #: librdkafka waits this long before it fetches again, 1 s by default. A catch-up drains 100,000
 #: small events in ~0.1 s and then stood still for the rest of that second: the same read ran at
-#: ~165k or ~1M events/s from run to run (4 of 8 runs slow). At 10 ms: 0.8-1.3M every run.
+#: ~165k or ~1M events/s from run to run (6 of 11 runs slow). At 10 ms: 0.8-1.3M every run.
 CONFLUENT_TUNING = {
     "queued.max.messages.kbytes": 16_384,
     "fetch.queue.backoff.ms": 10,

@@ -311,6 +311,10 @@ def _confluent_error(err: Any) -> SourceError:
     hint = ""
     if "AUTHORIZATION" in name or "AUTHENTICATION" in name:
         hint = " - check that your key is valid and that you may read the topic"
+    elif name in ("_UNKNOWN_PARTITION", "_UNKNOWN_TOPIC", "UNKNOWN_TOPIC_OR_PART"):
+        # what the brokers answer for a topic this key may no longer describe, too
+        hint = (" - the topic was deleted, or this key may no longer read it (access removed "
+                "or the key replaced)")
     return SourceError(f"{_camel(name)}: {text}{hint}", retriable=retriable, fatal=fatal)
 
 

@@ -92,6 +92,13 @@ def test_parse_start_from_text():
 
 def test_describe_error():
     assert describe_error(RuntimeError("boom")) == "RuntimeError: boom"
+    from confluent_kafka import KafkaError
+
+    from diaspora_notebook.stream.sources import _confluent_error
+
+    # librdkafka's "Local: Unknown partition" from the probe when access was removed: say why
+    text = describe_error(_confluent_error(KafkaError(KafkaError._UNKNOWN_PARTITION)))
+    assert text.startswith("UnknownPartitionError: ") and "may no longer read it" in text
     from kafka.errors import TopicAuthorizationFailedError
 
     text = describe_error(TopicAuthorizationFailedError("t"))

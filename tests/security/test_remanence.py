@@ -130,3 +130,45 @@ def test_the_next_owner_finds_no_group_or_offsets_of_the_old_topic(fabric):
     finally:
         consumer.close(autocommit=False)
     assert got == [b"new"]  # not skipped by an offset committed on the old topic
+
+
+def test_a_name_whose_old_group_still_has_members_is_not_handed_over_until_they_leave(fabric):
+    """The first owner's consumer is still in its group when the topic is unregistered: the
+    next registrant is refused (the group is counted, never named) until the member is gone,
+    and then finds no group of the first owner."""
+    from kafka import KafkaConsumer
+
+    from diaspora_notebook.groups import group_name
+
+    first, second = actor(fabric, "rem-busy1"), actor(fabric, "rem-busy2")
+    topic = fresh_topic("rem-busy")
+    first.register(topic)
+    first.produce(topic, [b"e1"])
+    consumer = KafkaConsumer(topic, **first.config(
+        group_id=group_name(topic, "secret-dashboard"), session_timeout_ms=6000,
+        heartbeat_interval_ms=1000, auto_offset_reset="earliest", enable_auto_commit=False))
+    try:
+        deadline = time.monotonic() + 30
+        while not consumer.assignment() and time.monotonic() < deadline:
+            consumer.poll(timeout_ms=500)
+        assert consumer.assignment(), "the first owner's consumer never joined its group"
+        first.ok("post", "v1/unregister_topic", json={"topic": topic})
+
+        refused = second.call("post", "v1/register_topic", json={"topic": topic})
+        assert refused.status_code == 409, refused.text
+        body = refused.json()
+        assert body["code"] == "previous_groups_active"
+        assert "secret-dashboard" not in refused.text  # counted, not named
+    finally:
+        consumer.close(autocommit=False)  # without access it may not even leave: it times out
+
+    deadline = time.monotonic() + 60
+    while True:
+        answer = second.call("post", "v1/register_topic", json={"topic": topic})
+        if answer.status_code == 200 or time.monotonic() > deadline:
+            break
+        assert answer.json()["code"] == "previous_groups_active", answer.text
+        time.sleep(1.0)
+    assert answer.status_code == 200, answer.text
+    with second.admin() as admin:
+        assert [g for g in admin.list_groups() if g["group_id"].startswith(topic + "/")] == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -149,6 +150,34 @@ def test_the_core_never_imports_notebook_code_or_ipython():
                           if n.startswith(("diaspora_notebook.notebook", "IPython", "ipywidgets",
                                            "ipykernel"))]
     assert offenders == []
+
+
+def test_one_slow_refresh_does_not_stretch_the_next_wait():
+    """The first refresh is slow (thousands of rows, code run for the first time); with the
+    last cost alone the next one waited 5x its cost while events piled up. The floor is the
+    mean of the last few costs, and refreshes start a period apart."""
+    import types
+
+    from diaspora_notebook.notebook.widgets.live import Refresher
+
+    starts: list[float] = []
+
+    def refresh() -> None:
+        starts.append(time.monotonic())
+        time.sleep(0.08 if len(starts) == 1 else 0.001)
+
+    live = types.SimpleNamespace(running=True, state="running")
+    refresher = Refresher(live, refresh, hz=10)  # type: ignore[arg-type]
+    try:
+        deadline = time.monotonic() + 5
+        while len(starts) < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        refresher.close()
+    assert len(starts) >= 4
+    # the last cost alone made this gap 0.08 + 5 x 0.08 = 0.48 s
+    assert starts[1] - starts[0] < 0.3, starts
+    assert refresher.period == pytest.approx(0.1)
 
 
 def test_refresh_period_adapts_to_cost_and_to_a_busy_kernel():

@@ -12,6 +12,7 @@ import html
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -49,10 +50,14 @@ class Refresher:
     """Calls ``refresh`` at most ``hz`` times a second until the stream stops or ``close()``,
     slower when refreshing is expensive or the kernel is busy (an adaptive throttle).
 
-    Like Perspective's throttle, the wait before the next refresh is at least a multiple of what
-    the last refresh cost, so views never take more than a fraction of a core; and when the
-    refresher wakes up late (the kernel's main thread holds the GIL doing the user's work), the
-    period doubles, then decays back to ``1/hz`` once wake-ups are on time again.
+    Like Perspective's throttle, the period is at least a multiple of what refreshes cost, so
+    views never take more than a fraction of a core. The cost is the mean of the last few
+    refreshes (Perspective's moving window): one slow refresh, such as the first (8,000 rows at
+    once, code paths run for the first time) must not stretch the next wait to half a second
+    while events pile up. When the refresher wakes up late (the kernel's main thread holds the
+    GIL doing the user's work), the period grows, then decays back to ``1/hz`` once wake-ups are
+    on time again. Refreshes start a period apart (not a period after the last one ended), so a
+    refresh's cost is not added to every event's wait.
 
     :param live: the stream watched (its end ends the refresher after one last refresh)
     :param refresh: what to call; exceptions are logged at debug level, never printed
@@ -64,6 +69,7 @@ class Refresher:
     # holds the GIL); below it is scheduling noise on a loaded machine, not worth slowing for
     LATE_S = 0.25
     MAX_PERIOD_S = 1.0
+    COST_WINDOW = 5  # refreshes whose mean cost sets the floor (Perspective averages 5 renders)
 
     def __init__(self, live: LiveDataFrame, refresh: Callable[[], None], hz: float,
                  *, start: bool = True) -> None:
@@ -72,6 +78,8 @@ class Refresher:
         self.base = 1.0 / hz
         self.period = self.base
         self.last_cost = 0.0
+        # counted as cheap until measured: the first refreshes alone do not set the floor
+        self.costs: deque[float] = deque([0.0] * self.COST_WINDOW, maxlen=self.COST_WINDOW)
         self.late = 0.0
         self.refreshes = 0
         self.closed = threading.Event()
@@ -80,9 +88,9 @@ class Refresher:
             self.thread.start()
 
     def _run(self) -> None:
+        planned = time.monotonic() + self.period
         while True:
-            planned = time.monotonic() + self.period
-            if self.closed.wait(self.period):
+            if self.closed.wait(max(planned - time.monotonic(), 0.0)):
                 return
             self.late = max(time.monotonic() - planned, 0.0)
             done = not self.live.running
@@ -94,10 +102,13 @@ class Refresher:
             except Exception:  # a view must never break the kernel or print from a thread
                 log.debug("live view refresh failed", exc_info=True)
             self.last_cost = time.monotonic() - started
+            self.costs.append(self.last_cost)
             self.refreshes += 1
-            self.period = self.next_period(self.period, self.last_cost, self.late)
+            self.period = self.next_period(self.period, sum(self.costs) / len(self.costs),
+                                           self.late)
             if done:
                 return
+            planned = started + self.period
 
     def _settle(self, timeout: float = 5.0) -> None:
         """Wait until the consumer thread has recorded how it ended (stopped or failed)."""
@@ -107,7 +118,8 @@ class Refresher:
                 return
 
     def next_period(self, period: float, cost: float, late: float) -> float:
-        """The wait before the next refresh, from the last refresh's cost and lateness."""
+        """The time from one refresh's start to the next, from the mean cost of the last
+        refreshes and how late the refresher woke up."""
         if late > self.LATE_S:
             wanted = min(period * 1.5, self.MAX_PERIOD_S)
         else:

@@ -310,6 +310,20 @@ class LiveDataFrame:
         """Grows whenever rows are added (cheap change detection for views)."""
         return self.frame.version
 
+    def wait_changed(self, version: int, timeout: float) -> bool:
+        """Wait until rows are added after :attr:`version` was ``version``, at most ``timeout``
+        seconds; ``True`` if they were. How a view refreshes as soon as events land."""
+        frame = self.frame
+        with frame.lock:
+            if frame.version == version and timeout > 0:
+                frame.changed.wait(timeout)
+            return frame.version != version
+
+    def wake_waiters(self) -> None:
+        """Wake every :meth:`wait_changed` and :meth:`wait` now (they check again)."""
+        with self.frame.lock:
+            self.frame.changed.notify_all()
+
     def pause(self) -> None:
         """Stop adding rows until ``resume()``; events are not lost, they wait in Kafka."""
         with self.status.lock:

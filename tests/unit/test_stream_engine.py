@@ -152,32 +152,99 @@ def test_the_core_never_imports_notebook_code_or_ipython():
     assert offenders == []
 
 
+class _Stream:
+    """What a ``Refresher`` watches, over a real ``LiveFrame`` (no consumer): rows are added
+    by the test."""
+
+    from diaspora_notebook.stream.live import LiveDataFrame as _Live
+
+    wait_changed = _Live.wait_changed
+    wake_waiters = _Live.wake_waiters
+
+    def __init__(self) -> None:
+        from diaspora_notebook.stream.frame import LiveFrame
+
+        self.frame = LiveFrame(max_rows=10_000)
+        self.running = True
+        self.state = "running"
+        self.added = 0
+
+    @property
+    def version(self) -> int:
+        return self.frame.version
+
+    def add_row(self) -> float:
+        self.frame.ingest_columns("t", 0, np.array([self.added], np.int64),
+                                  np.array([0], np.int64), [None], [b"{}"])
+        self.added += 1
+        return time.monotonic()
+
+
 def test_one_slow_refresh_does_not_stretch_the_next_wait():
     """The first refresh is slow (thousands of rows, code run for the first time); with the
     last cost alone the next one waited 5x its cost while events piled up. The floor is the
     mean of the last few costs, and refreshes start a period apart."""
-    import types
+    import threading
 
     from diaspora_notebook.notebook.widgets.live import Refresher
 
+    stream = _Stream()
     starts: list[float] = []
+    feeding = threading.Event()
+
+    def feed() -> None:  # events keep arriving, as in a running stream
+        while not feeding.wait(0.02):
+            stream.add_row()
 
     def refresh() -> None:
         starts.append(time.monotonic())
         time.sleep(0.08 if len(starts) == 1 else 0.001)
 
-    live = types.SimpleNamespace(running=True, state="running")
-    refresher = Refresher(live, refresh, hz=10)  # type: ignore[arg-type]
+    threading.Thread(target=feed, daemon=True).start()
+    refresher = Refresher(stream, refresh, hz=10)  # type: ignore[arg-type]
     try:
         deadline = time.monotonic() + 5
         while len(starts) < 4 and time.monotonic() < deadline:
             time.sleep(0.01)
     finally:
         refresher.close()
+        feeding.set()
     assert len(starts) >= 4
     # the last cost alone made this gap 0.08 + 5 x 0.08 = 0.48 s
     assert starts[1] - starts[0] < 0.3, starts
     assert refresher.period == pytest.approx(0.1)
+
+
+def test_the_first_rows_after_a_quiet_spell_are_refreshed_at_once():
+    """A tick every period shows a lone event up to a period late (50 ms on average at
+    10 Hz); the refresher waits for rows instead and refreshes as they land."""
+    import random
+
+    from diaspora_notebook.notebook.widgets.live import Refresher
+
+    stream = _Stream()
+    seen: list[tuple[float, int]] = []
+    refresher = Refresher(stream, lambda: seen.append((time.monotonic(), stream.version)),
+                          hz=10)  # type: ignore[arg-type]
+    delays = []
+    try:
+        for _ in range(5):
+            time.sleep(random.uniform(0.3, 0.5))  # quiet: more than a period since the last
+            added = stream.add_row()
+            version = stream.version
+            deadline = added + 2
+            while not any(v >= version for _, v in seen) and time.monotonic() < deadline:
+                time.sleep(0.001)
+            delays.append(min(t for t, v in seen if v >= version) - added)
+        idle_refreshes = len(seen)
+    finally:
+        refresher.close()
+    refresher.thread.join(1)
+    assert not refresher.thread.is_alive()  # close() wakes a refresher waiting for rows
+    # on a tick each delay is uniform in 0-100 ms: all five under 40 ms by chance is 1%
+    assert max(delays) < 0.04, delays
+    # while quiet, counters are still refreshed (every IDLE_S), not only when rows come
+    assert idle_refreshes >= 5 + 5, seen
 
 
 def test_refresh_period_adapts_to_cost_and_to_a_busy_kernel():

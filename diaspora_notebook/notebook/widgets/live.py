@@ -57,7 +57,10 @@ class Refresher:
     while events pile up. When the refresher wakes up late (the kernel's main thread holds the
     GIL doing the user's work), the period grows, then decays back to ``1/hz`` once wake-ups are
     on time again. Refreshes start a period apart (not a period after the last one ended), so a
-    refresh's cost is not added to every event's wait.
+    refresh's cost is not added to every event's wait. When a period passes with no new rows,
+    the refresher waits for the next ones (up to ``IDLE_S``, so counters stay current) and
+    refreshes as they land: the first event after a quiet spell, and every event of a slow
+    stream, is shown at once instead of on the next tick (up to a period later).
 
     :param live: the stream watched (its end ends the refresher after one last refresh)
     :param refresh: what to call; exceptions are logged at debug level, never printed
@@ -70,6 +73,7 @@ class Refresher:
     LATE_S = 0.25
     MAX_PERIOD_S = 1.0
     COST_WINDOW = 5  # refreshes whose mean cost sets the floor (Perspective averages 5 renders)
+    IDLE_S = 0.25  # most time between refreshes while no rows arrive (counters, state)
 
     def __init__(self, live: LiveDataFrame, refresh: Callable[[], None], hz: float,
                  *, start: bool = True) -> None:
@@ -88,11 +92,19 @@ class Refresher:
             self.thread.start()
 
     def _run(self) -> None:
-        planned = time.monotonic() + self.period
+        last = time.monotonic()
+        planned = last + self.period
+        seen = self.live.version
         while True:
             if self.closed.wait(max(planned - time.monotonic(), 0.0)):
                 return
             self.late = max(time.monotonic() - planned, 0.0)
+            if self.live.running:  # nothing new yet: refresh when the next rows land
+                self.live.wait_changed(seen, max(last + self.IDLE_S - time.monotonic(), 0.0))
+                if self.closed.is_set():
+                    return
+            version = self.live.version
+            had_rows, seen = version != seen, version
             done = not self.live.running
             if done:  # the last refresh must show how it ended, not a stale "running"
                 self._settle()
@@ -108,7 +120,10 @@ class Refresher:
                                            self.late)
             if done:
                 return
-            planned = started + self.period
+            # the period spaces refreshes that carry rows; after one that only updated the
+            # counters, the next rows are shown as they land
+            last = started
+            planned = started + self.period if had_rows else started
 
     def _settle(self, timeout: float = 5.0) -> None:
         """Wait until the consumer thread has recorded how it ended (stopped or failed)."""
@@ -128,6 +143,7 @@ class Refresher:
 
     def close(self) -> None:
         self.closed.set()
+        self.live.wake_waiters()  # a refresher waiting for rows ends now
 
 
 def _cell(value: Any) -> Any:

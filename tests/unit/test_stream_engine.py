@@ -228,7 +228,7 @@ def test_the_first_rows_after_a_quiet_spell_are_refreshed_at_once():
                           hz=10)  # type: ignore[arg-type]
     delays = []
     try:
-        for _ in range(5):
+        for _ in range(8):
             time.sleep(random.uniform(0.3, 0.5))  # quiet: more than a period since the last
             added = stream.add_row()
             version = stream.version
@@ -241,10 +241,11 @@ def test_the_first_rows_after_a_quiet_spell_are_refreshed_at_once():
         refresher.close()
     refresher.thread.join(1)
     assert not refresher.thread.is_alive()  # close() wakes a refresher waiting for rows
-    # on a tick each delay is uniform in 0-100 ms: all five under 40 ms by chance is 1%
-    assert max(delays) < 0.04, delays
+    # on a tick each delay is uniform in 0-100 ms: 7 of 8 under 40 ms by chance is under 1%
+    # (one may be late: a loaded machine can hold a thread back for a moment)
+    assert sum(d < 0.04 for d in delays) >= 7, delays
     # while quiet, counters are still refreshed (every IDLE_S), not only when rows come
-    assert idle_refreshes >= 5 + 5, seen
+    assert idle_refreshes >= 8 + 8, seen
 
 
 def test_refresh_period_adapts_to_cost_and_to_a_busy_kernel():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 from perspective.widget import PerspectiveWidget
 
@@ -50,3 +51,59 @@ def test_columns_leave_out_a_single_topic_and_keys_never_seen():
     assert shown_columns(names, topics=1, keys_seen=False) == [
         "partition", "offset", "timestamp", "temp", "_error"]
     assert shown_columns(names, topics=2, keys_seen=True) == names
+
+
+class _Window:
+    """What a ``LiveGrid`` reads of a ``LiveDataFrame``, over a real ``LiveFrame`` (no consumer):
+    the test adds the stream's records; ``sample`` is what ``sample_table`` found."""
+
+    topics = ["t"]
+
+    def __init__(self, sample: list[tuple[int, int]]) -> None:
+        from diaspora_notebook.stream.frame import LiveFrame
+
+        self.frame = LiveFrame(max_rows=10_000)
+        self._sample = LiveFrame(max_rows=10_000)
+        for partition, offset in sample:
+            self._sample.ingest_columns("t", partition, np.array([offset], np.int64),
+                                        np.array([0], np.int64), [None], [b'{"v": -1}'])
+
+    def add(self, partition: int, offsets: range) -> None:
+        self.frame.ingest_columns("t", partition, np.array(offsets, np.int64),
+                                  np.zeros(len(offsets), np.int64), [None] * len(offsets),
+                                  [b'{"v": %d}' % o for o in offsets])
+
+    def rows_since(self, seen: int, most: int) -> tuple[pa.Table, int]:
+        return self.frame.rows_since(seen, most)
+
+    def sample_table(self) -> pa.Table:
+        return self._sample.rows_since(0, 10_000)[0]
+
+
+def test_a_grid_on_an_empty_window_shows_the_sampled_records_once():
+    """The topics' newest records are drawn before the first events; a stream that started
+    before them reads them too, and the grid must not show them twice."""
+    from diaspora_notebook.notebook.widgets.grid import LiveGrid
+
+    window = _Window(sample=[(0, 4), (1, 9)])
+    grid = LiveGrid(window)  # type: ignore[arg-type]
+    try:
+        def shown() -> list[tuple[int, int]]:
+            view = grid.widget.table.view()
+            try:
+                rows = view.to_columns()
+            finally:
+                view.delete()
+            return sorted(zip(rows["partition"], rows["offset"], strict=True))
+
+        assert grid.sampled and shown() == [(0, 4), (1, 9)]
+        window.add(0, range(3, 6))  # the stream started before partition 0's sampled record
+        assert grid.refresh() is False
+        assert shown() == [(0, 3), (0, 4), (0, 5), (1, 9)]
+        window.add(1, range(10, 12))  # it started after partition 1's: nothing to drop
+        window.add(0, range(6, 7))
+        assert grid.refresh() is False
+        assert shown() == [(0, 3), (0, 4), (0, 5), (0, 6), (1, 9), (1, 10), (1, 11)]
+        assert grid.reloads == 0
+    finally:
+        grid.close()

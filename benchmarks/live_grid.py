@@ -19,8 +19,8 @@ Candidates:
 
 Topics (``--topics``):
   history      the topic already holds an event and the stream starts at "latest": a live table
-               opened on a topic in use, the usual case (the grid learns the columns from the
-               topic's newest record before it draws)
+               opened on a topic in use, the usual case (the grid draws the topic's newest
+               record, and so its columns, before the first events)
   new          a fresh, empty topic: the first payloads bring the columns, and the grid is drawn
                a second time in the first second (``steady_p99_ms`` leaves that second out)
 """

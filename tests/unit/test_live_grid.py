@@ -59,18 +59,20 @@ class _Window:
 
     topics = ["t"]
 
-    def __init__(self, sample: list[tuple[int, int]]) -> None:
+    def __init__(self, sample: list[tuple[int, int]], mode: str = "append",
+                 key: bytes | None = None) -> None:
         from diaspora_notebook.stream.frame import LiveFrame
 
-        self.frame = LiveFrame(max_rows=10_000)
-        self._sample = LiveFrame(max_rows=10_000)
+        self.key = key
+        self.frame = LiveFrame(max_rows=10_000, mode=mode)
+        self._sample = LiveFrame(max_rows=10_000, mode=mode)
         for partition, offset in sample:
             self._sample.ingest_columns("t", partition, np.array([offset], np.int64),
-                                        np.array([0], np.int64), [None], [b'{"v": -1}'])
+                                        np.array([0], np.int64), [key], [b'{"v": %d}' % offset])
 
     def add(self, partition: int, offsets: range) -> None:
         self.frame.ingest_columns("t", partition, np.array(offsets, np.int64),
-                                  np.zeros(len(offsets), np.int64), [None] * len(offsets),
+                                  np.zeros(len(offsets), np.int64), [self.key] * len(offsets),
                                   [b'{"v": %d}' % o for o in offsets])
 
     def rows_since(self, seen: int, most: int) -> tuple[pa.Table, int]:
@@ -105,5 +107,50 @@ def test_a_grid_on_an_empty_window_shows_the_sampled_records_once():
         assert grid.refresh() is False
         assert shown() == [(0, 3), (0, 4), (0, 5), (0, 6), (1, 9), (1, 10), (1, 11)]
         assert grid.reloads == 0
+    finally:
+        grid.close()
+
+
+def test_a_sampled_record_pushed_out_of_the_grid_is_shown_when_the_stream_reads_it():
+    """A stream from the earliest offsets reaches the sampled (newest) record after thousands
+    of older ones; by then they have pushed it out of the grid, and the stream's copy must
+    be shown, not dropped."""
+    from diaspora_notebook.notebook.widgets.grid import LiveGrid
+
+    window = _Window(sample=[(0, 9)])
+    grid = LiveGrid(window, limit=5)  # type: ignore[arg-type]
+    try:
+        window.add(0, range(0, 6))
+        grid.refresh()
+        window.add(0, range(6, 10))
+        grid.refresh()
+        view = grid.widget.table.view()
+        try:
+            offsets = sorted(view.to_columns()["offset"])
+        finally:
+            view.delete()
+        assert offsets == [5, 6, 7, 8, 9]
+    finally:
+        grid.close()
+
+
+def test_a_keyed_grid_ends_with_the_newest_record_of_each_key():
+    """By key, a stream from the earliest offsets rewrites the sampled record's key with older
+    values first; the sampled record read again must land too (it is the key's newest)."""
+    from diaspora_notebook.notebook.widgets.grid import LiveGrid
+
+    window = _Window(sample=[(0, 9)], mode="latest_by_key", key=b"lab-1")
+    grid = LiveGrid(window)  # type: ignore[arg-type]
+    try:
+        window.add(0, range(0, 5))
+        grid.refresh()
+        window.add(0, range(5, 10))
+        grid.refresh()
+        view = grid.widget.table.view()
+        try:
+            rows = view.to_columns()
+        finally:
+            view.delete()
+        assert rows["key"] == ["lab-1"] and rows["offset"] == [9] and rows["v"] == [9]
     finally:
         grid.close()

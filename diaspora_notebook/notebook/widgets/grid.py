@@ -118,9 +118,9 @@ class LiveGrid:
     :meth:`refresh` then returns ``True``, and whoever shows the widget draws it in a new box
     (no new widget, no 6 MB sent again). A grid made on an empty window starts with the
     columns of the topics' newest records, and shows those records (each topic-partition's
-    newest, from before the stream, never twice: a stream that reaches one drops it from its
-    batch) until newer rows push them out, so a topic with history needs no second draw and
-    the first events land in rows already drawn.
+    newest) until newer rows push them out, so a topic with history needs no second draw and
+    the first events land in rows already drawn. None is shown twice: a stream that reads one
+    while it is shown drops it from its batch (by key, it simply replaces itself).
 
     :param live: the stream shown
     :param limit: most rows held in the grid (append mode)
@@ -139,8 +139,10 @@ class LiveGrid:
         self.sampled = False  # the first table's columns came from the topics' newest records
         self._keys_seen = False
         self._retired: list[Any] = []  # replaced tables, deleted once no view uses them
-        # (topic, partition) -> offset of the sampled records shown, until the stream passes them
+        # (topic, partition) -> offset of the sampled records shown, until the stream passes
+        # them or newer rows overwrite them; ``_room``: rows the table takes before that
         self._sampled_at: dict[tuple[str, int], int] = {}
+        self._room = 0
         shown = self._first_table()
         self._schema = shown.schema
         self.widget = PerspectiveWidget(arrow_ipc(shown), binding_mode="client-server",
@@ -164,9 +166,11 @@ class LiveGrid:
         self.sampled = len(sample) > 0
         if not self.sampled:
             return self._shown(table)
-        self._sampled_at = {(t, p): o for t, p, o in zip(
-            sample.column("topic").to_pylist(), sample.column("partition").to_pylist(),
-            sample.column("offset").to_pylist(), strict=True)}
+        if not self.keyed:  # by key, a record read again replaces itself
+            self._sampled_at = {(t, p): o for t, p, o in zip(
+                sample.column("topic").to_pylist(), sample.column("partition").to_pylist(),
+                sample.column("offset").to_pylist(), strict=True)}
+            self._room = self.limit - len(sample)
         return self._shown(sample)
 
     def _table_options(self) -> dict[str, Any]:
@@ -209,10 +213,16 @@ class LiveGrid:
         return False
 
     def _without_sampled(self, table: Any) -> Any:
-        """The batch without the sampled records the grid already shows (a stream that starts
-        before them reads them too); a partition the stream has passed needs no more checks."""
+        """The batch without the sampled records the grid still shows (a stream that starts
+        before them reads them too); a partition the stream has passed needs no more checks,
+        and once newer rows overwrite the sampled ones (the table holds ``limit`` rows, the
+        oldest added go first) the stream's own copies are shown."""
         import pyarrow.compute as pc
 
+        self._room -= len(table)
+        if self._room < 0:
+            self._sampled_at = {}
+            return table
         shown = None
         for (topic, partition), offset in list(self._sampled_at.items()):
             here = pc.and_(pc.equal(table.column("topic"), topic),

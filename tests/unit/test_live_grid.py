@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pyarrow as pa
 from perspective.widget import PerspectiveWidget
@@ -53,6 +55,15 @@ def test_columns_leave_out_a_single_topic_and_keys_never_seen():
     assert shown_columns(names, topics=2, keys_seen=True) == names
 
 
+def grid_columns(grid: Any) -> dict[str, list[Any]]:
+    """What the grid's (kernel-side) table holds; the browser's replica is kept equal to it."""
+    view = grid.widget.table.view()
+    try:
+        return view.to_columns()
+    finally:
+        view.delete()
+
+
 class _Window:
     """What a ``LiveGrid`` reads of a ``LiveDataFrame``, over a real ``LiveFrame`` (no consumer):
     the test adds the stream's records; ``sample`` is what ``sample_table`` found."""
@@ -91,11 +102,7 @@ def test_a_grid_on_an_empty_window_shows_the_sampled_records_once():
     grid = LiveGrid(window)  # type: ignore[arg-type]
     try:
         def shown() -> list[tuple[int, int]]:
-            view = grid.widget.table.view()
-            try:
-                rows = view.to_columns()
-            finally:
-                view.delete()
+            rows = grid_columns(grid)
             return sorted(zip(rows["partition"], rows["offset"], strict=True))
 
         assert grid.sampled and shown() == [(0, 4), (1, 9)]
@@ -124,12 +131,7 @@ def test_a_sampled_record_pushed_out_of_the_grid_is_shown_when_the_stream_reads_
         grid.refresh()
         window.add(0, range(6, 10))
         grid.refresh()
-        view = grid.widget.table.view()
-        try:
-            offsets = sorted(view.to_columns()["offset"])
-        finally:
-            view.delete()
-        assert offsets == [5, 6, 7, 8, 9]
+        assert sorted(grid_columns(grid)["offset"]) == [5, 6, 7, 8, 9]
     finally:
         grid.close()
 
@@ -146,11 +148,7 @@ def test_a_keyed_grid_ends_with_the_newest_record_of_each_key():
         grid.refresh()
         window.add(0, range(5, 10))
         grid.refresh()
-        view = grid.widget.table.view()
-        try:
-            rows = view.to_columns()
-        finally:
-            view.delete()
+        rows = grid_columns(grid)
         assert rows["key"] == ["lab-1"] and rows["offset"] == [9] and rows["v"] == [9]
     finally:
         grid.close()

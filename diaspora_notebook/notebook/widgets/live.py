@@ -81,7 +81,6 @@ class Refresher:
         self.refresh = refresh
         self.base = 1.0 / hz
         self.period = self.base
-        self.last_cost = 0.0
         # counted as cheap until measured: the first refreshes alone do not set the floor
         self.costs: deque[float] = deque([0.0] * self.COST_WINDOW, maxlen=self.COST_WINDOW)
         self.late = 0.0
@@ -113,8 +112,7 @@ class Refresher:
                 self.refresh()
             except Exception:  # a view must never break the kernel or print from a thread
                 log.debug("live view refresh failed", exc_info=True)
-            self.last_cost = time.monotonic() - started
-            self.costs.append(self.last_cost)
+            self.costs.append(time.monotonic() - started)
             self.refreshes += 1
             self.period = self.next_period(self.period, sum(self.costs) / len(self.costs),
                                            self.late)

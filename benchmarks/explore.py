@@ -36,7 +36,7 @@ from read_path import produce_fast
 
 from diaspora_notebook import topics
 from diaspora_notebook.fabric.fabric import Fabric
-from diaspora_notebook.stream.engine import read_batches
+from diaspora_notebook.kafka.read import read_batches
 from diaspora_notebook.testing.comm import CountingComm
 from diaspora_notebook.testing.identities import create_identity, login
 
@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             return run(args, client, topic)
         finally:
-            topics.unregister(topic, delete=True, client=client)
+            topics.unregister(topic, client=client)
             client.logout()
 
 

@@ -40,12 +40,13 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))  # the Playwright driver of tests/lab/
 
 from live_ingest import drop_topics, new_topic, on_screen_latencies  # noqa: E402
 from read_path import pct  # noqa: E402
 
 from diaspora_notebook.fabric.fabric import Fabric  # noqa: E402
-from diaspora_notebook.testing.lab import LabBrowser, LabServer  # noqa: E402
+from tests.lab.driver import LabBrowser, LabServer  # noqa: E402
 
 SETUP = """\
 import time
@@ -135,7 +136,7 @@ PRODUCER = """\
 import json, sys, time
 from confluent_kafka import Producer
 from diaspora_notebook.fabric.fabric import Fabric
-from diaspora_notebook.stream.sources import to_librdkafka
+from diaspora_notebook.kafka.confluent import to_librdkafka
 home, topic, out, warm = sys.argv[1], sys.argv[2], sys.argv[5], sys.argv[6]
 rate, seconds = float(sys.argv[3]), float(sys.argv[4])
 producer = Producer({**to_librdkafka(Fabric.at(home).admin_config()), "linger.ms": 1, "acks": 1})

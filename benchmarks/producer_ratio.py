@@ -27,7 +27,7 @@ from kafka.serializer import JsonSerializer
 
 import diaspora_notebook
 from diaspora_notebook.fabric.fabric import Fabric
-from diaspora_notebook.kafka import BOOTSTRAP_TIMEOUT_MS, KafkaAdmin, NewTopic
+from diaspora_notebook.kafka.clients import BOOTSTRAP_TIMEOUT_MS, KafkaAdmin, NewTopic
 from diaspora_notebook.testing.identities import create_identity
 
 SETTINGS = {"acks": 1, "linger_ms": 5, "batch_size": 256 * 1024, "max_block_ms": 15000}

@@ -40,8 +40,8 @@ import psutil  # noqa: E402
 from live_ingest import new_topic, on_screen_latencies, raw_loop  # noqa: E402
 
 from diaspora_notebook.fabric.fabric import Fabric  # noqa: E402
+from diaspora_notebook.kafka.confluent import CONFLUENT_TUNING, to_librdkafka  # noqa: E402
 from diaspora_notebook.stream import LiveDataFrame  # noqa: E402
-from diaspora_notebook.stream.sources import CONFLUENT_TUNING, to_librdkafka  # noqa: E402
 from diaspora_notebook.testing.comm import CountingComm  # noqa: E402
 
 MB = 1024 * 1024

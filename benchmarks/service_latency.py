@@ -29,11 +29,7 @@ import requests
 
 from diaspora_notebook.fabric.fabric import Fabric
 from diaspora_notebook.testing.identities import create_identity
-from diaspora_notebook.testing.tokens import (
-    service_headers,
-    service_token,
-    service_url,
-)
+from diaspora_notebook.testing.tokens import service_headers, service_token, service_url
 
 CALLS = ("healthz", "register_topic", "create_key", "list_topics")
 

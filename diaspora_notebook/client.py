@@ -19,12 +19,10 @@ Logging in: :meth:`Client.login` (the configured flow), or the two-phase login a
 from __future__ import annotations
 
 import logging
-import os
 import ssl
 import threading
 import time
 import uuid
-import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import TracebackType
@@ -43,7 +41,7 @@ from diaspora_notebook.errors import (
     NotLoggedInError,
     UnknownUserError,
 )
-from diaspora_notebook.keys import KeyCache
+from diaspora_notebook.login.key_cache import KeyCache
 from diaspora_notebook.login.session import AuthSession, is_stale_login
 from diaspora_notebook.web import WebClient, to_diaspora_error
 
@@ -84,7 +82,7 @@ class Client:
                  login_flow_manager: LoginFlowManager | None = None) -> None:
         self.environment = resolve_environment(environment, environments_file=environments_file,
                                                fabric_home=fabric_home)
-        directory = Path(user_dir).expanduser() if user_dir else config.get_user_dir()
+        directory = Path(user_dir).expanduser() if user_dir else config.current().user_dir
         # a client with its own flow manager owns its session; close() may close it
         self._owns_session = login_flow_manager is not None
         if login_flow_manager is not None:
@@ -388,7 +386,7 @@ class Client:
         except ImportError:
             raise KafkaClientMissingError("block_until_ready needs kafka-python",
                                           hint=KAFKA_EXTRA_HINT) from None
-        from diaspora_notebook.kafka_diagnose import diagnosed_connection
+        from diaspora_notebook.diagnose import diagnosed_connection
 
         started = time.monotonic()
         deadline = started + timeout
@@ -421,58 +419,51 @@ class Client:
 
 
 # --- the process-wide default client ------------------------------------------------------
+# One slot, owned by this module: the client default_client() made for the current settings.
+# A change of the settings that select it (config.DiasporaConfig.client_selection) closes it
+# and makes another; a client passed to set_default_client stays its caller's to close.
 
 _default_lock = threading.Lock()
-_default_clients: dict[tuple[str | None, ...], Client] = {}
-_DEFAULT_KEY_VARS = (config.ENVIRONMENT, config.ENVIRONMENTS_FILE, config.FABRIC_HOME,
-                     config.USER_DIR, config.SDK_CLIENT_ID, config.LOGIN_USERNAME)
+_default: Client | None = None
+_default_selection: tuple[object, ...] | None = None
+_default_owned = False
 
 
 def default_client() -> Client:
     """The process-wide client for the current ``DIASPORA_*`` settings (thread-safe)."""
-    key = tuple(os.environ.get(name) for name in _DEFAULT_KEY_VARS)
+    global _default, _default_selection, _default_owned
+    selection = config.current().client_selection
     with _default_lock:
-        client = _default_clients.get(key)
-        if client is None:
-            client = _default_clients[key] = Client()
-        return client
-
+        if _default is not None and _default_selection == selection:
+            return _default
+        stale = _default if _default_owned else None
+        client = Client()
+        _default, _default_selection, _default_owned = client, selection, True
+    if stale is not None:
+        stale.close()  # outside the lock: close() forgets itself as the default under it
+    return client
 
 def set_default_client(client: Client | None) -> None:
-    """Make ``client`` the one the Kafka wrappers use (None: back to automatic)."""
+    """Make ``client`` the one the Kafka wrappers use (None: back to automatic).
+
+    The caller keeps ``client`` (closing it is theirs); a default this module made is closed.
+    """
+    global _default, _default_selection, _default_owned
+    selection = config.current().client_selection if client is not None else None
     with _default_lock:
-        _default_clients.clear()
-        if client is not None:
-            key = tuple(os.environ.get(name) for name in _DEFAULT_KEY_VARS)
-            _default_clients[key] = client
+        stale = _default if _default_owned and _default is not client else None
+        _default, _default_selection, _default_owned = client, selection, False
+    if stale is not None:
+        stale.close()
 
 
 def _reset_default_clients() -> None:
-    with _default_lock:
-        _default_clients.clear()
+    """Drop (and close, if made here) the default client: the next call makes a new one."""
+    set_default_client(None)
 
 
 def _forget_default_client(client: Client) -> None:
+    global _default, _default_selection, _default_owned
     with _default_lock:
-        for key in [k for k, c in _default_clients.items() if c is client]:
-            del _default_clients[key]
-
-
-class NotebookLogin:
-    """Deprecated: call ``Client.begin_login()`` and ``Client.finish_login(code)`` instead.
-
-    :param client: the client to log in (default: :func:`default_client`).
-    """
-
-    def __init__(self, client: Client | None = None) -> None:
-        warnings.warn("NotebookLogin is deprecated; use Client.begin_login() and "
-                      "Client.finish_login(code)", DeprecationWarning, stacklevel=2)
-        self.client = client or default_client()
-
-    def start(self) -> str:
-        """Begin a login; return the URL the user opens (PKCE state is kept)."""
-        return self.client.begin_login()
-
-    def complete(self, code: str) -> str:
-        """Exchange the code the login page showed; return the identity id."""
-        return self.client.finish_login(code)
+        if _default is client:
+            _default, _default_selection, _default_owned = None, None, False

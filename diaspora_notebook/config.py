@@ -1,4 +1,4 @@
-"""Toolkit settings from ``DIASPORA_*`` environment variables: one typed getter per variable.
+"""Toolkit settings from ``DIASPORA_*`` environment variables, in one settings object.
 
 ==============================  ================================================================
 variable                        meaning
@@ -23,8 +23,10 @@ variable                        meaning
 ``DIASPORA_KAFKA_TIMEOUT``      seconds a produce or broker call may take (default 30)
 ==============================  ================================================================
 
-:class:`DiasporaConfig` is a frozen snapshot of all of them (``DiasporaConfig.from_env()``,
-every value validated); the notebook's ``%config Diaspora`` traits take their defaults from it.
+:class:`DiasporaConfig` is the one settings object: :func:`current` builds it from these
+variables (every value validated, each by one typed parser) and rebuilds it only when one of
+them changes. Everything reads it: environment resolution, login, the key and token stores, the
+default client and the notebook's ``%config Diaspora`` traits (their defaults).
 A malformed value is a :class:`~diaspora_notebook.errors.DiasporaUsageError` naming the
 variable and the values it accepts. The toolkit never writes to ``os.environ``.
 """
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,17 +61,25 @@ KAFKA_TIMEOUT = "DIASPORA_KAFKA_TIMEOUT"
 LOGIN_LINK_MODES = ("auto", "proxy", "direct")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
+VARIABLES = (ENVIRONMENT, ENVIRONMENTS_FILE, FABRIC_HOME, USER_DIR, SDK_CLIENT_ID,
+             SDK_CLIENT_SECRET, LOGIN_USERNAME, LOGIN_PASSWORD, LOGIN_LINK, PROXY_BASE_URL,
+             WIDGETS, VERBOSE_ERRORS, PEEK_TIMEOUT, KAFKA_TIMEOUT)
 
 
-def _get(name: str) -> str | None:
-    value = os.environ.get(name)
+def _get(environ: Mapping[str, str], name: str) -> str | None:
+    value = environ.get(name)
     if value is None or not value.strip():
         return None
     return value.strip()
 
 
-def _flag(name: str) -> bool | None:
-    value = _get(name)
+def _path(environ: Mapping[str, str], name: str, default: Path) -> Path:
+    value = _get(environ, name)
+    return Path(value).expanduser() if value else default
+
+
+def _flag(environ: Mapping[str, str], name: str) -> bool | None:
+    value = _get(environ, name)
     if value is None:
         return None
     if value.lower() in _TRUE:
@@ -80,8 +91,8 @@ def _flag(name: str) -> bool | None:
                              "it")
 
 
-def _seconds(name: str, default: float) -> float:
-    value = _get(name)
+def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:
+    value = _get(environ, name)
     if value is None:
         return default
     try:
@@ -94,34 +105,9 @@ def _seconds(name: str, default: float) -> float:
     return seconds
 
 
-def get_environment_name() -> str | None:
-    """``DIASPORA_ENVIRONMENT``, or None."""
-    value = _get(ENVIRONMENT)
-    if value:
-        log.debug("%s=%s", ENVIRONMENT, value)
-    return value
-
-
-def get_user_dir() -> Path:
-    """``DIASPORA_USER_DIR`` if set, else ``~/.diaspora`` (not created here)."""
-    value = _get(USER_DIR)
-    return Path(value).expanduser() if value else Path.home() / ".diaspora"
-
-
-def get_fabric_home() -> Path:
-    """``DIASPORA_FABRIC_HOME`` if set, else ``~/.diaspora/fabric``."""
-    value = _get(FABRIC_HOME)
-    return Path(value).expanduser() if value else Path.home() / ".diaspora" / "fabric"
-
-
-def get_environments_file() -> Path:
-    """``DIASPORA_ENVIRONMENTS_FILE`` if set, else ``<user dir>/environments.toml``."""
-    value = _get(ENVIRONMENTS_FILE)
-    return Path(value).expanduser() if value else get_user_dir() / "environments.toml"
-
-
-def _pair(first: str, second: str, what: str) -> tuple[str, str] | None:
-    a, b = _get(first), os.environ.get(second) or None
+def _pair(environ: Mapping[str, str], first: str, second: str,
+          what: str) -> tuple[str, str] | None:
+    a, b = _get(environ, first), environ.get(second) or None
     if a is None and b is None:
         return None
     if a is None or b is None:
@@ -133,19 +119,8 @@ def _pair(first: str, second: str, what: str) -> tuple[str, str] | None:
     return a, b
 
 
-def get_sdk_client_credentials() -> tuple[str, str] | None:
-    """``(client_id, secret)`` from ``DIASPORA_SDK_CLIENT_ID/SECRET``; one alone is an error."""
-    return _pair(SDK_CLIENT_ID, SDK_CLIENT_SECRET, "log in as a confidential client")
-
-
-def get_login_credentials() -> tuple[str, str] | None:
-    """``(username, password)`` from ``DIASPORA_LOGIN_USERNAME/PASSWORD``; one alone is an error."""
-    return _pair(LOGIN_USERNAME, LOGIN_PASSWORD, "log in headless with a username and password")
-
-
-def get_login_link() -> str:
-    """``DIASPORA_LOGIN_LINK``: ``auto`` (default), ``proxy`` or ``direct``; else an error."""
-    value = _get(LOGIN_LINK)
+def _login_link(environ: Mapping[str, str]) -> str:
+    value = _get(environ, LOGIN_LINK)
     if value is None:
         return "auto"
     if value.lower() not in LOGIN_LINK_MODES:
@@ -155,34 +130,23 @@ def get_login_link() -> str:
     return value.lower()
 
 
-def get_proxy_base_url() -> str | None:
-    """``DIASPORA_PROXY_BASE_URL``, or None."""
-    return _get(PROXY_BASE_URL)
-
-
-def get_widgets() -> bool | None:
-    """``DIASPORA_WIDGETS`` as a boolean, or None when unset (the notebook decides)."""
-    return _flag(WIDGETS)
-
-
-def get_verbose_errors() -> bool:
-    """``DIASPORA_VERBOSE_ERRORS`` (default false)."""
-    return bool(_flag(VERBOSE_ERRORS))
-
-
-def get_peek_timeout() -> float:
-    """``DIASPORA_PEEK_TIMEOUT`` in seconds (default 10)."""
-    return _seconds(PEEK_TIMEOUT, 10.0)
-
-
-def get_kafka_timeout() -> float:
-    """``DIASPORA_KAFKA_TIMEOUT`` in seconds (default 30)."""
-    return _seconds(KAFKA_TIMEOUT, 30.0)
-
-
 @dataclass(frozen=True)
 class DiasporaConfig:
-    """A snapshot of the toolkit's settings (:meth:`from_env`: the ``DIASPORA_*`` variables)."""
+    """The toolkit's settings (:func:`current`: from the ``DIASPORA_*`` variables now).
+
+    :param user_dir: tokens and key cache (``DIASPORA_USER_DIR``, default ``~/.diaspora``).
+    :param fabric_home: the local fabric's home (``DIASPORA_FABRIC_HOME``).
+    :param environments_file: TOML file of environments (``DIASPORA_ENVIRONMENTS_FILE``).
+    :param environment: the environment name to use when none is passed, or None.
+    :param sdk_client_credentials: ``(client_id, secret)`` of a confidential client, or None.
+    :param login_credentials: ``(username, password)`` for a headless login, or None.
+    :param login_link: ``auto``, ``proxy`` or ``direct``.
+    :param proxy_base_url: the Jupyter server's base URL for proxied login links, or None.
+    :param widgets: whether the notebook uses widgets; None lets the notebook decide.
+    :param verbose_errors: tracebacks of Diaspora errors in notebooks.
+    :param peek_timeout: seconds ``%diaspora_peek`` waits for messages.
+    :param kafka_timeout: seconds a produce or broker call may take.
+    """
 
     user_dir: Path
     fabric_home: Path
@@ -203,16 +167,55 @@ class DiasporaConfig:
                                      hint=f"use one of {', '.join(LOGIN_LINK_MODES)}")
 
     @classmethod
-    def from_env(cls) -> DiasporaConfig:
-        """Read and validate every ``DIASPORA_*`` variable of the toolkit now."""
-        return cls(user_dir=get_user_dir(), fabric_home=get_fabric_home(),
-                   environments_file=get_environments_file(),
-                   environment=get_environment_name(),
-                   sdk_client_credentials=get_sdk_client_credentials(),
-                   login_credentials=get_login_credentials(),
-                   login_link=get_login_link(), proxy_base_url=get_proxy_base_url(),
-                   widgets=get_widgets(), verbose_errors=get_verbose_errors(),
-                   peek_timeout=get_peek_timeout(), kafka_timeout=get_kafka_timeout())
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> DiasporaConfig:
+        """Read and validate every ``DIASPORA_*`` variable (of ``environ``, default
+        ``os.environ``); prefer :func:`current`, which builds it once per set of values."""
+        env = os.environ if environ is None else environ
+        user_dir = _path(env, USER_DIR, Path.home() / ".diaspora")
+        sdk = _pair(env, SDK_CLIENT_ID, SDK_CLIENT_SECRET, "log in as a confidential client")
+        return cls(
+            user_dir=user_dir,
+            fabric_home=_path(env, FABRIC_HOME, Path.home() / ".diaspora" / "fabric"),
+            environments_file=_path(env, ENVIRONMENTS_FILE, user_dir / "environments.toml"),
+            environment=_get(env, ENVIRONMENT),
+            sdk_client_credentials=sdk,
+            login_credentials=_pair(env, LOGIN_USERNAME, LOGIN_PASSWORD,
+                                    "log in headless with a username and password"),
+            login_link=_login_link(env),
+            proxy_base_url=_get(env, PROXY_BASE_URL),
+            widgets=_flag(env, WIDGETS),
+            verbose_errors=bool(_flag(env, VERBOSE_ERRORS)),
+            peek_timeout=_seconds(env, PEEK_TIMEOUT, 10.0),
+            kafka_timeout=_seconds(env, KAFKA_TIMEOUT, 30.0),
+        )
+
+    @property
+    def client_selection(self) -> tuple[object, ...]:
+        """What picks the default client: environment, where its endpoints and tokens are,
+        and who logs in (a change means another client)."""
+        sdk_id = self.sdk_client_credentials[0] if self.sdk_client_credentials else None
+        user = self.login_credentials[0] if self.login_credentials else None
+        return (self.environment, self.environments_file, self.fabric_home, self.user_dir,
+                sdk_id, user)
+
+
+_current: tuple[tuple[str | None, ...], DiasporaConfig] | None = None
+
+
+def current() -> DiasporaConfig:
+    """The settings now: built from the ``DIASPORA_*`` variables, again only when one changed.
+
+    :raises DiasporaUsageError: a variable is malformed (the message names it).
+    """
+    global _current
+    values = tuple(os.environ.get(name) for name in VARIABLES)
+    cached = _current
+    if cached is not None and cached[0] == values:
+        return cached[1]
+    settings = DiasporaConfig.from_env()
+    log.debug("settings from the environment: %r", settings)
+    _current = (values, settings)
+    return settings
 
 
 def ensure_private_dir(path: Path) -> Path:

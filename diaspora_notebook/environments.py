@@ -232,7 +232,7 @@ def load_environments_file(path: str | Path) -> dict[str, Environment]:
 
 def load_local(home: str | Path | None = None) -> Environment:
     """The ``local`` environment from ``<fabric home>/fabric.json``."""
-    root = Path(home).expanduser() if home else config.get_fabric_home()
+    root = Path(home).expanduser() if home else config.current().fabric_home
     path = root / "fabric.json"
     try:
         doc = json.loads(path.read_text())
@@ -279,7 +279,7 @@ def get_environment(name: str, *, environments_file: str | Path | None = None,
     """The environment called ``name`` (``local`` or one from the environments file)."""
     if name == LOCAL:
         return load_local(fabric_home)
-    file = Path(environments_file) if environments_file else config.get_environments_file()
+    file = Path(environments_file) if environments_file else config.current().environments_file
     known = load_environments_file(file)
     if name not in known:
         choices = ", ".join([LOCAL, *sorted(known)])
@@ -295,11 +295,11 @@ def resolve_environment(environment: str | Environment | None = None, *,
     """Pick the environment: argument > ``DIASPORA_ENVIRONMENT`` > a running local fabric."""
     if isinstance(environment, Environment):
         return environment
-    name = environment or config.get_environment_name()
+    name = environment or config.current().environment
     if name:
         return get_environment(name, environments_file=environments_file,
                                fabric_home=fabric_home)
-    home = Path(fabric_home).expanduser() if fabric_home else config.get_fabric_home()
+    home = Path(fabric_home).expanduser() if fabric_home else config.current().fabric_home
     local: Environment | None = None
     if (home / "fabric.json").exists():
         try:
@@ -308,7 +308,7 @@ def resolve_environment(environment: str | Environment | None = None, *,
             log.debug("local fabric unusable: %s", exc)
     if local is not None and service_is_up(local):
         return local
-    file = Path(environments_file) if environments_file else config.get_environments_file()
+    file = Path(environments_file) if environments_file else config.current().environments_file
     try:
         names = sorted(load_environments_file(file))
     except EnvironmentConfigError:

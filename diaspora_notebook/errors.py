@@ -1,4 +1,4 @@
-"""One error tree for the whole package, toolkit and fabric alike.
+"""One error tree for the toolkit (the fabric has its own: ``diaspora_notebook.fabric.errors``).
 
 Every error says what went wrong (``str(err)``) and, in ``hint``, what to do about it.
 Magics and the CLI print ``Name: message - hint`` without a traceback.
@@ -29,30 +29,6 @@ class DiasporaError(Exception):
 
 class DiasporaUsageError(DiasporaError, ValueError):
     """The caller passed something invalid; nothing was sent anywhere."""
-
-
-class FabricError(DiasporaError):
-    """The local fabric (broker, identity provider, web service) could not do what was asked."""
-
-
-class FabricNotInstalledError(FabricError):
-    """The Kafka jars are not in the cache yet."""
-
-
-class PrerequisiteMissingError(FabricError):
-    """A program the fabric needs (java, mvn) is not on PATH."""
-
-
-class FabricStartError(FabricError):
-    """A fabric process exited or did not become ready in time."""
-
-
-class FabricHomeError(FabricError):
-    """The fabric home is unreadable, half-written or inconsistent."""
-
-
-class PortInUseError(FabricError):
-    """A port the fabric is configured to use is taken by another program."""
 
 
 class KafkaConnectionProblem(DiasporaError):

@@ -9,12 +9,12 @@ script::
     topics.produce("my-topic", [{"temperature": 21.5}, {"temperature": 21.7}])
     topics.peek("my-topic", n=5)        # a DataFrame of the newest messages
     topics.table()                      # your topics, partitions and message counts
-    topics.unregister("my-topic", delete=True)
+    topics.unregister("my-topic")
 
 Each function takes ``client=`` (default: :func:`~diaspora_notebook.client.default_client`),
-talks to the brokers with your key through :mod:`diaspora_notebook.kafka`'s wrappers, and
+talks to the brokers with your key through :mod:`diaspora_notebook.kafka.clients`'s wrappers, and
 raises :class:`~diaspora_notebook.errors.DiasporaError`\\ s that say what to do
-(:mod:`diaspora_notebook.kafka_errors`). Nothing is committed: reads use no consumer group.
+(:mod:`diaspora_notebook.kafka.errors`). Nothing is committed: reads use no consumer group.
 """
 
 from __future__ import annotations
@@ -23,8 +23,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, overload
 
-from diaspora_notebook.connections import admin, client_or_default, consumer
-from diaspora_notebook.documents import Produced, describe_offsets, parse_documents
 from diaspora_notebook.errors import DiasporaUsageError, TopicExistsError
 from diaspora_notebook.explore import (  # exploring: read/seek/filter, groups, schema, export
     ReadResult,
@@ -36,7 +34,9 @@ from diaspora_notebook.explore import (  # exploring: read/seek/filter, groups, 
     schema,
 )
 from diaspora_notebook.explore import describe_topic as details
-from diaspora_notebook.kafka_errors import (
+from diaspora_notebook.kafka.connections import admin, client_or_default, consumer
+from diaspora_notebook.kafka.documents import Produced, describe_offsets, parse_documents
+from diaspora_notebook.kafka.errors import (
     MAX_PARTITIONS,
     partition_count,
     partitions_error,
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from diaspora_notebook.client import Client
-    from diaspora_notebook.kafka import KafkaAdmin
+    from diaspora_notebook.kafka.clients import KafkaAdmin
 
 TOPIC_COLUMNS = ("topic", "on_broker", "partitions", "messages", "end_offsets")
 
@@ -195,7 +195,7 @@ def create(topic: str, *, partitions: int = 1, replication: int = -1,
 
 
 def _create(client: Client, name: str, partitions: int, replication: int) -> None:
-    from diaspora_notebook.kafka import NewTopic
+    from diaspora_notebook.kafka.clients import NewTopic
 
     with admin(client) as adm, translated(name, "create"):
         adm.create_topics([NewTopic(name, partitions, replication)])
@@ -235,15 +235,11 @@ def register(topic: str, *, create: bool = False, partitions: int = 1,
     return result
 
 
-def unregister(topic: str, *, delete: bool = False,
-               client: Client | None = None) -> dict[str, Any]:
+def unregister(topic: str, *, client: Client | None = None) -> dict[str, Any]:
     """Drop your registration of ``topic``: the service deletes the topic and all its events
-    from the brokers, then its ACLs, and its answer says which it did.
-
-    :param delete: kept for older code; unregistering always deletes the events now (so that a
-        later owner of the name can never read them)
+    from the brokers (so that a later owner of the name can never read them), then its ACLs,
+    and its answer says which it did.
     """
-    del delete  # the service deletes the topic itself
     return dict(client_or_default(client).unregister_topic(_check_name(topic)))
 
 
@@ -257,7 +253,7 @@ def produce(topic: str, documents: Iterable[Any] | Mapping[str, Any], *, key: st
     :param documents: JSON-serializable values (a single dict is one document).
     :param key: the message key of every document (text).
     """
-    from diaspora_notebook.kafka import KafkaProducer
+    from diaspora_notebook.kafka.clients import KafkaProducer
 
     name = _check_name(topic)
     if isinstance(documents, (str, bytes)):
@@ -305,7 +301,7 @@ def _read_window(client: Client, topic: str, n: int, *, from_beginning: bool,
     """The first/last ``n`` messages of ``topic`` over all partitions, in timestamp order
     (peek's reader: at most ``n`` records of each partition come off the engine)."""
     from diaspora_notebook.explore.reader import read_errors
-    from diaspora_notebook.stream.engine import read_frame
+    from diaspora_notebook.kafka.read import read_frame
 
     with read_errors(topic):
         frame = read_frame(client, topic, start="earliest" if from_beginning else -n,

@@ -1,1 +1,1 @@
-pytest_plugins = ["diaspora_notebook.testing.plugin"]
+pytest_plugins = ["diaspora_notebook.fabric.testing.plugin", "diaspora_notebook.testing.plugin"]

@@ -5,19 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from diaspora_notebook.connections import client_or_default
 from diaspora_notebook.errors import DiasporaUsageError
 from diaspora_notebook.explore.reader import DEFAULT_BUDGET, Progress, normalize_fields, scan
 from diaspora_notebook.explore.result import ReadResult
-from diaspora_notebook.explore.start import Start
 from diaspora_notebook.explore.values import Decoder
+from diaspora_notebook.kafka.connections import client_or_default
+from diaspora_notebook.kafka.start import StartSpec
 
 if TYPE_CHECKING:
     from diaspora_notebook.client import Client
 
 
 def read(topic: str | None = None, *, partitions: list[int] | None = None,
-         start: Start = "latest", limit: int = 50, direction: str | None = None,
+         start: StartSpec = "latest", limit: int = 50, direction: str | None = None,
          filter: str | Any = None, fields: list[str] | str | None = None,
          decoder: Decoder | None = None, scan_budget: int | None = DEFAULT_BUDGET,
          timeout: float = 30.0, progress: Progress | None = None, cancel: Any = None,

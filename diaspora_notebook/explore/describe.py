@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from diaspora_notebook.connections import admin, client_or_default, consumer
-from diaspora_notebook.kafka_errors import TOPIC_AUTHORIZATION_FAILED, denied, translated
+from diaspora_notebook.kafka.connections import admin, client_or_default, consumer
+from diaspora_notebook.kafka.errors import TOPIC_AUTHORIZATION_FAILED, denied, translated
 
 if TYPE_CHECKING:
     import pandas as pd

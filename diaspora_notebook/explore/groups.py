@@ -1,29 +1,58 @@
 """Consumer groups of a topic: who reads it, how far they got (lag), and moving a group.
 
-Only groups named ``<topic>/<name>`` (:mod:`diaspora_notebook.groups`) are shown: the broker lists
+Only groups named ``<topic>/<name>`` (:mod:`diaspora_notebook.naming`) are shown: the broker lists
 just the groups your ACLs let you describe, and the prefix keeps another topic's groups (and the
 broker's own) out even where an ACL would let them through.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from diaspora_notebook.connections import admin, client_or_default
-from diaspora_notebook.connections import consumer as plain_consumer
+from diaspora_notebook import naming
 from diaspora_notebook.errors import DiasporaError, DiasporaUsageError
-from diaspora_notebook.explore.start import as_millis
-from diaspora_notebook.groups import GROUP_SEPARATOR, group_prefix, is_group_of
-from diaspora_notebook.kafka_errors import denied, partition_count, translated
+from diaspora_notebook.kafka.connections import admin, client_or_default
+from diaspora_notebook.kafka.connections import consumer as plain_consumer
+from diaspora_notebook.kafka.errors import denied, partition_count, translated
+from diaspora_notebook.kafka.start import as_millis
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from diaspora_notebook.client import Client
-    from diaspora_notebook.kafka import KafkaAdmin
+    from diaspora_notebook.kafka.clients import KafkaAdmin
 
 GROUP_COLUMNS = ("group", "state", "members", "partition", "committed", "end", "lag")
+GROUP_SEPARATOR = naming.GROUP_SEPARATOR
+_T = TypeVar("_T")
+
+
+def _named(rule: Callable[..., _T], *args: str) -> _T:
+    """``rule(*args)`` of :mod:`diaspora_notebook.naming`, a broken rule as a usage error."""
+    try:
+        return rule(*args)
+    except naming.NameRuleError as err:
+        raise DiasporaUsageError(str(err), hint=err.hint) from None
+
+
+def group_prefix(topic: str) -> str:
+    """The prefix every consumer group of ``topic`` starts with: ``"<topic>/"``."""
+    return _named(naming.group_prefix, topic)
+
+
+def group_name(topic: str, name: str) -> str:
+    """The consumer-group id ``"<topic>/<name>"`` that the topic's owner and grantees may use.
+
+    :raises DiasporaUsageError: if ``name`` is empty, too long or has other characters
+    """
+    return _named(naming.group_name, topic, name)
+
+
+def is_group_of(topic: str, group: str) -> bool:
+    """Whether the group id ``group`` is one of ``topic``'s groups (``"<topic>/..."``)."""
+    return _named(naming.is_group_of, topic, group)
 
 
 @dataclass(frozen=True)

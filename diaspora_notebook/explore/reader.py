@@ -1,10 +1,10 @@
 """The explorer's read: start anywhere, forward or backward, filter, stop at a limit or a scan
 budget, merge partitions in timestamp order.
 
-Everything is read through the engine (:func:`~diaspora_notebook.stream.engine.read_batches`,
-confluent-kafka or kafka-python): forward as one pass that stops as soon as every partition has
-``limit`` matches, backward as windows before the start that grow fourfold until ``limit``
-matches are found, so memory holds at most ``limit`` rows per partition plus one batch.
+Everything is read through :func:`~diaspora_notebook.kafka.read.read_batches` (any engine):
+forward as one pass that stops as soon as every partition has ``limit`` matches, backward as
+windows before the start that grow fourfold until ``limit`` matches are found, so memory holds
+at most ``limit`` rows per partition plus one batch.
 """
 
 from __future__ import annotations
@@ -18,11 +18,18 @@ from typing import TYPE_CHECKING, Any
 from diaspora_notebook.errors import DiasporaError, DiasporaUsageError
 from diaspora_notebook.explore.query import META, Filter, evaluate, parse_filter
 from diaspora_notebook.explore.result import ReadResult
-from diaspora_notebook.explore.start import Start, direction_of, resolve
 from diaspora_notebook.explore.values import Decoder, frame_of, rows_of, with_fields
-from diaspora_notebook.kafka_errors import denied, missing, translated
-from diaspora_notebook.stream.engine import client_config, make_source, pick_engine, read_batches
-from diaspora_notebook.stream.sources import TP, SourceError
+from diaspora_notebook.kafka.errors import (
+    SourceError,
+    denied,
+    is_denied,
+    is_unknown_topic,
+    missing,
+    translated,
+)
+from diaspora_notebook.kafka.read import read_batches
+from diaspora_notebook.kafka.source import TP, client_config, make_source, pick_engine
+from diaspora_notebook.kafka.start import Start, StartSpec, direction_of
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -45,12 +52,11 @@ def read_errors(topic: str) -> Iterator[None]:
         try:
             yield
         except SourceError as exc:
-            text = str(exc)
-            if "Authorization" in text:
+            if is_denied(exc):
                 raise denied(topic, "read") from exc
-            if "UnknownTopic" in text:
+            if is_unknown_topic(exc):
                 raise missing(topic) from exc
-            raise DiasporaError(f"could not read {topic!r}: {text}",
+            raise DiasporaError(f"could not read {topic!r}: {exc}",
                                 hint="retry; check the fabric with `diaspora-fabric status`"
                                 ) from exc
 
@@ -93,6 +99,43 @@ class _Scan:
         return self.stopped is not None
 
 
+@dataclass
+class _Plan:
+    """A read's plan: where it reads (settings, engine, topic, partitions), its shared stop
+    conditions, and what it keeps (filter, fields, decoder)."""
+
+    conf: dict[str, Any]
+    engine: str
+    topic: str
+    parts: dict[int, _Part]
+    state: _Scan
+    flt: Filter | None
+    row_filter: RowFilter | None
+    fields: list[str] | None
+    decoder: Decoder | None
+    timeout: float
+
+    @property
+    def exact(self) -> bool:
+        """No filter: every record read is kept."""
+        return self.flt is None and self.row_filter is None
+
+    def keep(self, batch: pa.RecordBatch, where: str) -> pd.DataFrame:
+        """The rows of ``batch`` that pass the filter."""
+        return _keep(batch, where, self.flt, self.row_filter, self.fields, self.decoder)
+
+    def batches(self, todo: list[int], begin: dict[int, int],
+                stop: dict[int, int]) -> Iterator[pa.RecordBatch]:
+        """Partitions ``todo`` from ``begin`` up to ``stop``: the exact count lets the last
+        consume call return as soon as the records are in, not after its timeout."""
+        return read_batches(None, self.topic, partitions=todo, start=begin, stop_offsets=stop,
+                            max_records=sum(stop[p] - begin[p] for p in todo),
+                            timeout=min(self.timeout, 10.0), engine=self.engine,
+                            decode=self.decoder is None,
+                            config=_sized(self.conf, self.engine,
+                                          max(stop[p] - begin[p] for p in todo)))
+
+
 def normalize_fields(fields: Any) -> list[str] | None:
     """``["temp", "deep.x", "$.a", "value.b"]`` -> ``["value.temp", "value.deep.x", ...]``."""
     if fields is None:
@@ -116,7 +159,7 @@ def check_limit(limit: Any) -> int:
     return limit
 
 
-def scan(client: Any, topic: str, *, partitions: list[int] | None, start: Start,
+def scan(client: Any, topic: str, *, partitions: list[int] | None, start: StartSpec,
          limit: int, direction: str | None, filter: str | RowFilter | None,
          fields: list[str] | None, decoder: Decoder | None, scan_budget: int | None,
          timeout: float, progress: Progress | None, cancel: Any,
@@ -148,19 +191,20 @@ def scan(client: Any, topic: str, *, partitions: list[int] | None, start: Start,
                    for pt in parts.values())
     state = _Scan(limit, scan_budget, began + timeout, cancel, progress, expected)
     row_filter = filter if flt is None and callable(filter) else None
-    args = (conf, engine, topic, parts, state, flt, row_filter, fields, decoder, timeout)
+    plan = _Plan(conf, engine, topic, parts, state, flt, row_filter, fields, decoder, timeout)
     with read_errors(topic):
         if direction == "forward":
-            _forward(*args)
+            _forward(plan)
         else:
-            _backward(*args)
+            _backward(plan)
     del source_marks
     return _result(topic, parts, state, direction, filter, fields, began)
 
 
 def _plan(conf: dict[str, Any], engine: str, topic: str, partitions: list[int] | None,
-          start: Start, direction: str, client: Any
+          start: StartSpec, direction: str, client: Any
           ) -> tuple[dict[int, _Part], dict[TP, tuple[int, int]]]:
+    first = Start.of(start)
     source = make_source(engine, conf, topics=[topic])
     try:
         known = source.partitions(topic)
@@ -172,7 +216,7 @@ def _plan(conf: dict[str, Any], engine: str, topic: str, partitions: list[int] |
             raise DiasporaUsageError(f"{topic!r} has no partition {unknown[0] if unknown else ''}"
                                      .strip(), hint=f"its partitions are {known}")
         marks = source.watermarks([(topic, p) for p in wanted])
-        begin = resolve(start, source, marks, direction)
+        begin = first.resolve(source, marks, direction=direction)
     finally:
         source.close(commit=False)
     parts = {tp[1]: _Part(begin[tp], marks[tp][0], marks[tp][1]) for tp in marks}
@@ -182,8 +226,8 @@ def _plan(conf: dict[str, Any], engine: str, topic: str, partitions: list[int] |
 def _raise_unreadable(client: Any, topic: str) -> None:
     """No partitions seen: say whether the topic is missing or refused (kafka-python cannot
     tell them apart from metadata alone)."""
-    from diaspora_notebook.connections import admin
-    from diaspora_notebook.kafka_errors import partition_count
+    from diaspora_notebook.kafka.connections import admin
+    from diaspora_notebook.kafka.errors import partition_count
 
     with admin(client) as adm, translated(topic, "read"):
         described = {d["name"]: d for d in adm.describe_topics([topic])}
@@ -263,27 +307,17 @@ def _sized(conf: dict[str, Any], engine: str, per_partition: int) -> dict[str, A
             "max.partition.fetch.bytes": 1 << 20}
 
 
-def _forward(conf: dict[str, Any], engine: str, topic: str, parts: dict[int, _Part],
-             state: _Scan, flt: Filter | None, row_filter: RowFilter | None,
-             fields: list[str] | None, decoder: Decoder | None, timeout: float) -> None:
-    exact = flt is None and row_filter is None
-    stops = {p: min(pt.high, pt.begin + state.limit) if exact else pt.high
+def _forward(plan: _Plan) -> None:
+    parts, state = plan.parts, plan.state
+    stops = {p: min(pt.high, pt.begin + state.limit) if plan.exact else pt.high
              for p, pt in parts.items()}
     todo = [p for p in parts if parts[p].begin < stops[p]]
     if not todo:
         return
-    # the exact count lets the last consume call return as soon as the records are in, not
-    # after its timeout
-    batches = read_batches(None, topic, partitions=todo, start={p: parts[p].begin for p in todo},
-                           stop_offsets={p: stops[p] for p in todo}, timeout=min(timeout, 10.0),
-                           max_records=sum(stops[p] - parts[p].begin for p in todo),
-                           engine=engine, decode=decoder is None,
-                           config=_sized(conf, engine, max(stops[p] - parts[p].begin
-                                                           for p in todo)))
+    batches = plan.batches(todo, {p: parts[p].begin for p in todo}, {p: stops[p] for p in todo})
     try:
-        _consume(batches, parts, state,
-                 lambda b, where: _keep(b, where, flt, row_filter, fields, decoder),
-                 lambda pt: state.limit - pt.count, forward=True)
+        _consume(batches, parts, state, plan.keep, lambda pt: state.limit - pt.count,
+                 forward=True)
     finally:
         batches.close()  # type: ignore[attr-defined]
     if state.stopped is None and any(  # the engine gave up waiting: say so, not "end"
@@ -291,12 +325,11 @@ def _forward(conf: dict[str, Any], engine: str, topic: str, parts: dict[int, _Pa
         state.stopped = "timeout"
 
 
-def _backward(conf: dict[str, Any], engine: str, topic: str, parts: dict[int, _Part],
-              state: _Scan, flt: Filter | None, row_filter: RowFilter | None,
-              fields: list[str] | None, decoder: Decoder | None, timeout: float) -> None:
+def _backward(plan: _Plan) -> None:
     import pandas as pd
 
-    window = state.limit if flt is None and row_filter is None else max(4 * state.limit, 2000)
+    parts, state = plan.parts, plan.state
+    window = state.limit if plan.exact else max(4 * state.limit, 2000)
     edge = {p: pt.begin for p, pt in parts.items()}  # first offset not read yet, going back
     while True:
         todo = [p for p, pt in parts.items() if not pt.full and edge[p] > pt.low]
@@ -307,16 +340,9 @@ def _backward(conf: dict[str, Any], engine: str, topic: str, parts: dict[int, _P
             size = min(size, max(1, (state.budget - state.total) // len(todo)))
         los = {p: max(parts[p].low, edge[p] - size) for p in todo}
         inner = {p: _Part(los[p], parts[p].low, edge[p]) for p in todo}
-        batches = read_batches(None, topic, partitions=todo, start=los,
-                               stop_offsets={p: edge[p] for p in todo},
-                               max_records=sum(edge[p] - los[p] for p in todo),
-                               timeout=min(timeout, 10.0), engine=engine,
-                               decode=decoder is None,
-                               config=_sized(conf, engine, max(edge[p] - los[p] for p in todo)))
+        batches = plan.batches(todo, los, {p: edge[p] for p in todo})
         try:
-            _consume(batches, inner, state,
-                     lambda b, where: _keep(b, where, flt, row_filter, fields, decoder),
-                     lambda pt: 1 << 62, forward=False)
+            _consume(batches, inner, state, plan.keep, lambda pt: 1 << 62, forward=False)
         finally:
             batches.close()  # type: ignore[attr-defined]
         if state.stopped is None and any((inner[p].hi or los[p]) < edge[p] for p in todo):

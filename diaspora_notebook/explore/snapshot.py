@@ -14,12 +14,12 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from diaspora_notebook.connections import client_or_default
 from diaspora_notebook.errors import DiasporaUsageError
 from diaspora_notebook.explore.query import FIELD_PREFIX
 from diaspora_notebook.explore.reader import DEFAULT_BUDGET, MAX_LIMIT, normalize_fields, scan
 from diaspora_notebook.explore.result import ReadResult
 from diaspora_notebook.explore.values import Decoder
+from diaspora_notebook.kafka.connections import client_or_default
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -1,18 +1,36 @@
 """The explorer's state, without Jupyter: what is shown, and the background work behind it.
 
 ``%diaspora_explore``'s widget is a skin over :class:`ExplorerState`: every button calls one
-method here, the work runs in a background thread (the kernel never blocks), and
-``on_change(callback)`` hears when something changed (``"page"``, ``"detail"``, ``"schema"``,
-``"groups"``, ``"progress"``, ``"error"``, ``"busy"``). Memory holds one page (at most
-:data:`MAX_PAGE` rows), one message's detail and the last schema and groups tables.
+method here, and ``on_change(callback)`` hears when something changed (``"page"``, ``"detail"``,
+``"schema"``, ``"groups"``, ``"progress"``, ``"error"``, ``"busy"``). Memory holds one page (at
+most :data:`MAX_PAGE` rows), one message's detail and the last schema and groups tables.
+
+Who does what, on which thread:
+
+- The state owns ONE worker thread (``diaspora-explore``, started on the first action, ended
+  by :meth:`~ExplorerState.close`). Actions queue their reads on it and return at once (the
+  kernel never blocks); they run one at a time, in the order asked. The live tail's reads run
+  on the same worker, whenever it has nothing queued.
+- One lock guards everything shared between the caller's thread and the worker: the query
+  (:class:`ExploreQuery`, set with :meth:`~ExplorerState.configure`), the results (page,
+  detail, schema, groups, error, progress), the busy/tail flags and the listeners. Reads from
+  Kafka run without it.
+- Listeners are called on the worker thread, one at a time and in order, never while the lock
+  is held; :meth:`~ExplorerState.snapshot` gives them every field at once, consistently. Only
+  the worker writes results, so what a listener reads does not change while it runs. A
+  listener may call any method (``cancel()``, ``load()``...) except :meth:`~ExplorerState.wait`.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import queue
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import Future
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +47,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from diaspora_notebook.client import Client
+
+log = logging.getLogger(__name__)
 
 MAX_PAGE = 1000
 STARTS = ("newest", "oldest", "offset", "time")
@@ -66,102 +86,20 @@ def detail_of(row: dict[str, Any]) -> MessageDetail:
                          raw.decode("utf-8", errors="replace"), hexed)
 
 
-class ExplorerState:
-    """What the explorer of ``topic`` shows, and the calls that change it.
+@dataclass(frozen=True)
+class ExploreQuery:
+    """What the explorer reads (its controls): taken when an action is asked for."""
 
-    :param page_size: rows per page (at most :data:`MAX_PAGE`)
-    :param tail_interval: seconds between two reads of the live tail
-    """
+    partitions: list[int] | None = None  #: ``None``: all
+    start: str = "newest"  #: one of :data:`STARTS`
+    start_offset: int = 0  #: for ``start="offset"``
+    start_time: str = ""  #: for ``start="time"``: ISO text (naive is UTC)
+    filter: str = ""
+    fields: list[str] | None = None  #: ``None``: all
+    page_size: int = 50
 
-    def __init__(self, topic: str, *, client: Client, page_size: int = 50,
-                 engine: str = "auto", tail_interval: float = 1.0) -> None:
-        self.topic = topic
-        self.client = client
-        self.engine = engine
-        self.partitions: list[int] | None = None
-        self.start = "newest"
-        self.start_offset = 0
-        self.start_time: str = ""
-        self.filter = ""
-        self.fields: list[str] | None = None
-        self.page_size = page_size
-        self.page: ReadResult | None = None
-        self.detail: MessageDetail | None = None
-        self.schema: Schema | None = None
-        self.groups: pd.DataFrame | None = None
-        self.all_partitions: list[int] = []
-        self.error: BaseException | None = None
-        self.filter_error: str | None = None
-        self.progress: tuple[int, int] = (0, 0)
-        self.busy = False
-        self.tailing = False
-        self.paused = False
-        self.tail_interval = tail_interval
-        self._cancel = threading.Event()
-        self._jobs: list[threading.Thread] = []
-        self._lock = threading.Lock()
-        self._listeners: list[Listener] = []
-        self._tail_stop = threading.Event()
-
-    # --- listeners and background work ----------------------------------------------------
-
-    def on_change(self, callback: Listener, remove: bool = False) -> None:
-        """Call ``callback(what)`` after each change (``remove``: stop calling it)."""
-        if remove:
-            self._listeners.remove(callback)
-        else:
-            self._listeners.append(callback)
-
-    def _changed(self, what: str) -> None:
-        for callback in list(self._listeners):
-            callback(what)
-
-    def _run(self, what: str, work: Callable[[], None]) -> threading.Thread:
-        def job() -> None:
-            try:
-                work()
-                self.error = None
-            except Exception as exc:  # shown as one line by the widget, never raised there
-                self.error = exc
-                self._changed("error")
-            finally:
-                with self._lock:
-                    self.busy = any(t.is_alive() and t is not threading.current_thread()
-                                    for t in self._jobs)
-                self._changed("busy")
-
-        thread = threading.Thread(target=job, name=f"diaspora-explore-{what}", daemon=True)
-        with self._lock:
-            self._jobs = [t for t in self._jobs if t.is_alive()] + [thread]
-            self.busy = True
-        self._changed("busy")
-        thread.start()
-        return thread
-
-    def wait(self, timeout: float = 60.0) -> None:
-        """Block until the background work started so far is done (for scripts and tests)."""
-        for thread in list(self._jobs):
-            if thread.name != "diaspora-explore-tail":  # the tail runs until stopped
-                thread.join(timeout)
-
-    def cancel(self) -> None:
-        """Stop the scan in progress (its rows so far are shown)."""
-        self._cancel.set()
-
-    # --- what to read ---------------------------------------------------------------------
-
-    def check_filter(self, text: str) -> str | None:
-        """Set the filter; returns the error text for a bad expression (``None``: fine)."""
-        self.filter = text.strip()
-        try:
-            if self.filter:
-                parse_filter(self.filter)
-            self.filter_error = None
-        except DiasporaUsageError as exc:
-            self.filter_error = str(exc)
-        return self.filter_error
-
-    def _start(self) -> tuple[Any, str]:
+    def begin(self) -> tuple[Any, str]:
+        """The reader's ``start`` and direction for the first page."""
         if self.start == "newest":
             return "latest", "backward"
         if self.start == "oldest":
@@ -175,50 +113,331 @@ class ExplorerState:
             return self.start_time.strip(), "forward"
         raise DiasporaUsageError(f"unknown start {self.start!r}", hint=f"one of {STARTS}")
 
-    def _read(self, start: Any, direction: str) -> None:
-        if self.filter_error:
-            raise DiasporaUsageError(self.filter_error)
-        size = max(1, min(int(self.page_size), MAX_PAGE))
-        self._cancel = cancel = threading.Event()
-        self.progress = (0, 0)
+
+@dataclass(frozen=True)
+class ExplorerSnapshot:
+    """Everything the explorer shows, at one moment (see :meth:`ExplorerState.snapshot`)."""
+
+    query: ExploreQuery
+    page: ReadResult | None
+    detail: MessageDetail | None
+    schema: Schema | None
+    groups: pd.DataFrame | None
+    all_partitions: list[int] = field(default_factory=list)
+    error: BaseException | None = None
+    filter_error: str | None = None
+    progress: tuple[int, int] = (0, 0)
+    busy: bool = False
+    tailing: bool = False
+    paused: bool = False
+
+
+def _guarded(name: str, doc: str) -> Any:
+    """A property read and written under the state's lock."""
+    def get(self: ExplorerState) -> Any:
+        with self._lock:
+            return getattr(self, f"_{name}")
+    return property(get, doc=doc)
+
+
+def _setting(name: str) -> Any:
+    """A field of the query, read under the lock and set through ``configure``."""
+    def get(self: ExplorerState) -> Any:
+        with self._lock:
+            return getattr(self._query, name)
+
+    def set_(self: ExplorerState, value: Any) -> None:
+        self.configure(**{name: value})
+    return property(get, set_, doc=f"``query.{name}`` (setting it calls ``configure``)")
+
+
+class _Job:
+    """One action queued on the worker."""
+
+    def __init__(self, what: str, work: Callable[[], None]) -> None:
+        self.what, self.work, self.future = what, work, Future[None]()
+
+
+_WAKE = object()  # queued to make the worker look at the tail's schedule again
+_STOP = object()  # queued by close(): the worker ends
+
+
+class ExplorerState:
+    """What the explorer of ``topic`` shows, and the calls that change it.
+
+    Each action (``load``, ``next_page``, ``select``...) queues its read on the state's one
+    worker thread and returns a ``Future`` that completes when the read is done (the results
+    also arrive through ``on_change``); see the module's docstring for the threads.
+
+    :param page_size: rows per page (at most :data:`MAX_PAGE`)
+    :param tail_interval: seconds between two reads of the live tail
+    """
+
+    def __init__(self, topic: str, *, client: Client, page_size: int = 50,
+                 engine: str = "auto", tail_interval: float = 1.0) -> None:
+        self.topic = topic
+        self.client = client
+        self.engine = engine
+        #: read by the worker before each wait of the live tail
+        self.tail_interval = tail_interval
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)  # notified when an action is done
+        self._query = ExploreQuery(page_size=page_size)
+        self._page: ReadResult | None = None
+        self._detail: MessageDetail | None = None
+        self._schema: Schema | None = None
+        self._groups: pd.DataFrame | None = None
+        self._all_partitions: list[int] = []
+        self._error: BaseException | None = None
+        self._filter_error: str | None = None
+        self._progress: tuple[int, int] = (0, 0)
+        self._tailing = False
+        self._paused = False
+        self._next_tail: float | None = None  # time.monotonic() of the tail's next read
+        self._cancel = threading.Event()  # the running read's
+        self._listeners: tuple[Listener, ...] = ()
+        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._queued = 0  # actions asked for and not yet finished (busy)
+        self._unfinished = 0  # ... and whose listeners have not all been called (wait)
+        self._worker: threading.Thread | None = None
+        self._closed = False
+
+    # --- what is shown (each read under the lock) ------------------------------------------
+
+    query = _guarded("query", "What the next action reads (an :class:`ExploreQuery`).")
+    page = _guarded("page", "The page shown (oldest first), or ``None``.")
+    detail = _guarded("detail", "The message shown in detail, or ``None``.")
+    schema = _guarded("schema", "The last schema inferred, or ``None``.")
+    groups = _guarded("groups", "The last consumer groups table, or ``None``.")
+    all_partitions = _guarded("all_partitions", "The topic's partitions (after the first load).")
+    error = _guarded("error", "What went wrong in the last action (``None``: it worked).")
+    filter_error = _guarded("filter_error", "Why the filter is not valid (``None``: it is).")
+    progress = _guarded("progress", "``(scanned, total)`` of the read in progress.")
+    tailing = _guarded("tailing", "Whether the live tail is on.")
+    paused = _guarded("paused", "Whether the live tail is paused.")
+
+    partitions = _setting("partitions")
+    start = _setting("start")
+    start_offset = _setting("start_offset")
+    start_time = _setting("start_time")
+    filter = _setting("filter")
+    fields = _setting("fields")
+    page_size = _setting("page_size")
+
+    @property
+    def busy(self) -> bool:
+        """Whether an action is queued or running, or the live tail is on."""
+        with self._lock:
+            return self._busy()
+
+    def _busy(self) -> bool:
+        return self._queued > 0 or self._tailing
+
+    def snapshot(self) -> ExplorerSnapshot:
+        """Everything shown, read at once under the lock (what a listener draws)."""
+        with self._lock:
+            return ExplorerSnapshot(
+                query=self._query, page=self._page, detail=self._detail, schema=self._schema,
+                groups=self._groups, all_partitions=list(self._all_partitions),
+                error=self._error, filter_error=self._filter_error, progress=self._progress,
+                busy=self._busy(), tailing=self._tailing, paused=self._paused)
+
+    def configure(self, **changes: Any) -> ExploreQuery:
+        """Change what the next actions read (fields of :class:`ExploreQuery`); returns it."""
+        for name in ("partitions", "fields"):
+            if changes.get(name) is not None:
+                changes[name] = list(changes[name])
+        with self._lock:
+            self._query = replace(self._query, **changes)
+            return self._query
+
+    # --- listeners and the worker ----------------------------------------------------------
+
+    def on_change(self, callback: Listener, remove: bool = False) -> None:
+        """Call ``callback(what)`` after each change, on the worker thread (``remove``: stop
+        calling it). Read what changed with :meth:`snapshot` (or the properties)."""
+        with self._lock:
+            if remove:
+                listeners = list(self._listeners)
+                listeners.remove(callback)
+                self._listeners = tuple(listeners)
+            else:
+                self._listeners = (*self._listeners, callback)
+
+    def _changed(self, what: str) -> None:
+        """Tell the listeners (on the worker, without the lock); a failing one is logged."""
+        with self._lock:
+            listeners = self._listeners
+        for callback in listeners:
+            try:
+                callback(what)
+            except Exception:  # a view's bug must not stop the worker (nor print from it)
+                log.debug("explorer listener failed on %r", what, exc_info=True)
+
+    def _submit(self, what: str, work: Callable[[], None]) -> Future[None]:
+        job = _Job(what, work)
+        with self._lock:
+            if self._closed:
+                raise DiasporaUsageError("this explorer is closed", hint="open a new one")
+            self._queued += 1
+            self._unfinished += 1
+            self._ensure_worker()
+        self._jobs.put(job)
+        return job.future
+
+    def _post(self) -> None:
+        """Make the worker look at the tail's schedule (and announce ``busy``) again."""
+        with self._lock:
+            if self._closed:
+                return
+            self._ensure_worker()
+        self._jobs.put(_WAKE)
+
+    def _ensure_worker(self) -> None:  # with the lock held
+        if self._worker is None:
+            self._worker = threading.Thread(target=self._serve, name="diaspora-explore",
+                                            daemon=True)
+            self._worker.start()
+
+    def _serve(self) -> None:
+        """The worker: queued actions first, the live tail's reads when nothing is queued."""
+        while True:
+            with self._lock:
+                due = self._next_tail
+            timeout = None if due is None else max(due - time.monotonic(), 0.0)
+            try:
+                item = self._jobs.get(timeout=timeout)
+            except queue.Empty:
+                self._tail_read()
+                continue
+            if item is _STOP:
+                return
+            if item is _WAKE:
+                self._changed("busy")
+            else:
+                self._do(item)
+
+    def _do(self, job: _Job) -> None:
+        if not job.future.set_running_or_notify_cancel():  # cancelled while queued
+            with self._idle:
+                self._queued -= 1
+                self._unfinished -= 1
+                self._idle.notify_all()
+            return
+        self._changed("busy")
+        try:
+            with self._lock:
+                self._cancel = threading.Event()
+            job.work()
+        except Exception as exc:  # shown as one line by the widget, never raised there
+            with self._lock:
+                self._error = exc
+            self._changed("error")
+            job.future.set_exception(exc)
+        else:
+            with self._lock:
+                self._error = None
+            job.future.set_result(None)
+        finally:
+            with self._lock:
+                self._queued -= 1
+            self._changed("busy")
+            with self._idle:
+                self._unfinished -= 1
+                self._idle.notify_all()
+
+    def wait(self, timeout: float = 60.0) -> None:
+        """Block until the actions asked for so far are done and their listeners called (for
+        scripts and tests); the live tail does not count. Returns at once on the worker."""
+        if threading.current_thread() is self._worker:
+            return
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self._unfinished and (left := deadline - time.monotonic()) > 0:
+                self._idle.wait(left)
+
+    def cancel(self) -> None:
+        """Stop the scan in progress (its rows so far are shown)."""
+        with self._lock:
+            self._cancel.set()
+
+    # --- what to read ---------------------------------------------------------------------
+
+    def check_filter(self, text: str) -> str | None:
+        """Set the filter; returns the error text for a bad expression (``None``: fine)."""
+        text = text.strip()
+        try:
+            if text:
+                parse_filter(text)
+            problem = None
+        except DiasporaUsageError as exc:
+            problem = str(exc)
+        with self._lock:
+            self._query = replace(self._query, filter=text)
+            self._filter_error = problem
+        return problem
+
+    def _plan(self) -> tuple[ExploreQuery, str | None]:
+        with self._lock:
+            return self._query, self._filter_error
+
+    def _read(self, query: ExploreQuery, bad_filter: str | None, start: Any,
+              direction: str) -> None:
+        """Read a page (on the worker) and show it."""
+        if bad_filter:
+            raise DiasporaUsageError(bad_filter)
+        size = max(1, min(int(query.page_size), MAX_PAGE))
+        with self._lock:
+            cancel = self._cancel
+            self._progress = (0, 0)
 
         def progress(done: int, total: int) -> None:
-            self.progress = (done, total)
+            with self._lock:
+                self._progress = (done, total)
             self._changed("progress")
 
-        page = read(self.topic, partitions=self.partitions, start=start, direction=direction,
-                    limit=size, filter=self.filter or None, fields=self.fields,
+        page = read(self.topic, partitions=query.partitions, start=start, direction=direction,
+                    limit=size, filter=query.filter or None, fields=query.fields,
                     progress=progress, cancel=cancel, engine=self.engine, client=self.client)
         if direction == "backward":  # a page is shown oldest first, however it was read
             page.frame = page.frame.iloc[::-1].reset_index(drop=True)
-        self.page, self.detail = page, None
+        with self._lock:
+            self._page, self._detail = page, None
         self._changed("page")
 
-    def load(self) -> threading.Thread:
+    def load(self) -> Future[None]:
         """Read the first page from the chosen start (in the background)."""
-        def work() -> None:
-            if not self.all_partitions:
-                self.all_partitions = [p.partition for p in
-                                       describe_topic(self.topic,
-                                                      client=self.client).partition_details]
-            self._read(*self._start())
-        return self._run("load", work)
+        query, bad = self._plan()
 
-    def next_page(self) -> threading.Thread:
+        def work() -> None:
+            with self._lock:
+                known = bool(self._all_partitions)
+            if not known:
+                found = [p.partition for p in
+                         describe_topic(self.topic, client=self.client).partition_details]
+                with self._lock:
+                    self._all_partitions = found
+            self._read(query, bad, *query.begin())
+        return self._submit("load", work)
+
+    def next_page(self) -> Future[None]:
         """The page after the current one (newer messages)."""
         page = self.page
         if page is None:
             return self.load()
-        return self._run("next", lambda: self._read(dict(page.after), "forward"))
+        query, bad = self._plan()
+        return self._submit("next", lambda: self._read(query, bad, dict(page.after), "forward"))
 
-    def previous_page(self) -> threading.Thread:
+    def previous_page(self) -> Future[None]:
         """The page before the current one (older messages)."""
         page = self.page
         if page is None:
             return self.load()
-        return self._run("previous", lambda: self._read(dict(page.before), "backward"))
+        query, bad = self._plan()
+        return self._submit("previous",
+                            lambda: self._read(query, bad, dict(page.before), "backward"))
 
-    def select(self, row: int) -> threading.Thread:
+    def select(self, row: int) -> Future[None]:
         """Show row ``row`` of the page in detail (read again with its raw bytes)."""
         page = self.page
         if page is None or not 0 <= row < len(page.frame):
@@ -232,62 +451,110 @@ class ExplorerState:
                        client=self.client)
             if got.frame.empty:
                 raise DiasporaUsageError(f"message {p}/{off} is gone (retention)")
-            self.detail = detail_of({str(k): v for k, v in got.frame.iloc[0].items()})
+            detail = detail_of({str(k): v for k, v in got.frame.iloc[0].items()})
+            with self._lock:
+                self._detail = detail
             self._changed("detail")
-        return self._run("detail", work)
+        return self._submit("detail", work)
 
-    def load_schema(self, sample: int = 500) -> threading.Thread:
+    def load_schema(self, sample: int = 500) -> Future[None]:
         """Infer the schema from the newest ``sample`` messages."""
-        def work() -> None:
-            self.schema = schema(self.topic, sample=sample, partitions=self.partitions,
-                                 engine=self.engine, client=self.client)
-            self._changed("schema")
-        return self._run("schema", work)
+        partitions = self.query.partitions
 
-    def load_groups(self) -> threading.Thread:
+        def work() -> None:
+            found = schema(self.topic, sample=sample, partitions=partitions,
+                           engine=self.engine, client=self.client)
+            with self._lock:
+                self._schema = found
+            self._changed("schema")
+        return self._submit("schema", work)
+
+    def load_groups(self) -> Future[None]:
         """The topic's consumer groups with their lag."""
         def work() -> None:
-            self.groups = groups(self.topic, client=self.client)
+            found = groups(self.topic, client=self.client)
+            with self._lock:
+                self._groups = found
             self._changed("groups")
-        return self._run("groups", work)
+        return self._submit("groups", work)
 
     def to_frame(self) -> pd.DataFrame:
         """A copy of the page's rows."""
-        if self.page is None:
+        page = self.page
+        if page is None:
             raise DiasporaUsageError("nothing read yet", hint="load a page first")
-        frame: pd.DataFrame = self.page.frame.copy()
+        frame: pd.DataFrame = page.frame.copy()
         return frame
 
     def export(self, path: str | Path, format: str | None = None) -> Path:
         """Write the page as a snapshot (see :func:`~diaspora_notebook.explore.export`)."""
-        if self.page is None:
+        page = self.page
+        if page is None:
             raise DiasporaUsageError("nothing read yet", hint="load a page first")
-        return export(self.page, path, format, client=self.client)
+        return export(page, path, format, client=self.client)
 
     # --- live tail ------------------------------------------------------------------------
 
     def tail(self, on: bool = True) -> None:
-        """Follow the newest messages (re-read every ``tail_interval`` s) or stop following."""
-        self._tail_stop.set()
-        self.tailing, self.paused = on, False
-        if not on:
-            return
-        self._tail_stop = stop = threading.Event()
+        """Follow the newest messages (re-read every ``tail_interval`` s, on the worker when
+        nothing else is queued) or stop following."""
+        with self._lock:
+            self._tailing, self._paused = on, False
+            self._next_tail = time.monotonic() if on else None
+        self._post()
 
-        def work() -> None:
-            while not stop.is_set():
-                if not self.paused:
-                    self._read("latest", "backward")
-                stop.wait(self.tail_interval)
-        self._run("tail", work)
+    def _tail_read(self) -> None:
+        """One read of the live tail (on the worker, when it is due)."""
+        with self._lock:
+            if not self._tailing:
+                self._next_tail = None
+                return
+            self._next_tail = None  # set again once this read is done
+            paused = self._paused
+            query, bad = self._query, self._filter_error
+            self._cancel = threading.Event()
+        if not paused:
+            try:
+                self._read(query, bad, "latest", "backward")
+            except Exception as exc:  # the tail stops, as it does on any error
+                with self._lock:
+                    self._error, self._tailing = exc, False
+                self._changed("error")
+                self._changed("busy")
+                return
+            with self._lock:
+                self._error = None
+        with self._lock:
+            if self._tailing:
+                self._next_tail = time.monotonic() + self.tail_interval
 
     def pause(self, paused: bool = True) -> None:
         """Pause (or resume) the live tail; the page stays as it is."""
-        self.paused = paused
-        self._changed("busy")
+        with self._lock:
+            self._paused = paused
+        self._post()
 
     def close(self) -> None:
-        """Stop the tail and any scan."""
-        self._tail_stop.set()
-        self._cancel.set()
-        self.tailing = False
+        """Stop the tail and any scan, drop the actions still queued and end the worker (after
+        the read in progress, which is cancelled)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._tailing = False
+            self._next_tail = None
+            self._cancel.set()
+        dropped = 0
+        while True:
+            try:
+                item = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, _Job):
+                item.future.cancel()
+                dropped += 1
+        self._jobs.put(_STOP)
+        with self._idle:
+            self._queued -= dropped
+            self._unfinished -= dropped
+            self._idle.notify_all()

@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from diaspora_notebook.explore.query import FIELD_PREFIX, META
-from diaspora_notebook.stream.decode import RESERVED, decode_batch
-from diaspora_notebook.stream.flatten import ERROR_COLUMN, RowDecoder, decode_key
+from diaspora_notebook.kafka.decode import RESERVED, decode_batch
+from diaspora_notebook.kafka.flatten import ERROR_COLUMN, RowDecoder, decode_key
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -15,7 +15,7 @@ import sys
 import uuid
 from collections.abc import Callable
 
-from diaspora_notebook.errors import DiasporaUsageError
+from diaspora_notebook.fabric.errors import FabricUsageError
 from diaspora_notebook.fabric.home import FabricHome, random_secret
 
 
@@ -28,7 +28,7 @@ def _read_password(args: argparse.Namespace) -> tuple[str, bool]:
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
         if not password:
-            raise DiasporaUsageError("no password on standard input",
+            raise FabricUsageError("no password on standard input",
                                      hint="pipe one line, e.g. `echo \"$PW\" | ... "
                                      "--password-stdin`")
         return password, False
@@ -36,7 +36,7 @@ def _read_password(args: argparse.Namespace) -> tuple[str, bool]:
         return random_secret(20), True
     first = getpass.getpass("New password: ")
     if first != getpass.getpass("Repeat password: "):
-        raise DiasporaUsageError("the passwords do not match", hint="run the command again")
+        raise FabricUsageError("the passwords do not match", hint="run the command again")
     return first, False
 
 
@@ -70,7 +70,7 @@ def _remove_user(args: argparse.Namespace, state: str) -> None:
 
     try:
         identity = admin.user_id(state, args.username)
-    except DiasporaUsageError:
+    except FabricUsageError:
         stray = _as_uuid(args.username)
         if stray is None:
             raise
@@ -88,7 +88,7 @@ def _remove_client(args: argparse.Namespace, state: str) -> None:
 
     wanted = _as_uuid(args.client_id)
     if wanted is None:
-        raise DiasporaUsageError(f"unknown client {args.client_id!r}",
+        raise FabricUsageError(f"unknown client {args.client_id!r}",
                                  hint="`diaspora-fabric client list` shows the registered ones")
     stored = next((c["client_id"] for c in admin.list_clients(state)
                    if _as_uuid(c["client_id"]) == wanted), None)
@@ -104,6 +104,10 @@ def cmd_user(args: argparse.Namespace) -> int:
     from diaspora_notebook.fabric.idp import admin
 
     state = _state_dir(args)
+    if args.action == "limits":
+        from diaspora_notebook.fabric import limits_cli
+
+        return limits_cli.run(args)
     if args.action == "add":
         password, generated = _read_password(args)
         identity = admin.add_user(state, args.username, password, name=args.name,
@@ -131,7 +135,8 @@ def cmd_client(args: argparse.Namespace) -> int:
     state = _state_dir(args)
     if args.action == "add":
         client_id, secret = admin.add_client(state, args.name, confidential=args.confidential,
-                                             redirect_uris=args.redirect_uri or ())
+                                             redirect_uris=args.redirect_uri or (),
+                                             loopback_redirects=args.allow_loopback_redirect)
         print(json.dumps({"client_id": client_id, "client_secret": secret}, indent=2))
         if secret:
             print("the secret is shown once; store it in a 0600 file", file=sys.stderr)
@@ -162,6 +167,12 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], home_h
             p.add_argument("--email")
     p = actions.add_parser("list", help="list accounts")
     p.add_argument("--home", help=home_help)
+    p = actions.add_parser("limits", help="show or change an account's Kafka quotas and "
+                           "topic cap (the brokers must answer)")
+    p.add_argument("--home", help=home_help)
+    from diaspora_notebook.fabric.limits_cli import add_arguments as add_limit_arguments
+
+    add_limit_arguments(p)
     p = actions.add_parser("remove", help="delete an account, revoke its tokens, and delete its "
                            "Kafka key, its topics (with their events) and its grants")
     p.add_argument("username", help="the username (or the identity id of an account whose "
@@ -177,6 +188,9 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], home_h
     p.add_argument("--confidential", action="store_true",
                    help="a client with a secret, for headless use (ClientApp)")
     p.add_argument("--redirect-uri", action="append", help="an allowed redirect URI")
+    p.add_argument("--allow-loopback-redirect", action="store_true",
+                   help="a native client may also redirect to any http://127.0.0.1 or "
+                   "localhost port (off by default: any local account can listen there)")
     p = actions.add_parser("list", help="list clients")
     p.add_argument("--home", help=home_help)
     p = actions.add_parser("remove", help="delete a client, revoke its tokens, and delete its "

@@ -13,9 +13,9 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from diaspora_notebook.errors import DiasporaError
 from diaspora_notebook.fabric.accounts_cli import add_parsers as add_account_parsers
 from diaspora_notebook.fabric.broker.install import DEFAULT_KAFKA_VERSION, install
+from diaspora_notebook.fabric.errors import FabricError
 from diaspora_notebook.fabric.fabric import Fabric
 
 HOME_HELP = "fabric home (default: $DIASPORA_FABRIC_HOME or ~/.diaspora/fabric)"
@@ -38,7 +38,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     fabric = _fabric(args)
     started = time.monotonic()
     description = fabric.up(brokers=args.brokers, port=args.port,
-                            kafka_version=args.kafka_version, progress=_say)
+                            kafka_version=args.kafka_version, progress=_say,
+                            service_port=args.service_port)
     _say(f"fabric up in {time.monotonic() - started:.1f} s; home {fabric.home.root}")
     print(json.dumps(description, indent=2))
     return 0
@@ -73,7 +74,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
     if args.name:
         logs = {k: v for k, v in logs.items() if k == args.name}
         if not logs:
-            raise DiasporaError(f"no process named {args.name!r}",
+            raise FabricError(f"no process named {args.name!r}",
                                 hint=f"choose one of: {', '.join(fabric.log_files())}")
     for name, path in logs.items():
         print(f"==> {name}: {path} <==")
@@ -135,6 +136,20 @@ def cmd_demo_env(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sdk_env(args: argparse.Namespace) -> int:
+    import shlex
+
+    from diaspora_notebook.fabric.sdk_env import sdk_environment
+
+    env = sdk_environment(_fabric(args), new_client=args.new_client,
+                          user_dir=Path(args.user_dir).expanduser() if args.user_dir else None,
+                          warn=_say)
+    print("unset DIASPORA_SCOPE GLOBUS_SDK_ENVIRONMENT")
+    for key, value in env.items():
+        print(f"export {key}={shlex.quote(value)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="diaspora-fabric",
@@ -163,6 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Kafka nodes at creation (default 1; fixed afterwards)")
     p.add_argument("--port", type=int, default=None,
                    help="first of a block of consecutive ports (default: free ports)")
+    p.add_argument("--service-port", type=int, default=None,
+                   help="the web service's port from now on (8000 for diaspora-event-sdk's "
+                   "local environment; default: chosen at creation)")
     p.add_argument("--kafka-version", default=DEFAULT_KAFKA_VERSION)
 
     p = add("down", cmd_down, "stop every fabric process")
@@ -187,6 +205,13 @@ def build_parser() -> argparse.ArgumentParser:
             "print `export` lines that log notebooks in as the demo account (for Binder)")
     p.add_argument("--user-dir", help="DIASPORA_USER_DIR for the kernels (default ~/.diaspora)")
 
+    p = add("sdk-env", cmd_sdk_env,
+            "print `export` lines that point diaspora-event-sdk 0.5.1 at this fabric")
+    p.add_argument("--new-client", action="store_true",
+                   help="create a fresh confidential client (a new identity and namespace)")
+    p.add_argument("--user-dir", help="DIASPORA_USER_DIR for the SDK's token storage "
+                   "(default: the SDK's ~/.diaspora)")
+
     add_account_parsers(sub, HOME_HELP)
     return parser
 
@@ -195,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except DiasporaError as err:
+    except FabricError as err:
         print(err.one_line(), file=sys.stderr)
         return 1
     except KeyboardInterrupt:

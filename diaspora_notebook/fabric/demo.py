@@ -10,7 +10,7 @@ Executed notebooks and their HTML land in the output directory; a failing cell s
 with the cell and its error, and the partial notebook is still written so nothing of the run is
 lost. Every executed notebook (and its HTML, widget state included) is checked for secrets: the
 demo passwords, every Kafka key password and every token the run's user dir held while the
-notebook ran (:class:`SecretWatch`). A leak fails the run.
+notebook ran, found by their shapes (:class:`SecretWatch`). A leak fails the run.
 
 ``python -m diaspora_notebook.fabric.demo login-info`` prints how a person logs in to the local
 fabric in JupyterLab (``make lab``): the demo username and where its password is.
@@ -19,6 +19,7 @@ fabric in JupyterLab (``make lab``): the demo username and where its password is
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -29,11 +30,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from diaspora_notebook.errors import DiasporaError, DiasporaUsageError
+from diaspora_notebook.fabric.errors import FabricError, FabricUsageError
 from diaspora_notebook.fabric.fabric import Fabric
 from diaspora_notebook.fabric.home import FabricHome, random_secret, write_private
-from diaspora_notebook.keys import cached_passwords
-from diaspora_notebook.login.storage import stored_tokens
 
 DEMO_USERS = ("demo", "demo-friend")
 CELL_TIMEOUT = 300
@@ -42,7 +41,7 @@ DEMO_USERS_FILE = "demo-users.json"
 SECRET_VARIABLES = ("DIASPORA_LOGIN_PASSWORD", "DIASPORA_DEMO_FRIEND_PASSWORD")
 
 
-class TutorialFailedError(DiasporaError):
+class TutorialFailedError(FabricError):
     """A tutorial notebook raised an error in one of its cells."""
 
 
@@ -125,15 +124,20 @@ def login_info(fabric: Fabric) -> str:
 
 
 def secrets_in_user_dir(user_dir: Path) -> set[str]:
-    """Every key password and token in ``user_dir`` and the user dirs nested in it.
+    """Every key password and token of the local fabric in a file under ``user_dir``.
 
-    Read through the toolkit's own readers, so the leak check follows its on-disk layout.
+    The fabric issued them, so it knows their shapes (:func:`secret_shaped`); every file (the
+    token store, its journal, the key cache, whatever the kernels wrote) is searched as plain
+    bytes, so the check follows no on-disk layout of the toolkit's and misses no file.
     """
     found: set[str] = set()
     if not user_dir.is_dir():
         return found
-    for directory in [user_dir, *(p for p in user_dir.iterdir() if p.is_dir())]:
-        found |= stored_tokens(directory) | cached_passwords(directory)
+    for path in user_dir.rglob("*"):
+        with contextlib.suppress(OSError):
+            if path.is_file() and path.stat().st_size <= _MAX_SCANNED_BYTES:
+                text = path.read_bytes().decode("latin-1")
+                found.update(_KEY_SHAPE.findall(text) + _TOKEN_SHAPE.findall(text))
     return found
 
 
@@ -186,6 +190,7 @@ class SecretWatch:
 
 # the local fabric's secrets: keys are 48 letters and digits (service/provisioning.py), tokens
 # "AT."/"RT." + token_urlsafe(32) (idp/hashing.py)
+_MAX_SCANNED_BYTES = 20_000_000
 _KEY_SHAPE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z0-9]{48}(?![A-Za-z0-9])")
 _TOKEN_SHAPE = re.compile(r"(?<![A-Za-z0-9_.-])(?:AT|RT)\.[A-Za-z0-9_-]{40,}")
 # base64 images, widget-state buffers (a chart's arrays) and anywidget front-end code in the
@@ -213,7 +218,7 @@ def tutorial_paths(notebooks: Path, only: Sequence[str] | None = None) -> list[P
     if only:
         paths = [p for p in paths if any(p.stem.startswith(o) for o in only)]
     if not paths:
-        raise DiasporaUsageError(f"no tutorial notebooks (NN-*.ipynb) in {notebooks}",
+        raise FabricUsageError(f"no tutorial notebooks (NN-*.ipynb) in {notebooks}",
                                  hint="run from the repository root, or pass --notebooks DIR")
     return paths
 
@@ -303,7 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         print(login_info(Fabric.at(args.home)))
-    except DiasporaError as err:
+    except FabricError as err:
         print(err.one_line(), file=sys.stderr)
         return 1
     return 0

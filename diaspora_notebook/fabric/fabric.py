@@ -19,14 +19,17 @@ import logging
 import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from diaspora_notebook.errors import DiasporaUsageError, FabricHomeError, FabricNotInstalledError
 from diaspora_notebook.fabric import webapps
 from diaspora_notebook.fabric.broker.cluster import BrokerCluster, new_cluster_id
-from diaspora_notebook.fabric.broker.config import NodePorts
+from diaspora_notebook.fabric.broker.config import (
+    NodePorts,
+    broker_open_files,
+    check_open_file_limit,
+)
 from diaspora_notebook.fabric.broker.install import (
     DEFAULT_KAFKA_VERSION,
     KafkaInstall,
@@ -34,9 +37,15 @@ from diaspora_notebook.fabric.broker.install import (
     find_java,
     install,
 )
+from diaspora_notebook.fabric.errors import (
+    FabricHomeError,
+    FabricNotInstalledError,
+    FabricUsageError,
+)
 from diaspora_notebook.fabric.home import (
     FABRIC_JSON_VERSION,
     FabricHome,
+    check_usable,
     private_umask,
     random_secret,
     read_json,
@@ -124,7 +133,7 @@ class Fabric:
 
     def _new_state(self, brokers: int, port: int | None, kafka_version: str) -> FabricState:
         if brokers not in (1, 3):
-            raise DiasporaUsageError(
+            raise FabricUsageError(
                 f"--brokers must be 1 or 3, not {brokers}",
                 hint="use 1 for a laptop, 3 to try replication",
             )
@@ -132,7 +141,8 @@ class Fabric:
         for i in range(brokers):
             client = port + 2 * i if port is not None else free_port()
             controller = port + 2 * i + 1 if port is not None else free_port()
-            nodes.append(NodePorts(i + 1, client, controller))
+            iam = port + 2 * brokers + 2 + i if port is not None else free_port()
+            nodes.append(NodePorts(i + 1, client, controller, iam))
         return FabricState(
             cluster_id=new_cluster_id(),
             kafka_version=kafka_version,
@@ -168,12 +178,18 @@ class Fabric:
         port: int | None = None,
         kafka_version: str = DEFAULT_KAFKA_VERSION,
         progress: Progress | None = None,
+        service_port: int | None = None,
     ) -> dict[str, Any]:
-        """Bring every part up (creating the fabric at the first call); return fabric.json."""
+        """Bring every part up (creating the fabric at the first call); return fabric.json.
+
+        :param service_port: serve the web service on this port from now on (e.g. 8000, where
+            diaspora-event-sdk's ``local`` environment expects it); the service must be stopped
+            to move it
+        """
         try:
             # owner-only files even where a library creates them (the IdP's SQLite database)
             with private_umask():
-                return self._up(brokers, port, kafka_version, progress)
+                return self._up(brokers, port, kafka_version, progress, service_port)
         except (OSError, sqlite3.Error) as exc:
             if not _out_of_space(self.home.root, exc):
                 raise
@@ -185,9 +201,13 @@ class Fabric:
             ) from exc
 
     def _up(self, brokers: int | None, port: int | None, kafka_version: str,
-            progress: Progress | None) -> dict[str, Any]:
+            progress: Progress | None, service_port: int | None = None) -> dict[str, Any]:
         say = progress or (lambda _m: None)
-        find_java()  # before anything is written: a missing java must leave the home untouched
+        # before anything is written: another account's home, a missing java or too low an
+        # open-file limit must leave the home untouched
+        check_usable(self.home.root)
+        find_java()
+        check_open_file_limit(broker_open_files())
         repaired = repair_modes(self.home.root)
         if repaired:
             say(f"made {len(repaired)} path(s) in {self.home.root} owner-only (they were "
@@ -199,17 +219,34 @@ class Fabric:
         else:
             fresh = False
             if brokers is not None and brokers != len(state.brokers):
-                raise DiasporaUsageError(
+                raise FabricUsageError(
                     f"this home holds a {len(state.brokers)}-broker fabric; --brokers {brokers} "
                     "cannot change that",
                     hint="use another --home for a different layout",
                 )
             if port is not None and port != state.brokers[0].client_port:
-                raise DiasporaUsageError(
+                raise FabricUsageError(
                     f"this home already uses port {state.brokers[0].client_port}; ports are "
                     "chosen at the first `up` and kept",
                     hint="drop --port, or use another --home",
                 )
+        if service_port is not None and service_port != state.service_port:
+            if webapps.service_process(self.home, state.service_port).is_running():
+                raise FabricUsageError(
+                    f"the web service is running on port {state.service_port}; it moves to "
+                    f"{service_port} only when stopped",
+                    hint=f"run `diaspora-fabric down`, then `diaspora-fabric up --service-port "
+                    f"{service_port}`",
+                )
+            state.service_port = service_port
+            if not fresh:
+                state.save(self.home.state_json)
+        if any(n.iam_port is None for n in state.brokers):
+            # a home from before the IAM listener: give every node one, kept from now on
+            state.brokers = [n if n.iam_port is not None else replace(n, iam_port=free_port())
+                             for n in state.brokers]
+            if not fresh:
+                state.save(self.home.state_json)
         kafka = install(state.kafka_version, self.kafka_cache, progress=say)
         cluster = BrokerCluster(self.home, state.brokers, kafka, state.cluster_id)
         idp = webapps.idp_process(self.home, state.idp_port)
@@ -221,6 +258,8 @@ class Fabric:
             return self.describe()
         ports = {f"broker {n.node_id} client": n.ports.client_port for n in stopped}
         ports |= {f"broker {n.node_id} controller": n.ports.controller_port for n in stopped}
+        ports |= {f"broker {n.node_id} IAM": n.ports.iam_port for n in stopped
+                  if n.ports.iam_port is not None}
         if not idp.is_running():
             ports["identity provider"] = state.idp_port
         if not service.is_running():
@@ -259,7 +298,7 @@ class Fabric:
             say(f"Kafka is ready on {','.join(cluster.bootstrap_servers)}")
             reg = self._registration(state)
             webapps.write_service_config(self.home, reg, cluster.bootstrap_servers,
-                                         state.idp_port)
+                                         state.idp_port, broker=self._broker_settings(cluster))
             if not fresh:
                 self._migrate(say)
             for proc, port, what in ((idp, state.idp_port, "identity provider"),
@@ -276,6 +315,13 @@ class Fabric:
             raise
         self._write_fabric_json(state)
         return self.describe()
+
+    @staticmethod
+    def _broker_settings(cluster: BrokerCluster) -> dict[str, Any]:
+        """What the service must know of the brokers: the IAM listeners (a v3 key's
+        ``endpoint``) and the per-topic partition cap (its ``add_partitions`` route)."""
+        return {"iam_bootstrap_servers": cluster.iam_bootstrap_servers or None,
+                "max_partitions_per_topic": cluster.topic_limits().max_partitions_per_topic}
 
     def _migrate(self, say: Progress) -> None:
         """Bring an existing home's ACLs to today's conventions and say what changed (the
@@ -355,6 +401,8 @@ class Fabric:
                 "security_protocol": "SASL_SSL",
                 "sasl_mechanism": "SCRAM-SHA-512",
                 "ca_file": str(self.home.ca_cert),
+                # the same brokers' OAUTHBEARER listeners, for v3 (IAM) keys
+                "iam_bootstrap_servers": cluster.iam_bootstrap_servers,
             },
         }
         reg = webapps.Registration.from_extra(state.extra)

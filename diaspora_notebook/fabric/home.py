@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from diaspora_notebook.errors import FabricHomeError
+from diaspora_notebook.fabric.errors import FabricHomeError
 
 FABRIC_JSON_VERSION = 1
 PRIVATE_UMASK = 0o077
@@ -123,6 +123,50 @@ def repair_modes(root: Path) -> list[Path]:
         for name in (*dirnames, *filenames):
             fix(Path(directory) / name)
     return repaired
+
+
+def _user_name(uid: int) -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
+
+
+def check_usable(root: Path) -> None:
+    """Refuse, in one line, a home that belongs to another Unix user or cannot be created.
+
+    Nothing is changed. A fabric's files must all belong to the account that runs it (they are
+    owner-only, and its processes run as that account), so another account's home is never
+    "repaired" or written into, not even by root.
+    """
+    me = os.geteuid()
+    try:
+        st = root.stat()
+    except FileNotFoundError:
+        parent = next((p for p in root.parents if p.exists()), None)
+        if parent is not None and not os.access(parent, os.W_OK | os.X_OK):
+            raise FabricHomeError(
+                f"cannot create the fabric home {root}: {parent} belongs to "
+                f"{_user_name(parent.stat().st_uid)} and is not writable by you "
+                f"({_user_name(me)})",
+                hint="choose a home of your own with --home (or DIASPORA_FABRIC_HOME), e.g. "
+                "~/.diaspora/fabric") from None
+        return
+    except PermissionError:
+        raise FabricHomeError(
+            f"cannot read the fabric home {root}: permission denied (you are {_user_name(me)})",
+            hint="choose a home of your own with --home (or DIASPORA_FABRIC_HOME), e.g. "
+            "~/.diaspora/fabric") from None
+    if st.st_uid != me:
+        owner = _user_name(st.st_uid)
+        raise FabricHomeError(
+            f"the fabric home {root} belongs to the Unix user {owner}, not to you "
+            f"({_user_name(me)})",
+            hint=f"use a home of your own with --home (or DIASPORA_FABRIC_HOME), e.g. "
+            f"~/.diaspora/fabric; or ask {owner} to run that fabric (`diaspora-fabric up` as "
+            f"{owner}); nothing was changed")
 
 
 def read_json(path: Path) -> dict[str, Any]:

@@ -12,13 +12,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from diaspora_notebook.errors import DiasporaError, DiasporaUsageError
+from diaspora_notebook.fabric.errors import FabricError, FabricUsageError
 from diaspora_notebook.fabric.home import FabricHome
 from diaspora_notebook.fabric.service.deprovision import Removal, deprovision
 from diaspora_notebook.fabric.service.kafka_admin import KafkaAdminGateway
 from diaspora_notebook.fabric.service.ownership import TopicAccessManager
 from diaspora_notebook.fabric.service.settings import ServiceSettings, load_settings
-from diaspora_notebook.fabric.service.topic_names import topic_name_problem
+from diaspora_notebook.naming import topic_name_problem
 
 _START_HINT = "start the fabric with `diaspora-fabric up` (the brokers must answer)"
 
@@ -26,7 +26,7 @@ _START_HINT = "start the fabric with `diaspora-fabric up` (the brokers must answ
 def service_settings(home: FabricHome) -> ServiceSettings:
     config = home.service_dir / "config.json"
     if not config.exists():
-        raise DiasporaError(f"no web service config at {config}",
+        raise FabricError(f"no web service config at {config}",
                             hint="run `diaspora-fabric up` once to create the fabric")
     return load_settings(config)
 
@@ -52,16 +52,20 @@ def remove_account(home: FabricHome, principal: str, remove_login: Callable[[], 
     with kafka_admin(home) as (gateway, settings):
         try:
             gateway.principal_acls("User:" + principal)
-        except DiasporaError as exc:
-            raise DiasporaError(f"Kafka did not answer, so nothing was removed: {exc.message}",
+        except FabricError as exc:
+            raise FabricError(f"Kafka did not answer, so nothing was removed: {exc.message}",
                                 hint=_START_HINT) from None
         remove_login()
         revoked = time.monotonic()
+        from diaspora_notebook.fabric.service.v3.namespaces import remove_v3_account
+
+        remove_v3_account(gateway, settings.iam_key_store, principal)  # v3 first: its ACLs
         report = deprovision(gateway, principal, mechanism=settings.sasl_mechanism,
                              propagation_seconds=settings.key_propagation_seconds)
         settle = revoked + settings.introspect_cache_seconds + 0.5 - time.monotonic()
         if settle > 0:
             time.sleep(settle)
+            remove_v3_account(gateway, settings.iam_key_store, principal)
             report.merge(deprovision(gateway, principal, mechanism=settings.sasl_mechanism,
                                      propagation_seconds=settings.key_propagation_seconds))
         return report
@@ -80,7 +84,7 @@ def cmd_topic(args: argparse.Namespace) -> int:
             return 0
         problem = topic_name_problem(args.topic)
         if problem:
-            raise DiasporaUsageError(problem, hint="`diaspora-fabric topic orphans` lists them")
+            raise FabricUsageError(problem, hint="`diaspora-fabric topic orphans` lists them")
         deleted, entries = manager.purge(args.topic)
         if deleted:
             print(f"deleted topic {args.topic} and all its events from the brokers")

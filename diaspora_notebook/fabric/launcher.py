@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import psutil
 
-from diaspora_notebook.errors import DiasporaError, FabricStartError, PortInUseError
+from diaspora_notebook.fabric.errors import FabricError, FabricStartError, PortInUseError
 from diaspora_notebook.fabric.home import PRIVATE_UMASK, make_private_dir, write_private
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,8 @@ class ManagedProcess:
     env: dict[str, str] = field(default_factory=dict)
     cwd: Path | None = None
     log_file: Path | None = None
+    # the child's soft RLIMIT_NOFILE (the broker's partitions need many files); None = inherit
+    open_files: int | None = None
     # set by start(): lets us reap our own child's exit status while waiting for readiness
     _popen: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
@@ -138,6 +141,7 @@ class ManagedProcess:
                 start_new_session=True,
                 close_fds=True,
                 umask=PRIVATE_UMASK,
+                preexec_fn=_open_files_setter(self.open_files),
             )
         write_private(self.pid_file, f"{proc.pid}\n")
         self._popen = proc
@@ -161,7 +165,7 @@ class ManagedProcess:
             try:
                 if check():
                     return
-            except DiasporaError:
+            except FabricError:
                 raise
             except Exception as exc:  # a probe failing is expected while the server boots
                 log.debug("%s not ready yet: %s", self.name, exc)
@@ -187,6 +191,21 @@ class ManagedProcess:
         with contextlib.suppress(FileNotFoundError):
             self.pid_file.unlink()
         return True
+
+
+def _open_files_setter(wanted: int | None) -> Callable[[], None] | None:
+    """A preexec function raising the child's soft open-file limit to ``wanted`` (at most the
+    hard limit, which ``check_open_file_limit`` verified before anything started)."""
+    if wanted is None:
+        return None
+
+    def raise_limit() -> None:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        if soft == resource.RLIM_INFINITY or soft < target:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+    return raise_limit
 
 
 def _is_our_process(pid: int, tag: str) -> bool:

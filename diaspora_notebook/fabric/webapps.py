@@ -12,6 +12,7 @@ import json
 import sys
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from diaspora_notebook.fabric.broker.config import ADMIN_USER
@@ -19,6 +20,10 @@ from diaspora_notebook.fabric.home import FabricHome, read_json, write_private, 
 from diaspora_notebook.fabric.launcher import ManagedProcess
 
 START_TIMEOUT = 60.0
+# The hosted Diaspora service's client id, which diaspora-event-sdk 0.5.1 hard-codes as the
+# resource server of its scope: the local service registers under it so the SDK runs unchanged.
+DIASPORA_SERVICE_CLIENT_ID = "2b9d2f5c-fa32-45b5-875b-b24cd343b917"
+IAM_KEY_STORE = "iam-keys.json"  # in secrets/: the v3 keys the broker's IAM callback reads
 
 
 @dataclass(frozen=True)
@@ -43,7 +48,8 @@ def register_clients(home: FabricHome) -> Registration:
     from diaspora_notebook.fabric.idp import admin
 
     native_id, _ = admin.add_client(home.idp_dir, "diaspora-notebook", confidential=False)
-    service_id, secret = admin.add_client(home.idp_dir, "diaspora-service", confidential=True)
+    service_id, secret = admin.add_client(home.idp_dir, "diaspora-service", confidential=True,
+                                          client_id=DIASPORA_SERVICE_CLIENT_ID)
     assert secret is not None
     scope = admin.register_scope(home.idp_dir, service_id, "action_all")
     write_private(home.service_client_file,
@@ -55,8 +61,26 @@ def url(port: int) -> str:
     return f"http://127.0.0.1:{port}/"
 
 
+def user_limits_file(home: FabricHome) -> Path:
+    """Per-user topic caps set with ``diaspora-fabric user limits`` (read by the service)."""
+    return home.service_dir / "user-limits.json"
+
+
 def write_service_config(home: FabricHome, reg: Registration, bootstrap: list[str],
-                         idp_port: int) -> None:
+                         idp_port: int, *, broker: dict[str, Any] | None = None) -> None:
+    """Write the service config; ``broker`` adds what the brokers decide (the IAM listeners'
+    ``iam_bootstrap_servers``, the topic limits' ``max_partitions_per_topic``)."""
+    from diaspora_notebook.fabric.service import limits
+
+    # per-user limits (Kafka user quotas at a user's first key, topics per user): written with
+    # their defaults at the first `up`; an operator's edits of these keys survive later `up`s
+    path = home.service_dir / "config.json"
+    previous = read_json(path) if path.exists() else {}
+    defaults = {"producer_byte_rate": limits.DEFAULT_PRODUCER_BYTE_RATE,
+                "consumer_byte_rate": limits.DEFAULT_CONSUMER_BYTE_RATE,
+                "request_percentage": limits.DEFAULT_REQUEST_PERCENTAGE,
+                "controller_mutation_rate": limits.DEFAULT_CONTROLLER_MUTATION_RATE,
+                "max_topics_per_user": limits.DEFAULT_MAX_TOPICS_PER_USER}
     config = {
         "bootstrap_servers": bootstrap,
         "admin_username": ADMIN_USER,
@@ -67,6 +91,10 @@ def write_service_config(home: FabricHome, reg: Registration, bootstrap: list[st
         "client_secret_file": str(home.service_client_file),
         "resource_server": reg.service_client_id,
         "required_scope": reg.service_scope,
+        "iam_key_store": str(home.secrets_dir / IAM_KEY_STORE),
+        **{key: previous.get(key, value) for key, value in defaults.items()},
+        "user_limits_file": str(user_limits_file(home)),
+        **(broker or {}),
     }
     write_public(home.service_dir / "config.json", json.dumps(config, indent=2) + "\n")
 

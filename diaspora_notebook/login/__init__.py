@@ -6,6 +6,7 @@
 * :mod:`.flows`: the flow managers (notebook two-phase, ``input()``, headless form filling)
   and the toolkit's one code prompt.
 * :mod:`.form`: fills the identity provider's login and consent pages like a browser.
+* :mod:`.key_cache`: the Kafka password cache (one 0600 file per environment and identity).
 
 The two-phase login every caller uses (widget, ``%diaspora_login --no-widget``, scripts) is
 ``Client.begin_login()`` -> URL, then ``Client.finish_login(code)`` -> identity id.

@@ -62,10 +62,11 @@ class AuthSession:
     def __init__(self, environment: Environment, *, user_dir: Path | None = None,
                  login_flow_manager: LoginFlowManager | None = None) -> None:
         self.environment = environment
-        self.user_dir = Path(user_dir) if user_dir else config.get_user_dir()
+        self.user_dir = Path(user_dir) if user_dir else config.current().user_dir
         self._explicit_manager = login_flow_manager
-        self._credentials = config.get_sdk_client_credentials()
-        self._login_credentials = None if self._credentials else config.get_login_credentials()
+        settings = config.current()
+        self._credentials = settings.sdk_client_credentials
+        self._login_credentials = None if self._credentials else settings.login_credentials
         self._lock = threading.RLock()
         self._app: globus_sdk.GlobusApp | None = None
         self._manager: LoginFlowManager | None = None

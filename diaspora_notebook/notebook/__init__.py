@@ -7,13 +7,16 @@ the plain API (:class:`~diaspora_notebook.client.Client` and friends). Loading t
 * adds the ``Diaspora`` settings to ``shell.configurables`` (``%config Diaspora``);
 * makes Diaspora errors print one line without a traceback while still failing the cell;
 * gives ``Client`` an HTML view in notebooks.
+
+Unloading removes all of it and closes the clients the magics made for named environments.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-_STATE_ATTR = "_diaspora_extension"
+from diaspora_notebook.notebook.configurable import EXTENSION_STATE as _STATE_ATTR
+from diaspora_notebook.notebook.configurable import loaded_settings as settings
 
 
 def load_ipython_extension(shell: Any) -> None:
@@ -22,7 +25,7 @@ def load_ipython_extension(shell: Any) -> None:
         return
     from diaspora_notebook.client import Client
     from diaspora_notebook.notebook import errors
-    from diaspora_notebook.notebook.commands.context import Diaspora
+    from diaspora_notebook.notebook.configurable import Diaspora
     from diaspora_notebook.notebook.html import client_html
     from diaspora_notebook.notebook.magics import DiasporaMagics
     from diaspora_notebook.notebook.widgets.live import register_views
@@ -64,17 +67,8 @@ def unload_ipython_extension(shell: Any) -> None:
     html.pop(Client, None)
     if state["previous_html"] is not None:
         html.for_type(Client, state["previous_html"])
+    state["settings"].close()  # the clients of the environments the magics named
     delattr(shell, _STATE_ATTR)
-
-
-def settings(shell: Any = None) -> Any:
-    """The ``Diaspora`` settings of the loaded extension (None if not loaded)."""
-    if shell is None:
-        from IPython import get_ipython
-
-        shell = get_ipython()
-    state = getattr(shell, _STATE_ATTR, None)
-    return None if state is None else state["settings"]
 
 
 __all__ = ["load_ipython_extension", "settings", "unload_ipython_extension"]

@@ -31,6 +31,7 @@ from diaspora_notebook.errors import (
     TopicExistsError,
     TopicMissingError,
 )
+from diaspora_notebook.notebook.configurable import loaded_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 _PATCHED = "_diaspora_original_show_usage_error"
@@ -103,9 +104,7 @@ def _show_usage_error(shell: Any, exc: BaseException) -> None:
 
 
 def _verbose(shell: Any) -> bool:
-    from diaspora_notebook.notebook import settings
-
-    current = settings(shell)
+    current = loaded_settings(shell)
     return bool(getattr(current, "verbose_errors", False))
 
 

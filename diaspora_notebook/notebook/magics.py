@@ -167,14 +167,12 @@ class DiasporaMagics(Magics):
     @line_magic
     @magic_arguments()
     @argument("topic", help="the topic name")
-    @argument("--delete", action="store_true",
-              help="accepted for older notebooks: unregistering always deletes the topic")
     @reporting
     def diaspora_unregister(self, line: str = "") -> Any:
         """Unregister TOPIC: the service deletes it and its events from the brokers, then its
         ACLs, so a later owner of the name never reads them."""
         args = parse_argstring(self.diaspora_unregister, line)
-        return topics_cmd.run_unregister(self.settings, topic=args.topic, delete=args.delete)
+        return topics_cmd.run_unregister(self.settings, topic=args.topic)
 
     # --- keys -----------------------------------------------------------------------------
 

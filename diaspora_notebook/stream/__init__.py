@@ -7,9 +7,10 @@ for all of them: confluent-kafka (librdkafka) when installed, kafka-python other
 
 from __future__ import annotations
 
-from diaspora_notebook.stream.consumer_thread import parse_start
-from diaspora_notebook.stream.engine import pick_engine, read_batches, read_frame
-from diaspora_notebook.stream.flatten import RowDecoder, flatten
+from diaspora_notebook.kafka.flatten import RowDecoder, flatten
+from diaspora_notebook.kafka.read import read_batches, read_frame
+from diaspora_notebook.kafka.source import pick_engine
+from diaspora_notebook.kafka.start import parse_start
 from diaspora_notebook.stream.frame import LiveFrame
 from diaspora_notebook.stream.live import LiveDataFrame, live_dataframe, running_streams, stop_all
 from diaspora_notebook.stream.stats import StreamStats

@@ -1,17 +1,17 @@
 """The background poll loop behind ``LiveDataFrame``: the kernel's thread never waits on Kafka.
 
-The loop owns one consumer of the chosen engine (``sources.ConfluentSource`` or
-``sources.KafkaPythonSource``) and sees batches as columns, never record objects. It positions
-each partition explicitly (so the frame always knows where it stands), polls batches, hands them
-to a sink, keeps lag up to date and survives errors: each one is recorded in ``StreamStatus``
-(never printed), then retried with backoff; after an error that leaves the consumer unusable it
-builds a new consumer and seeks every partition to the next offset the frame expects, so a
-restart neither skips nor repeats records.
+The loop owns one source of the chosen engine (a :class:`~diaspora_notebook.kafka.source.Source`:
+librdkafka, kafka-python or in memory) and sees batches as columns, never record objects. It
+positions each partition explicitly (so the frame always knows where it stands; ``start`` is
+resolved by :class:`~diaspora_notebook.kafka.start.Start`), polls batches, hands them to a sink,
+keeps lag up to date and survives errors: each one is recorded in ``StreamStatus`` (never
+printed), then retried with backoff; after an error that leaves the consumer unusable it builds
+a new consumer and seeks every partition to the next offset the frame expects, so a restart
+neither skips nor repeats records.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import threading
 import time
@@ -19,9 +19,15 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from diaspora_notebook.errors import DiasporaUsageError, KafkaConnectionProblem
-from diaspora_notebook.stream.engine import make_source
+from diaspora_notebook.kafka.errors import (
+    UNKNOWN_TOPIC,
+    SourceError,
+    is_authentication,
+    is_denied,
+)
+from diaspora_notebook.kafka.source import TP, RawBatch, Source, make_source
+from diaspora_notebook.kafka.start import Start, StartSpec
 from diaspora_notebook.stream.frame import LiveFrame
-from diaspora_notebook.stream.sources import TP, RawBatch, SourceError
 from diaspora_notebook.stream.stats import StreamStatus
 
 log = logging.getLogger(__name__)
@@ -43,54 +49,7 @@ BACKOFF = (0.2, 2.0)
 ERROR_QUIET_S = 3.0
 PENDING_LIMIT = 50_000  # raw payloads held undecoded before the consumer thread decodes too
 
-Start = str | int | dt.datetime
 Sink = Callable[[list[RawBatch]], None]
-
-
-def normalize_start(start: Any) -> tuple[str, Any]:
-    """``start=`` -> ``("earliest"|"latest", None)``, ``("offset", n)``, ``("last", n)`` or
-    ``("time", ms)``.
-
-    :param start: ``"latest"`` (events after now), ``"earliest"``, an offset ``n >= 0`` (every
-        partition from offset n), ``-n`` (the last n events of each partition), or a timestamp
-        (``datetime``/``pd.Timestamp``; naive means UTC)
-    """
-    if isinstance(start, str) and start in ("latest", "earliest"):
-        return start, None
-    if isinstance(start, bool):
-        pass
-    elif isinstance(start, int):
-        return ("offset", start) if start >= 0 else ("last", -start)
-    elif isinstance(start, dt.datetime):
-        stamp = start if start.tzinfo else start.replace(tzinfo=dt.timezone.utc)
-        return "time", int(stamp.timestamp() * 1000)
-    raise DiasporaUsageError(
-        f"start must be 'latest', 'earliest', an offset or a datetime, not {start!r}",
-        hint="e.g. start='earliest', start=0, start=-100 (last 100 per partition) or "
-        "start=pd.Timestamp('2026-01-01T00:00Z')",
-    )
-
-
-def parse_start(text: str) -> Start:
-    """``start`` from text (for magics): ``latest``, ``earliest``, ``42``, ``-100`` or ISO time.
-
-    :param text: what the user typed
-    """
-    text = text.strip()
-    if text in ("latest", "earliest"):
-        return text
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise DiasporaUsageError(
-            f"cannot read {text!r} as a start position",
-            hint="use latest, earliest, an offset (42), -N for the last N events, or an ISO "
-            "time such as 2026-01-01T00:00Z",
-        ) from None
 
 
 def describe_error(exc: BaseException) -> str:
@@ -105,7 +64,7 @@ def describe_error(exc: BaseException) -> str:
     prefix = f"[Error {errno}] {name}"
     if errno is not None and text.startswith(prefix):  # kafka-python repeats the class name
         text = text[len(prefix):].lstrip(": ")
-    if "Authorization" in name or "SaslAuthentication" in name:
+    if is_denied(exc) or is_authentication(exc):
         return f"{name}: {text} - check that your key is valid and that you may read the topic"
     return f"{name}: {text}" if text else name
 
@@ -136,14 +95,8 @@ def _needs_new_consumer(exc: BaseException) -> bool:
 
 
 def _unknown_topics(missing: list[str]) -> Exception:
-    try:
-        from kafka.errors import UnknownTopicOrPartitionError
-    except ImportError:
-        return SourceError(f"UnknownTopicOrPartitionError: topic(s) {', '.join(missing)} not "
-                           "found or not readable with these credentials")
-    error: Exception = UnknownTopicOrPartitionError(
-        f"topic(s) {', '.join(missing)} not found or not readable with these credentials")
-    return error
+    return SourceError(f"UnknownTopicOrPartitionError: topic(s) {', '.join(missing)} not "
+                       "found or not readable with these credentials", code=UNKNOWN_TOPIC)
 
 
 class ConsumerLoop:
@@ -154,8 +107,8 @@ class ConsumerLoop:
     :param status: where state, lag and errors are written
     :param sink: called with each non-empty list of batches, in the loop's thread
     :param config: consumer settings for ``engine`` (a function, so credentials are read lazily)
-    :param engine: ``"confluent"`` or ``"kafka-python"`` (already picked)
-    :param start: see ``normalize_start``
+    :param engine: ``"confluent"``, ``"kafka-python"`` or ``"memory"`` (already picked)
+    :param start: where to begin (:class:`~diaspora_notebook.kafka.start.Start`)
     :param group_id: a consumer group (offsets committed, a restart resumes); ``None`` reads
         every partition directly
     :param created_ms: the wall clock at creation: ``start="latest"`` means events from then on
@@ -170,7 +123,7 @@ class ConsumerLoop:
         sink: Sink,
         config: Callable[[], dict[str, Any]],
         engine: str = "kafka-python",
-        start: Any = "latest",
+        start: StartSpec = "latest",
         group_id: str | None = None,
         created_ms: int | None = None,
         poll_timeout_ms: int | None = None,
@@ -182,7 +135,7 @@ class ConsumerLoop:
         self.sink = sink
         self._config = config
         self.engine = engine
-        self.start_kind, self.start_value = normalize_start(start)
+        self.start_at = Start.of(start)
         self.group_id = group_id
         self.created_ms = created_ms if created_ms is not None else int(time.time() * 1000)
         fast = engine == "confluent"
@@ -190,7 +143,7 @@ class ConsumerLoop:
                              CONFLUENT_TIMEOUT_MS if fast else POLL_TIMEOUT_MS) / 1000
         self.max_records = max_records or (CONFLUENT_MAX_RECORDS if fast else POLL_MAX_RECORDS)
         self.stop_event = threading.Event()
-        self.source: Any = None
+        self.source: Source | None = None
         self._highwater: dict[TP, int] = {}
         self._positions: dict[TP, int] = {}
         self._paused_applied = False
@@ -272,8 +225,8 @@ class ConsumerLoop:
 
     # --- connecting and positioning -------------------------------------------------------------
 
-    def _connect(self) -> Any:
-        reset = "earliest" if self.start_kind == "earliest" else "latest"
+    def _connect(self) -> Source:
+        reset = "earliest" if self.start_at.kind == "earliest" else "latest"
         source = make_source(self.engine, dict(self._config()), group_id=self.group_id,
                              auto_offset_reset=reset, topics=self.topics)
         try:
@@ -286,7 +239,7 @@ class ConsumerLoop:
             raise
         return source
 
-    def _assign(self, source: Any) -> None:
+    def _assign(self, source: Source) -> None:
         """Assign every partition of every topic; new ones (found later) are added."""
         wanted: list[TP] = []
         missing = []
@@ -304,7 +257,7 @@ class ConsumerLoop:
         if missing:
             raise _unknown_topics(missing)
 
-    def _offsets(self, source: Any, partitions: Sequence[TP]) -> dict[TP, int]:
+    def _offsets(self, source: Source, partitions: Sequence[TP]) -> dict[TP, int]:
         """Where each partition starts: the frame's next offset if it has one, else ``start``."""
         known = self.frame.next_offsets()
         out: dict[TP, int] = {}
@@ -318,23 +271,10 @@ class ConsumerLoop:
         if not fresh:
             return out
         marks = source.watermarks(fresh)
-        by_time: dict[TP, int | None] = {}
-        if self.start_kind in ("latest", "time"):
-            ms = self.created_ms if self.start_kind == "latest" else self.start_value
-            by_time = source.offsets_for_times(fresh, ms)
-        for tp in fresh:
-            begin, end = marks[tp]
-            if self.start_kind == "earliest":
-                offset = begin
-            elif self.start_kind == "offset":
-                offset = min(max(self.start_value, begin), end)
-            elif self.start_kind == "last":
-                offset = max(begin, end - self.start_value)
-            else:
-                found = by_time.get(tp)
-                offset = found if found is not None else end
-            out[tp] = offset
-            self._highwater[tp] = end
+        # "latest": the events from the stream's creation on, even those that arrived between
+        # creating it and connecting
+        out.update(self.start_at.resolve(source, marks, latest_ms=self.created_ms))
+        self._highwater.update({tp: marks[tp][1] for tp in fresh})
         self._positions.update(out)
         return out
 
@@ -343,7 +283,7 @@ class ConsumerLoop:
         known = self.frame.next_offsets()
         out = {tp: known[tp] for tp in assigned if tp in known}
         fresh = [tp for tp in assigned if tp not in known]
-        if fresh and self.start_kind not in ("earliest", "latest"):
+        if fresh and self.source is not None and self.start_at.kind not in ("earliest", "latest"):
             out.update(self._offsets(self.source, fresh))
         return out
 
@@ -352,6 +292,7 @@ class ConsumerLoop:
     def _step(self) -> bool:
         """One poll (and the upkeep around it); true if it showed the brokers are answering."""
         source = self.source
+        assert source is not None  # _run connects first
         self._apply_pause(source)
         requested = self._ends_requested
         if requested > self.ends_generation:

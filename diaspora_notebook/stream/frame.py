@@ -1,13 +1,14 @@
 """``LiveFrame``: the bounded, deduplicated, columnar window of records behind a live DataFrame.
 
-The window is a ring of chunks, one per consumed batch of one partition: numpy arrays of offsets
-and timestamps, the keys, and the payloads, decoded a whole batch at a time into an Arrow table
-(``decode.decode_batch``). A chunk is decoded at most once, lazily: when the frame is
-materialized, when a callback needs it, or when the consumer thread has caught up; a chunk that
-leaves the window before anyone looked at it is never decoded. pandas is built only when ``.df``
-(``snapshot``) or a view asks; schemas that differ between chunks are unioned then (a missing
-column is null). Columns that appear or disappear are counted as they are decoded
-(``schema_changes``, ``new_fields``).
+The window is a ring of chunks, one per consumed batch of one partition: numpy arrays of
+offsets and timestamps, the keys, and the payloads, decoded a whole batch at a time into an
+Arrow table (:func:`~diaspora_notebook.kafka.decode.decode_batch`). A chunk is decoded at most
+once, lazily: when the frame is materialized, when a callback needs it, or when the consumer
+thread has caught up; a chunk that leaves the window before anyone looked at it is never
+decoded. pandas is built only when ``.df`` (``snapshot``) or a view asks; schemas that differ
+between chunks are unioned then (a missing column is null; the conversion is
+:mod:`diaspora_notebook.kafka.arrow`). Columns that appear or disappear are counted as they are
+decoded (``schema_changes``, ``new_fields``).
 
 Exactly once: the frame remembers the next expected offset of each (topic, partition) and skips
 any record below it, so a consumer that re-reads after a retry or a seek cannot duplicate rows.
@@ -23,8 +24,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, cast
 import numpy as np
 
 from diaspora_notebook.errors import DiasporaUsageError
-from diaspora_notebook.stream.decode import decode_batch
-from diaspora_notebook.stream.flatten import ERROR_COLUMN, VALUE_COLUMN, RowDecoder
+from diaspora_notebook.kafka.arrow import Chunk, as_table, binary, first_valid, to_frame
+from diaspora_notebook.kafka.decode import decode_batch
+from diaspora_notebook.kafka.flatten import ERROR_COLUMN, VALUE_COLUMN, RowDecoder
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -50,54 +52,6 @@ class NewField(NamedTuple):
     topic: str
     partition: int
     offset: int
-
-
-class Chunk:
-    """Consecutive records of one partition; ``payload`` is ``None`` until decoded."""
-
-    __slots__ = ("keys", "n", "offsets", "partition", "payload", "seqs", "timestamps", "topic",
-                 "values")
-
-    def __init__(self, topic: str, partition: int, offsets: np.ndarray, timestamps: np.ndarray,
-                 keys: list[bytes | None], values: list[bytes | None] | None,
-                 seqs: np.ndarray | None = None, payload: Any = None) -> None:
-        self.topic = topic
-        self.partition = partition
-        self.offsets = offsets
-        self.timestamps = timestamps
-        self.keys = keys
-        self.values = values
-        self.payload = payload
-        self.seqs = seqs
-        self.n = len(offsets)
-
-    def select(self, index: slice | np.ndarray) -> Chunk:
-        """A new chunk of some rows (a slice or a boolean mask); this one is left unchanged."""
-        arrow_keys = not isinstance(self.keys, list)
-        pick: Any
-        if isinstance(index, slice):
-            pick = index
-            keys = self.keys[index]
-            values = self.values[index] if self.values is not None else None
-        else:
-            pick = np.flatnonzero(index)
-            keys = (cast(Any, self.keys).take(pick) if arrow_keys
-                    else [self.keys[i] for i in pick])
-            values = [self.values[i] for i in pick] if self.values is not None else None
-        payload = self.payload
-        if payload is not None:
-            payload = _take_rows(payload, pick)
-        return Chunk(self.topic, self.partition, self.offsets[pick], self.timestamps[pick], keys,
-                     values, None if self.seqs is None else self.seqs[pick], payload)
-
-
-def _take_rows(payload: Any, pick: slice | np.ndarray) -> Any:
-    if hasattr(payload, "iloc"):
-        return payload.iloc[pick].reset_index(drop=True)
-    if isinstance(pick, slice):
-        start, stop, _ = pick.indices(payload.num_rows)
-        return payload.slice(start, stop - start)
-    return payload.take(pick)
 
 
 class LiveFrame:
@@ -289,7 +243,7 @@ class LiveFrame:
         if self.mode == "append" and isinstance(chunk.keys, list):
             # one Arrow buffer instead of a Python bytes object per key: ~7 instead of ~45 bytes
             # a row (latest_by_key keeps its keys in a dict anyway)
-            chunk.keys = _binary(chunk.keys)
+            chunk.keys = binary(chunk.keys)
         self.decode_errors += errors
         self._track_schema(chunk, payload)
 
@@ -304,7 +258,7 @@ class LiveFrame:
                 self.known_fields[name] = None
                 if not first:
                     self.new_fields[name] = NewField(
-                        chunk.topic, chunk.partition, int(chunk.offsets[_first_valid(payload,
+                        chunk.topic, chunk.partition, int(chunk.offsets[first_valid(payload,
                                                                                      name)]))
         self._fields = fields
 
@@ -385,7 +339,7 @@ class LiveFrame:
     def tail_table(self, n: int) -> Any:
         """The newest ``n`` rows as a ``pyarrow.Table`` (no pandas on the way), with the columns
         of :meth:`snapshot`; payloads Arrow cannot hold together come through pandas."""
-        return _as_table(*self.chunks(max(int(n), 0)))
+        return as_table(*self.chunks(max(int(n), 0)))
 
     def rows_since(self, seen: int, most: int) -> tuple[Any, int]:
         """The rows of the events after the first ``seen`` (at most the newest ``most``) as a
@@ -396,7 +350,7 @@ class LiveFrame:
         with self.lock:
             events = self.events
             chunks, order = self._chunks_held(max(min(events - seen, most), 0))
-        return _as_table(chunks, order), events
+        return as_table(chunks, order), events
 
     def batch_frame(self, chunk: Chunk | Sequence[Record]) -> pd.DataFrame:
         """A DataFrame of just these rows (for ``on_batch`` callbacks)."""
@@ -414,144 +368,3 @@ class LiveFrame:
         return to_frame([chunk], None)
 
 
-def _first_valid(payload: Any, name: str) -> int:
-    if hasattr(payload, "iloc"):
-        idx = payload[name].first_valid_index()
-        return 0 if idx is None else int(idx)
-    import pyarrow.compute as pc
-
-    pos = pc.index(payload.column(name).is_valid(), True).as_py()
-    return max(int(pos), 0)
-
-
-# --- materializing ------------------------------------------------------------------------------
-
-
-def meta_table(chunks: Sequence[Chunk]) -> Any:
-    """The metadata columns of the chunks as one Arrow table (topic, partition, offset, ...)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    lens = [c.n for c in chunks]
-    topics = list(dict.fromkeys(c.topic for c in chunks))
-    which = np.repeat(np.array([topics.index(c.topic) for c in chunks], np.int32), lens)
-    topic = pc.cast(pa.DictionaryArray.from_arrays(which, pa.array(topics, pa.string())),
-                    pa.string())
-    partition = np.repeat(np.array([c.partition for c in chunks], np.int64), lens)
-    offsets = np.concatenate([c.offsets for c in chunks]) if chunks else np.empty(0, np.int64)
-    stamps = np.concatenate([c.timestamps for c in chunks]) if chunks else np.empty(0, np.int64)
-    missing = stamps < 0  # -1 = the producer set no timestamp
-    timestamp = pa.array(stamps, pa.timestamp("ms", tz="UTC"),
-                         mask=missing if missing.any() else None)
-    return pa.table({"topic": topic, "partition": partition, "offset": offsets,
-                     "timestamp": timestamp, "key": key_array([c.keys for c in chunks])})
-
-
-def _binary(keys: list[bytes | None]) -> Any:
-    import pyarrow as pa
-
-    return pa.array(keys, pa.binary())
-
-
-def key_array(parts: Sequence[Any]) -> Any:
-    """Kafka keys (lists of bytes or Arrow binary arrays) as text; invalid UTF-8 is escaped,
-    never an error."""
-    import pyarrow as pa
-
-    arrays = [p if not isinstance(p, list) else _binary(p) for p in parts]
-    raw = pa.concat_arrays(arrays) if arrays else pa.array([], pa.binary())
-    try:
-        return raw.cast(pa.string())
-    except pa.ArrowInvalid:
-        return pa.array([None if k is None else k.decode("utf-8", errors="backslashreplace")
-                         for k in raw.to_pylist()], pa.string())
-
-
-def payload_table(chunks: Sequence[Chunk]) -> Any:
-    """The decoded payloads as one table (schemas unioned), or ``None`` if Arrow cannot hold
-    them together (types that differ between chunks, pandas-only chunks)."""
-    import pyarrow as pa
-
-    tables = [c.payload for c in chunks]
-    if any(hasattr(t, "iloc") or t.num_columns == 0 for t in tables):
-        return None
-    try:
-        return pa.concat_tables(tables, promote_options="permissive")
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-        return None
-
-
-def _as_table(chunks: Sequence[Chunk], order: np.ndarray | None) -> Any:
-    table = to_table(chunks, order)
-    return table if table is not None else frame_to_table(to_frame(chunks, order))
-
-
-def to_table(chunks: Sequence[Chunk], order: np.ndarray | None) -> Any:
-    """Decoded chunks -> one Arrow table (metadata columns, then payload columns), or ``None``
-    when the payloads cannot be one Arrow table (see :func:`payload_table`).
-
-    :param order: sequence numbers of the rows to keep, in the order to show them (``None``: all)
-    """
-    chunks = [c for c in chunks if c.n]
-    if not chunks:
-        return meta_table([])
-    payload = payload_table(chunks)
-    if payload is None:
-        return None
-    table = meta_table(chunks)
-    for name in payload.column_names:
-        table = table.append_column(name, payload.column(name))
-    if order is not None:
-        table = table.take(_positions(chunks, order))
-    if ERROR_COLUMN in table.column_names:
-        table = table.select([c for c in table.column_names if c != ERROR_COLUMN] + [ERROR_COLUMN])
-    return table
-
-
-def frame_to_table(df: pd.DataFrame) -> Any:
-    """A DataFrame of mixed payloads as Arrow: columns Arrow cannot type become text."""
-    import pyarrow as pa
-
-    columns = {}
-    for name in df.columns:
-        try:
-            columns[str(name)] = pa.array(df[name], from_pandas=True)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-            columns[str(name)] = pa.array([None if v is None else str(v) for v in df[name]],
-                                          pa.string())
-    return pa.table(columns)
-
-
-def _positions(chunks: Sequence[Chunk], order: np.ndarray) -> np.ndarray:
-    seqs = np.concatenate([c.seqs for c in chunks])
-    return np.searchsorted(seqs, order)
-
-
-def to_frame(chunks: Sequence[Chunk], order: np.ndarray | None) -> pd.DataFrame:
-    """Decoded chunks -> DataFrame: metadata columns, then payload columns, then ``_error``.
-
-    :param order: sequence numbers of the rows to keep, in the order to show them (``None``: all)
-    """
-    import pandas as pd
-
-    chunks = [c for c in chunks if c.n]
-    if not chunks:
-        empty: pd.DataFrame = meta_table([]).to_pandas()
-        empty[VALUE_COLUMN] = pd.Series(dtype=object)
-        return empty
-    table = to_table(chunks, order)
-    if table is not None:
-        arrow_frame: pd.DataFrame = table.to_pandas()
-        return arrow_frame
-    parts = [c.payload.to_pandas() if not hasattr(c.payload, "iloc") else c.payload
-             for c in chunks]
-    parts = [p if len(p.columns) else pd.DataFrame(index=range(c.n))
-             for p, c in zip(parts, chunks, strict=True)]
-    values = pd.concat(parts, ignore_index=True)
-    df = pd.concat([meta_table(chunks).to_pandas(), values], axis=1)
-    if order is not None:
-        df = df.iloc[_positions(chunks, order)].reset_index(drop=True)
-    if ERROR_COLUMN in df.columns:
-        df = df[[c for c in df.columns if c != ERROR_COLUMN] + [ERROR_COLUMN]]
-    result: pd.DataFrame = df
-    return result

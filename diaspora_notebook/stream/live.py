@@ -23,11 +23,13 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from diaspora_notebook.errors import DiasporaUsageError, LiveStreamError, LiveStreamTimeoutError
-from diaspora_notebook.stream.consumer_thread import ConsumerLoop, Start
-from diaspora_notebook.stream.engine import client_config, pick_engine, read_raw
-from diaspora_notebook.stream.flatten import Deserializer, RowDecoder
-from diaspora_notebook.stream.frame import Chunk, LiveFrame
-from diaspora_notebook.stream.sources import RawBatch
+from diaspora_notebook.kafka.arrow import Chunk
+from diaspora_notebook.kafka.flatten import Deserializer, RowDecoder
+from diaspora_notebook.kafka.read import read_raw
+from diaspora_notebook.kafka.source import RawBatch, client_config, pick_engine
+from diaspora_notebook.kafka.start import StartSpec
+from diaspora_notebook.stream.consumer_thread import ConsumerLoop
+from diaspora_notebook.stream.frame import LiveFrame
 from diaspora_notebook.stream.stats import StreamStats, StreamStatus
 from diaspora_notebook.stream.views import require_view, view_factory
 
@@ -50,7 +52,8 @@ class LiveDataFrame:
     :param group_id: consume as this consumer group (offsets are committed, so a new
         LiveDataFrame with the same group continues where this one stopped); by default every
         partition is read directly and nothing is committed. On a Diaspora fabric a topic's
-        groups are ``<topic>/<name>``: ``diaspora_notebook.groups.group_name(topic, "live")``
+        groups are ``<topic>/<name>``:
+        ``diaspora_notebook.explore.groups.group_name(topic, "live")``
     :param max_rows: most rows held; the oldest are dropped (and counted) beyond it
     :param mode: ``"append"`` or ``"latest_by_key"`` (one row per Kafka key, the newest)
     :param deserializer: ``"json"``, ``"text"``, ``"bytes"`` or a function ``bytes -> object``
@@ -67,7 +70,7 @@ class LiveDataFrame:
         self,
         topics: str | Iterable[str],
         *,
-        start: Start = "latest",
+        start: StartSpec = "latest",
         group_id: str | None = None,
         max_rows: int = 10_000,
         mode: str = "append",
@@ -310,6 +313,21 @@ class LiveDataFrame:
         """Grows whenever rows are added (cheap change detection for views)."""
         return self.frame.version
 
+    @property
+    def events(self) -> int:
+        """Events added since the start (cheap: ``stats.events`` without the snapshot)."""
+        return self.frame.events
+
+    @property
+    def mode(self) -> str:
+        """``"append"`` or ``"latest_by_key"`` (one row per Kafka key, the newest)."""
+        return self.frame.mode
+
+    @property
+    def max_rows(self) -> int:
+        """Most rows held (the window)."""
+        return self.frame.max_rows
+
     def wait_changed(self, version: int, timeout: float) -> bool:
         """Wait until rows are added after :attr:`version` was ``version``, at most ``timeout``
         seconds; ``True`` if they were. How a view refreshes as soon as events land."""
@@ -430,14 +448,6 @@ class LiveDataFrame:
         :param rows: rows shown in the table
         """
         return require_view("table")(self, rows=rows)
-
-    def show(self, *, rows: int = 10) -> Any:
-        """The live table view (same as ``view()``); raises outside Jupyter, where none is
-        registered.
-
-        :param rows: rows shown in the table
-        """
-        return self.view(rows=rows)
 
     # --- context manager and display -------------------------------------------------------------
 

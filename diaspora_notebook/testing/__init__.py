@@ -1,28 +1,24 @@
-"""pytest support: real local fabrics, identities, widget comms, a standalone IdP.
+"""The toolkit's pytest support: logged-in clients of a real local fabric, widget comms.
 
-Enable every fixture with ``pytest_plugins = ["diaspora_notebook.testing.plugin"]``:
+It stands beside the toolkit and the fabric, as ``tests/`` does: it joins a toolkit ``Client``
+to a running fabric. The fabric and its test support (starting fabrics and identity providers,
+accounts, the registry of issued secrets) are the fabric's own
+(:mod:`diaspora_notebook.fabric.testing`); this package imports only that, never the fabric's
+internals. Enable both plugins in a conftest::
+
+    pytest_plugins = ["diaspora_notebook.fabric.testing.plugin",
+                      "diaspora_notebook.testing.plugin"]
 
 =================  =============================================================================
 fixture            what
 =================  =============================================================================
-``fabric``         one real single-broker fabric per session (:mod:`.plugin`)
-``own_fabric``     a factory of fabrics of the test's own, for tests that stop or kill processes
-``topic_name``     a fresh topic name per test
-``sdk_identity``   a factory of fresh accounts on the session fabric (:mod:`.identities`)
+``sdk_identity``   a factory of fresh accounts on the session ``fabric``, each with a user dir
+                   (:mod:`.identities`)
 ``sdk_client``     a logged-in ``Client`` of a fresh account
 ``dummy_comm``     widgets without a front end: the comms they open, with what they sent
                    (:mod:`.comm`)
-``idp_server``     a factory of standalone identity provider processes (:mod:`.idp`)
-``record_issued_secrets``  remembers every secret issued in-process, for log audits
-                   (:mod:`.secrets`)
 =================  =============================================================================
 
-Helpers: :func:`free_port` (the fabric's own), :func:`.identities.create_identity`,
-:mod:`.tokens` (tokens through the unmodified globus-sdk, secrets registry for leak checks).
+Helpers: :func:`.identities.create_identity`, :mod:`.tokens` (tokens through the unmodified
+globus-sdk).
 """
-
-from __future__ import annotations
-
-from diaspora_notebook.fabric.launcher import free_port
-
-__all__ = ["free_port"]

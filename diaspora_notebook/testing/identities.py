@@ -1,7 +1,7 @@
 """pytest helpers for SDK tests: fresh identities on the session fabric, logged in headless.
 
 The one identity factory of the tests. Its fixtures are registered by
-``pytest_plugins = ["diaspora_notebook.testing.plugin"]`` (they use its ``fabric``)::
+``diaspora_notebook.testing.plugin`` (they use the ``fabric`` of the fabric's plugin)::
 
     def test_topics(sdk_identity):
         alice = sdk_identity()                 # a new account with a random password
@@ -15,15 +15,14 @@ The one identity factory of the tests. Its fixtures are registered by
         bob = create_identity(fabric, prefix="e2e")   # .username, .password, .id
         token = service_token(fabric, bob.username, bob.password)
 
-Accounts are created with the fabric's admin API (test side only: the toolkit itself never
-imports ``diaspora_notebook.fabric``). Every password is remembered for the log audit
-(:func:`~diaspora_notebook.testing.tokens.remember_secret`).
+Accounts are created by the fabric's test support
+(:func:`diaspora_notebook.fabric.testing.accounts.add_account`: test side only, the toolkit
+itself never imports the fabric), which remembers every password for the log audit.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -34,8 +33,8 @@ import pytest
 
 from diaspora_notebook.client import Client
 from diaspora_notebook.environments import load_local
+from diaspora_notebook.fabric.testing.accounts import add_account
 from diaspora_notebook.login import ProgrammaticLoginFlowManager
-from diaspora_notebook.testing.tokens import remember_secret
 
 
 @dataclass
@@ -76,14 +75,9 @@ class Identity:
 def create_identity(fabric: Any, user_dir: Path | None = None, *,
                     prefix: str = "user") -> Identity:
     """Add an account with a random name and password to ``fabric``'s identity provider."""
-    from diaspora_notebook.fabric.idp import admin
-
-    username = f"{prefix}-{secrets.token_hex(5)}"
-    password = secrets.token_urlsafe(18)
-    remember_secret(password)
-    identity_id = admin.add_user(fabric.home.idp_dir, username, password)
-    directory = user_dir or Path(tempfile.mkdtemp(prefix=f"diaspora-{username}-"))
-    return Identity(username=username, password=password, id=identity_id,
+    account = add_account(fabric, prefix=prefix)
+    directory = user_dir or Path(tempfile.mkdtemp(prefix=f"diaspora-{account.username}-"))
+    return Identity(username=account.username, password=account.password, id=account.id,
                     fabric_home=Path(fabric.home.root), user_dir=directory)
 
 

@@ -5,35 +5,29 @@ Every token comes from the fabric's identity provider through the UNMODIFIED glo
 :func:`~diaspora_notebook.login.complete_login_form` fills in the IdP's login and consent
 pages like a browser. Nothing is faked and nothing reaches beyond 127.0.0.1.
 
-Every password, token and Kafka key handed out here (or passed to :func:`remember_secret`) is
-remembered in :data:`ISSUED_SECRETS`, so a test can prove none of them ended up in a log
-(:func:`secrets_in_logs`).
+Every token handed out here is remembered in the fabric's registry of issued secrets
+(:mod:`diaspora_notebook.fabric.testing.secrets`), so a test can prove none of them ended up in
+a log of the fabric.
 """
 
 from __future__ import annotations
 
-import threading
-import uuid
 from collections.abc import Iterable
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import globus_sdk
 
 from diaspora_notebook.environments import register_globus_environment
-from diaspora_notebook.fabric.fabric import Fabric
+from diaspora_notebook.fabric.testing.secrets import remember_secret
 from diaspora_notebook.login.form import complete_login_form
 
 AUTH_RESOURCE_SERVER = "auth.globus.org"
 
-ISSUED_SECRETS: set[str] = set()
-_secrets_lock = threading.Lock()
 
+class Fabric(Protocol):
+    """What these helpers read of a running fabric (``diaspora_notebook.fabric.Fabric``)."""
 
-def remember_secret(*values: str | None) -> None:
-    """Remember secrets (passwords, tokens, keys) that must never appear in a log."""
-    with _secrets_lock:
-        ISSUED_SECRETS.update(v for v in values if v)
+    def describe(self) -> dict[str, Any]: ...
 
 
 def environment_for(auth_url: str) -> str:
@@ -95,17 +89,6 @@ def service_headers(token: str, **extra: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}", **extra}
 
 
-def new_confidential_client(fabric: Fabric, prefix: str = "e2e-svc") -> tuple[str, str]:
-    """A fresh confidential client (a service identity): ``(client_id, secret)``."""
-    from diaspora_notebook.fabric.idp import admin
-
-    client_id, secret = admin.add_client(fabric.home.idp_dir,
-                                         f"{prefix}-{uuid.uuid4().hex[:8]}", confidential=True)
-    assert secret, "a confidential client always has a secret"
-    remember_secret(secret)
-    return client_id, secret
-
-
 def client_credentials_token(fabric: Fabric, client_id: str, secret: str) -> str:
     """A service-scope access token for a confidential client (client_credentials grant)."""
     client = globus_sdk.ConfidentialAppAuthClient(client_id, secret,
@@ -115,32 +98,3 @@ def client_credentials_token(fabric: Fabric, client_id: str, secret: str) -> str
     token = str(response.by_resource_server[rs]["access_token"])
     remember_secret(token)
     return token
-
-
-def log_files(fabric: Fabric) -> list[Path]:
-    """Every log file under the fabric home (process logs, Kafka's server logs)."""
-    root = Path(fabric.home.root)
-    found = []
-    for path in root.rglob("*"):
-        if not path.is_file():
-            continue
-        parts = path.relative_to(root).parts
-        # Kafka's data directories hold *.log segments: message data, not logs
-        if "data" in parts or "kraft" in parts:
-            continue
-        if ".log" in path.name or "logs" in parts or path.suffix in (".out", ".err"):
-            found.append(path)
-    return sorted(found)
-
-
-def secrets_in_logs(fabric: Fabric, values: Iterable[str] | None = None) -> dict[str, list[str]]:
-    """Which log files contain which secrets (shown as their first 6 characters)."""
-    with _secrets_lock:
-        wanted = [v for v in (values if values is not None else ISSUED_SECRETS) if len(v) >= 8]
-    leaks: dict[str, list[str]] = {}
-    for path in log_files(fabric):
-        text = path.read_text(errors="replace")
-        hits = sorted({v[:6] + "..." for v in wanted if v in text})
-        if hits:
-            leaks[str(path)] = hits
-    return leaks

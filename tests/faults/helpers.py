@@ -14,8 +14,8 @@ from kafka import KafkaConsumer, TopicPartition
 
 from diaspora_notebook.client import Client
 from diaspora_notebook.fabric.fabric import Fabric
+from diaspora_notebook.fabric.testing.secrets import remember_secret
 from diaspora_notebook.testing.identities import Identity, create_identity
-from diaspora_notebook.testing.tokens import remember_secret
 
 
 def own_fabric(home: Path, brokers: int = 1) -> AbstractContextManager[Fabric]:

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from diaspora_notebook.explore.groups import group_name
 from diaspora_notebook.fabric.fabric import Fabric
-from diaspora_notebook.groups import group_name
-from diaspora_notebook.kafka import KafkaConsumer, KafkaProducer
+from diaspora_notebook.kafka.clients import KafkaConsumer, KafkaProducer
 
 from .helpers import AckedLog, leader_of, own_fabric, user_with_topic, wait_until
 

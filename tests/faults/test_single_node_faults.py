@@ -19,11 +19,11 @@ from kafka import KafkaProducer
 from diaspora_notebook.client import Client
 from diaspora_notebook.environments import load_local
 from diaspora_notebook.errors import DiasporaError
+from diaspora_notebook.explore.groups import group_name
 from diaspora_notebook.fabric import webapps
 from diaspora_notebook.fabric.fabric import Fabric
-from diaspora_notebook.groups import group_name
-from diaspora_notebook.kafka import KafkaConsumer as SdkConsumer
-from diaspora_notebook.kafka import KafkaProducer as SdkProducer
+from diaspora_notebook.kafka.clients import KafkaConsumer as SdkConsumer
+from diaspora_notebook.kafka.clients import KafkaProducer as SdkProducer
 from diaspora_notebook.login import ProgrammaticLoginFlowManager
 from diaspora_notebook.stream import LiveDataFrame
 

@@ -7,9 +7,9 @@ from kafka import KafkaConsumer
 from kafka.admin import KafkaAdminClient
 from kafka.errors import GroupAuthorizationFailedError, TopicAuthorizationFailedError
 
+from diaspora_notebook.diagnose import diagnosed_connection
 from diaspora_notebook.errors import BrokerUnavailableError, KafkaAuthenticationError, KafkaTLSError
 from diaspora_notebook.fabric.fabric import Fabric
-from diaspora_notebook.kafka_diagnose import diagnosed_connection
 
 from .kafka_helpers import allow_topic_owner, consume, create_user, produce, user_config
 

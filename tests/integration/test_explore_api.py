@@ -19,7 +19,7 @@ from diaspora_notebook.errors import (
     KafkaAccessDeniedError,
     TopicMissingError,
 )
-from diaspora_notebook.kafka import KafkaConsumer, KafkaProducer
+from diaspora_notebook.kafka.clients import KafkaConsumer, KafkaProducer
 from diaspora_notebook.testing.identities import create_identity, login
 
 N = 120  # events per partition 0/1 in the shared topic
@@ -45,7 +45,7 @@ def filled(owner):
     later = [{"n": N + i, "temp": 100, "deep": {"x": -i}, "late": True} for i in range(10)]
     topics.produce(name, later, key="s0", client=owner)
     yield {"topic": name, "between": between}
-    topics.unregister(name, delete=True, client=owner)
+    topics.unregister(name, client=owner)
 
 
 @pytest.mark.parametrize("engine", ["confluent", "kafka-python"])
@@ -182,7 +182,7 @@ def test_text_binary_headers_and_a_decoder(owner, topic_name):
                              filter="value.len > 2", client=owner).frame
         assert list(picked["key"]) == ["k1", "k2"]
     finally:
-        topics.unregister(topic_name, delete=True, client=owner)
+        topics.unregister(topic_name, client=owner)
 
 
 def test_details(owner, filled, topic_name):

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from diaspora_notebook import topics
-from diaspora_notebook.kafka import KafkaProducer
+from diaspora_notebook.kafka.clients import KafkaProducer
 from diaspora_notebook.notebook.widgets.explorer import Explorer
 from diaspora_notebook.notebook.widgets.topics import TopicManager
 from diaspora_notebook.testing.identities import login
@@ -40,7 +40,7 @@ def explored(owner, topic_name):
     producer.flush(timeout=30)
     producer.close()
     yield topic_name
-    topics.unregister(topic_name, delete=True, client=owner)
+    topics.unregister(topic_name, client=owner)
 
 
 def test_pages_filter_detail_and_panels(owner, explored, tmp_path):
@@ -178,7 +178,7 @@ def test_the_magic(monkeypatch, sdk_identity, capsys):
         assert list(plain.frame["value.n"]) == [6, 5, 4]
         fails_with_one_line(sh, capsys, "%diaspora_explore not-mine-zz", "KafkaAccessDeniedError")
     finally:
-        topics.unregister(name, delete=True, client=client)
+        topics.unregister(name, client=client)
         sh.run_cell("%diaspora_logout")
         sh.run_line_magic("unload_ext", "diaspora_notebook")
         sh.config.pop("Diaspora", None)

@@ -1,7 +1,7 @@
 """The local IdP as a real process, driven by the UNMODIFIED globus-sdk 4.x.
 
 The IdP runs alone (no broker, no service) in a home of this module's own, started by the
-fabric's launcher through :class:`diaspora_notebook.testing.idp.IdpServer`, and seeded with
+fabric's launcher through :class:`diaspora_notebook.fabric.testing.idp.IdpServer`, and seeded with
 fixed accounts and clients through the admin API.
 """
 
@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from diaspora_notebook.fabric.idp import admin
+from diaspora_notebook.fabric.testing.idp import IdpServer
 from diaspora_notebook.login import (
     ConsentDeniedError,
     InvalidCredentialsError,
@@ -31,7 +32,7 @@ from diaspora_notebook.login import (
     complete_login_form,
 )
 from diaspora_notebook.login.form import parse_page
-from diaspora_notebook.testing.idp import IdpServer
+from diaspora_notebook.testing.tokens import environment_for
 
 PASSWORD = "correct horse battery"
 AUTH_RS = "auth.globus.org"
@@ -60,7 +61,8 @@ class SeededIdp:
 def seed(state_dir: Path) -> dict[str, str]:
     alice = admin.add_user(state_dir, "alice@example.org", PASSWORD, name="Alice <b>A</b>")
     bob = admin.add_user(state_dir, "bob", PASSWORD)
-    native, _ = admin.add_client(state_dir, "Notebook", confidential=False)
+    native, _ = admin.add_client(state_dir, "Notebook", confidential=False,
+                                 loopback_redirects=True)
     service, secret = admin.add_client(state_dir, "Diaspora service", confidential=True)
     other, other_secret = admin.add_client(state_dir, "Other confidential", confidential=True,
                                            redirect_uris=["https://app.example.org/cb"])
@@ -76,7 +78,7 @@ def idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeededIdp]:
     server = IdpServer.at(tmp_path_factory.mktemp("idp-home"))
     seeded = seed(server.state_dir)
     with server:
-        yield SeededIdp(server=server, env=server.environment, **seeded)
+        yield SeededIdp(server=server, env=environment_for(server.base_url), **seeded)
     assert "Traceback" not in server.log(), server.log()
 
 
@@ -400,7 +402,7 @@ def test_key_and_tokens_survive_restart_and_tokens_expire(tmp_path: Path) -> Non
     server = IdpServer.at(tmp_path / "home", access_token_lifetime=2)
     seeded = seed(server.state_dir)
     with server:
-        fab = SeededIdp(server=server, env=server.environment, **seeded)
+        fab = SeededIdp(server=server, env=environment_for(server.base_url), **seeded)
         tokens = native_tokens(fab)
         jwks_before = requests.get(fab.url + "jwk.json", timeout=10).json()
         access = tokens.by_resource_server[fab.service_id]["access_token"]

@@ -1,5 +1,5 @@
 """The SDK's kafka-python clients across a broker restart that ends kafka-python's metadata
-refresh (see ``diaspora_notebook.kafka_metadata``): the next ``send`` or ``poll`` starts it
+refresh (see ``diaspora_notebook.kafka.metadata_refresh``): the next ``send`` or ``poll`` starts it
 again, so a producer or consumer held in a notebook works once the broker is back.
 
 As in test_live_kafka_python_recovery.py, the exception the ssl module raises when a shutting
@@ -18,8 +18,8 @@ import kafka.net.manager as kafka_manager
 import pytest
 
 from diaspora_notebook.fabric.fabric import Fabric
-from diaspora_notebook.kafka import KafkaConsumer, KafkaProducer
-from diaspora_notebook.kafka_metadata import metadata_refresh_stopped
+from diaspora_notebook.kafka.clients import KafkaConsumer, KafkaProducer
+from diaspora_notebook.kafka.metadata_refresh import metadata_refresh_stopped
 
 from .test_live_dataframe import make_topic
 
@@ -81,7 +81,7 @@ def test_producer_and_consumer_work_again_after_their_metadata_refresh_ended(
 
         end_refreshes_in_an_outage(monkeypatch, fabric, [producer._metadata, consumer._cluster])
         # kafka-python's own state: both refresh tasks ended for good (if a release stops
-        # ending them on an OSError, this says so, and kafka_metadata may go)
+        # ending them on an OSError, this says so, and kafka.metadata_refresh may go)
         assert metadata_refresh_stopped(producer) and metadata_refresh_stopped(consumer)
 
         started = time.monotonic()

@@ -27,10 +27,10 @@ from kafka.admin import (
 )
 
 from diaspora_notebook.errors import LiveStreamError, LiveStreamTimeoutError
+from diaspora_notebook.explore.groups import group_name
 from diaspora_notebook.fabric.fabric import Fabric
-from diaspora_notebook.groups import group_name
+from diaspora_notebook.kafka.confluent import to_librdkafka
 from diaspora_notebook.stream import LiveDataFrame, running_streams
-from diaspora_notebook.stream.sources import to_librdkafka
 
 from .kafka_helpers import allow_topic_owner, create_user, user_config
 

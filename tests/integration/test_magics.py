@@ -100,7 +100,7 @@ def test_register_topics_unregister(shell, topic_name):
     row = frame[frame.topic == topic_name].iloc[0]
     assert row.on_broker and row.partitions == 2 and row.messages == 0
     ok(shell, "topic = " + repr(topic_name))
-    assert ok(shell, "%diaspora unregister $topic --delete")["status"] == "success"
+    assert ok(shell, "%diaspora unregister $topic")["status"] == "success"
     ok(shell, "%diaspora_topics -o topics_df")
     assert topic_name not in set(shell.user_ns["topics_df"].topic)
 
@@ -119,7 +119,7 @@ def test_produce_and_peek_round_trip(shell, topic_name):
     first = shell.user_ns["first"]
     assert list(first["n"]) == [0, 1] and first["nested.x"].iloc[0] == "a b"
     assert list(first.columns[:5]) == ["topic", "partition", "offset", "timestamp", "key"]
-    ok(shell, f"%diaspora_unregister {topic_name} --delete")
+    ok(shell, f"%diaspora_unregister {topic_name}")
 
 
 def test_stream_magic_returns_a_live_dataframe(shell, topic_name):
@@ -132,7 +132,7 @@ def test_stream_magic_returns_a_live_dataframe(shell, topic_name):
         assert list(live.wait(2, timeout=30).df["v"]) == [1, 2]
     finally:
         live.stop()
-    ok(shell, f"%diaspora_unregister {topic_name} --delete")
+    ok(shell, f"%diaspora_unregister {topic_name}")
 
 
 def test_key_rotation_and_masking(shell):

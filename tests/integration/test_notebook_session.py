@@ -107,7 +107,7 @@ def test_wait_while_paused_says_so_at_once(sdk_client, topic_name):
             assert time.monotonic() - started < 2.0
             assert "resume" in info.value.hint
     finally:
-        topics.unregister(topic_name, delete=True, client=sdk_client)
+        topics.unregister(topic_name, client=sdk_client)
 
 
 def test_stream_magic_fails_at_once_on_a_missing_topic(demo_env_shell, capsys):

@@ -1,4 +1,4 @@
-"""``stream.engine.read_batches`` / ``read_frame`` (what peek and the topic views read with)
+"""``kafka.read.read_batches`` / ``read_frame`` (what peek and the topic views read with)
 against the real broker, on both engines."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from kafka import KafkaProducer
 from kafka.admin import NewTopic
 
 from diaspora_notebook.errors import DiasporaUsageError
-from diaspora_notebook.stream.engine import read_batches, read_frame
-from diaspora_notebook.stream.sources import SourceError
+from diaspora_notebook.kafka.errors import SourceError
+from diaspora_notebook.kafka.read import read_batches, read_frame
 
 
 @pytest.fixture(params=["confluent", "kafka-python"])

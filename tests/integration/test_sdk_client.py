@@ -18,7 +18,7 @@ from diaspora_notebook.errors import (
     TopicOwnedByAnotherError,
     UnknownUserError,
 )
-from diaspora_notebook.kafka import KafkaAdmin, NewTopic
+from diaspora_notebook.kafka.clients import KafkaAdmin, NewTopic
 from diaspora_notebook.login import TOKEN_FILE, NotebookLoginFlowManager, complete_login_form
 from diaspora_notebook.testing.identities import login
 

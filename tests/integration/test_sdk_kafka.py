@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from diaspora_notebook.errors import KafkaAuthenticationError
-from diaspora_notebook.kafka import KafkaAdmin, KafkaConsumer, KafkaProducer, NewTopic
+from diaspora_notebook.kafka.clients import KafkaAdmin, KafkaConsumer, KafkaProducer, NewTopic
 from diaspora_notebook.testing.identities import login
 
 

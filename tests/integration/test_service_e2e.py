@@ -19,20 +19,22 @@ import requests
 from kafka import KafkaAdminClient
 from kafka.errors import GroupAuthorizationFailedError, TopicAuthorizationFailedError
 
+from diaspora_notebook.diagnose import diagnosed_connection
 from diaspora_notebook.errors import KafkaAuthenticationError
 from diaspora_notebook.fabric.fabric import Fabric
 from diaspora_notebook.fabric.idp import admin
 from diaspora_notebook.fabric.idp.hashing import digest
-from diaspora_notebook.kafka_diagnose import diagnosed_connection
-from diaspora_notebook.testing.identities import create_identity
-from diaspora_notebook.testing.tokens import (
+from diaspora_notebook.fabric.testing.accounts import new_confidential_client
+from diaspora_notebook.fabric.testing.secrets import (
     ISSUED_SECRETS,
-    client_credentials_token,
     log_files,
-    native_client,
-    new_confidential_client,
     remember_secret,
     secrets_in_logs,
+)
+from diaspora_notebook.testing.identities import create_identity
+from diaspora_notebook.testing.tokens import (
+    client_credentials_token,
+    native_client,
     service_headers,
     service_token,
     service_url,

@@ -31,14 +31,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from diaspora_notebook.fabric.fabric import Fabric
+from diaspora_notebook.fabric.testing.secrets import remember_secret, secrets_in_logs
 from diaspora_notebook.testing.identities import create_identity
-from diaspora_notebook.testing.tokens import (
-    remember_secret,
-    secrets_in_logs,
-    service_headers,
-    service_token,
-    service_url,
-)
+from diaspora_notebook.testing.tokens import service_headers, service_token, service_url
 
 MAX_EXAMPLES = int(os.environ.get("DIASPORA_FUZZ_EXAMPLES", "25"))
 STATUSES: Counter[tuple[str, int]] = Counter()

@@ -19,14 +19,9 @@ import requests
 from kafka import KafkaAdminClient
 
 from diaspora_notebook.fabric.fabric import Fabric
+from diaspora_notebook.fabric.testing.secrets import remember_secret, secrets_in_logs
 from diaspora_notebook.testing.identities import create_identity
-from diaspora_notebook.testing.tokens import (
-    remember_secret,
-    secrets_in_logs,
-    service_headers,
-    service_token,
-    service_url,
-)
+from diaspora_notebook.testing.tokens import service_headers, service_token, service_url
 from tests.integration.kafka_helpers import user_config
 
 IDENTITIES = 50

@@ -46,7 +46,7 @@ def test_script_journey_with_an_explicit_client(sdk_identity, topic_name):
         topics.peek(topic_name, client=client)
     assert missing.value.topic == topic_name
     assert f"topics.create({topic_name!r})" in missing.value.hint
-    gone = topics.unregister(topic_name, delete=True, client=client)
+    gone = topics.unregister(topic_name, client=client)
     assert gone["status"] == "success" and "did not exist on the brokers" in gone["message"]
     assert topic_name not in topics.names(client=client)
 
@@ -65,7 +65,7 @@ def test_default_client_and_errors_that_name_the_python_call(monkeypatch, sdk_id
         topics.register(topic_name, create=True)
         assert topics.produce(topic_name, [{"x": 1}]).offsets == ((0, 0),)
         assert list(topics.peek(topic_name)["x"]) == [1]
-        topics.unregister(topic_name, delete=True)
+        topics.unregister(topic_name)
     finally:
         _reset_default_clients()
 

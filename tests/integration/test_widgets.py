@@ -17,12 +17,12 @@ import pytest
 import requests
 
 from diaspora_notebook import topics
+from diaspora_notebook.fabric.testing import free_port
 from diaspora_notebook.login import complete_login_form
-from diaspora_notebook.notebook.commands.context import Diaspora
+from diaspora_notebook.notebook.configurable import Diaspora
 from diaspora_notebook.notebook.widgets.key import KeyWidget
 from diaspora_notebook.notebook.widgets.login import LoginWidget
 from diaspora_notebook.notebook.widgets.topics import TopicManager
-from diaspora_notebook.testing import free_port
 from diaspora_notebook.testing.identities import login
 
 # every widget here talks to a recording comm (the plugin's dummy_comm), not a front end

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from diaspora_notebook.fabric.demo import demo_users, kernel_environment
-from diaspora_notebook.testing.lab import LabBrowser, LabPage, LabServer, copy_notebooks
+from tests.lab.driver import LabBrowser, LabPage, LabServer, copy_notebooks
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "build" / "lab-screenshots"

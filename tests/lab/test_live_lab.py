@@ -108,7 +108,7 @@ def test_live_table_counts_pauses_and_stops(lab, lab_browser, lab_page):
         try:
             cleanup.open(name)
             cleanup.run_cell_code("%load_ext diaspora_notebook\n"
-                                  f"%diaspora_unregister {topic} --delete")
+                                  f"%diaspora_unregister {topic}")
         finally:
             cleanup.close()
 
@@ -143,4 +143,4 @@ def test_live_chart_draws_and_leaves_a_record(lab, lab_page):
         assert chart.locator("svg").count() >= 1 and "stopped" in chart.inner_text()
         assert lab_page.errors() == []
     finally:
-        lab_page.run_cell_code(f"stop_feed.set()\n%diaspora_unregister {topic} --delete")
+        lab_page.run_cell_code(f"stop_feed.set()\n%diaspora_unregister {topic}")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import nbformat
 
-from diaspora_notebook.keys import cached_passwords
+from diaspora_notebook.login.key_cache import cached_passwords
 from tests.lab.conftest import SHOTS, screenshot
 from tests.lab.test_widgets_lab import outputs, set_save_widget_state, write_notebook
 
@@ -194,4 +194,4 @@ def test_running_chart_export_is_readable_offline(lab, lab_browser, lab_page):
             assert "Live chart" in text and "events" in text, text[-800:]
             assert "VBox(" not in text and "interactive widget" not in text
     finally:
-        lab_page.run_cell_code(f"stop_feed.set()\n%diaspora_unregister {topic} --delete")
+        lab_page.run_cell_code(f"stop_feed.set()\n%diaspora_unregister {topic}")

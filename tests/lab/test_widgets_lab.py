@@ -13,7 +13,7 @@ import re
 
 import nbformat
 
-from diaspora_notebook.keys import cached_passwords
+from diaspora_notebook.login.key_cache import cached_passwords
 from tests.lab.conftest import screenshot
 
 

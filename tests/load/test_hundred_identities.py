@@ -23,9 +23,9 @@ from kafka.errors import GroupAuthorizationFailedError, TopicAuthorizationFailed
 
 from diaspora_notebook.errors import KafkaAccessDeniedError
 from diaspora_notebook.fabric.fabric import Fabric
-from diaspora_notebook.kafka import KafkaAdmin, KafkaConsumer, KafkaProducer, NewTopic
+from diaspora_notebook.fabric.testing.secrets import remember_secret
+from diaspora_notebook.kafka.clients import KafkaAdmin, KafkaConsumer, KafkaProducer, NewTopic
 from diaspora_notebook.testing.identities import create_identity
-from diaspora_notebook.testing.tokens import remember_secret
 
 pytestmark = pytest.mark.slow
 

@@ -20,13 +20,9 @@ from kafka.errors import KafkaTimeoutError
 from diaspora_notebook.fabric.fabric import Fabric
 from diaspora_notebook.fabric.service.kafka_admin import KafkaAdminGateway
 from diaspora_notebook.fabric.service.settings import load_settings
+from diaspora_notebook.fabric.testing.secrets import remember_secret
 from diaspora_notebook.testing.identities import create_identity
-from diaspora_notebook.testing.tokens import (
-    remember_secret,
-    service_headers,
-    service_token,
-    service_url,
-)
+from diaspora_notebook.testing.tokens import service_headers, service_token, service_url
 
 
 @dataclass

@@ -4,7 +4,7 @@
   ``test_secrets_audit.py`` after the other attacks here, so the log scan and the file-mode walk
   cover what all the other suites produced.
 * When the audit is part of the session, every test also uses the ``record_issued_secrets``
-  fixture (:mod:`diaspora_notebook.testing.secrets`, session scope): from the first test on,
+  fixture (:mod:`diaspora_notebook.fabric.testing.secrets`, session scope): from the first test on,
   passwords given to the identity provider's admin API, confidential-client secrets and every
   secret field of a JSON response received through ``requests`` are remembered in
   ``ISSUED_SECRETS``, the registry ``secrets_in_logs`` reads. The wrappers only record and are

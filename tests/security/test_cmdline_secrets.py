@@ -20,7 +20,7 @@ from pathlib import Path
 
 from diaspora_notebook.fabric.fabric import Fabric
 from diaspora_notebook.fabric.launcher import tagged_processes
-from diaspora_notebook.testing.tokens import remember_secret
+from diaspora_notebook.fabric.testing.secrets import remember_secret
 
 SAMPLE_EVERY = 0.02
 

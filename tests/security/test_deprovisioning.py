@@ -11,7 +11,8 @@ import socket
 
 from diaspora_notebook.fabric import cli
 from diaspora_notebook.fabric.idp import admin as idp_admin
-from diaspora_notebook.testing.tokens import client_credentials_token, new_confidential_client
+from diaspora_notebook.fabric.testing.accounts import new_confidential_client
+from diaspora_notebook.testing.tokens import client_credentials_token
 
 from .actors import Actor, actor, authenticates, fresh_topic, gateway
 

@@ -10,7 +10,7 @@ import pytest
 
 from diaspora_notebook import topics
 from diaspora_notebook.errors import KafkaAccessDeniedError
-from diaspora_notebook.kafka import KafkaConsumer
+from diaspora_notebook.kafka.clients import KafkaConsumer
 from diaspora_notebook.testing.identities import login
 
 
@@ -58,10 +58,10 @@ def test_outsider_gets_one_clear_refusal_per_call(sdk_identity, topic_name, tmp_
         try:
             assert topics.groups(own, client=mallory).empty
         finally:
-            topics.unregister(own, delete=True, client=mallory)
+            topics.unregister(own, client=mallory)
         assert topics.groups(topic_name, client=alice)["committed"].sum() == 5
     finally:
-        topics.unregister(topic_name, delete=True, client=alice)
+        topics.unregister(topic_name, client=alice)
 
 
 def test_grantee_sees_what_the_grant_allows(sdk_identity, topic_name):
@@ -103,4 +103,4 @@ def test_grantee_sees_what_the_grant_allows(sdk_identity, topic_name):
         with pytest.raises(KafkaAccessDeniedError):
             topics.groups(topic_name, client=bob)
     finally:
-        topics.unregister(topic_name, delete=True, client=alice)
+        topics.unregister(topic_name, client=alice)

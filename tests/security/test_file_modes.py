@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from diaspora_notebook.kafka import KafkaAdmin, KafkaConsumer, KafkaProducer, NewTopic
+from diaspora_notebook.fabric.testing.secrets import remember_secret
+from diaspora_notebook.kafka.clients import KafkaAdmin, KafkaConsumer, KafkaProducer, NewTopic
 from diaspora_notebook.testing.identities import create_identity
-from diaspora_notebook.testing.tokens import remember_secret
 
 
 def loose_paths(root: Path) -> tuple[list[str], int]:

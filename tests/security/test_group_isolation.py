@@ -19,10 +19,10 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import GroupAuthorizationFailedError
 from kafka.structs import OffsetAndMetadata
 
+from diaspora_notebook.explore.groups import group_name
 from diaspora_notebook.fabric.service import acls
 from diaspora_notebook.fabric.service.kafka_admin import to_kafka_acl
 from diaspora_notebook.fabric.service.migrations import migrate_group_acls
-from diaspora_notebook.groups import group_name
 
 from .actors import Actor, actor, fresh_topic, gateway
 

@@ -30,16 +30,16 @@ import requests
 from diaspora_notebook.fabric.fabric import Fabric
 from diaspora_notebook.fabric.idp import admin
 from diaspora_notebook.fabric.service.settings import load_settings
+from diaspora_notebook.fabric.testing.idp import IdpServer
+from diaspora_notebook.fabric.testing.secrets import remember_secret
 from diaspora_notebook.login.form import (
     InvalidCredentialsError,
     complete_login_form,
     parse_page,
 )
-from diaspora_notebook.testing.idp import IdpServer
 from diaspora_notebook.testing.tokens import (
     environment_for,
     native_client,
-    remember_secret,
     service_headers,
     service_scope,
     service_url,

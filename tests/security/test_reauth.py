@@ -31,10 +31,10 @@ from kafka.admin import UserScramCredentialDeletion
 from diaspora_notebook.errors import DiasporaUsageError
 from diaspora_notebook.fabric.broker.config import MAX_REAUTH_MS, REAUTH_VARIABLE, reauth_ms
 from diaspora_notebook.fabric.fabric import Fabric
-from diaspora_notebook.kafka import KafkaAdmin, KafkaProducer, NewTopic
+from diaspora_notebook.fabric.testing.secrets import remember_secret
+from diaspora_notebook.kafka.clients import KafkaAdmin, KafkaProducer, NewTopic
 from diaspora_notebook.stream import LiveDataFrame
 from diaspora_notebook.testing.identities import create_identity
-from diaspora_notebook.testing.tokens import remember_secret
 
 SHORT_SESSION_MS = 5000
 SILENCE_S = 8.0  # no delivery for this long, while valid-key traffic flows, means "cut"

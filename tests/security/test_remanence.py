@@ -94,7 +94,7 @@ def test_the_next_owner_finds_no_group_or_offsets_of_the_old_topic(fabric):
     from kafka import KafkaConsumer, TopicPartition
     from kafka.structs import OffsetAndMetadata
 
-    from diaspora_notebook.groups import group_name
+    from diaspora_notebook.explore.groups import group_name
 
     first, second = actor(fabric, "rem-off1"), actor(fabric, "rem-off2")
     topic = fresh_topic("rem-off")
@@ -138,7 +138,7 @@ def test_a_name_whose_old_group_still_has_members_is_not_handed_over_until_they_
     and then finds no group of the first owner."""
     from kafka import KafkaConsumer
 
-    from diaspora_notebook.groups import group_name
+    from diaspora_notebook.explore.groups import group_name
 
     first, second = actor(fabric, "rem-busy1"), actor(fabric, "rem-busy2")
     topic = fresh_topic("rem-busy")

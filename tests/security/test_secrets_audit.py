@@ -29,16 +29,11 @@ import requests
 
 from diaspora_notebook.errors import KafkaAuthenticationError
 from diaspora_notebook.fabric.fabric import Fabric
-from diaspora_notebook.kafka import KafkaProducer
-from diaspora_notebook.keys import cached_passwords
+from diaspora_notebook.fabric.testing.secrets import ISSUED_SECRETS, log_files, remember_secret
+from diaspora_notebook.kafka.clients import KafkaProducer
 from diaspora_notebook.login import stored_tokens
-from diaspora_notebook.testing.tokens import (
-    ISSUED_SECRETS,
-    log_files,
-    remember_secret,
-    service_headers,
-    service_url,
-)
+from diaspora_notebook.login.key_cache import cached_passwords
+from diaspora_notebook.testing.tokens import service_headers, service_url
 
 SESSION_STARTED = time.time()
 FORGED = f"forged-bearer-{os.urandom(12).hex()}"

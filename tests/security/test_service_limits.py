@@ -19,11 +19,7 @@ import requests
 from diaspora_notebook.fabric.fabric import Fabric
 from diaspora_notebook.fabric.service.limits import MAX_BODY_BYTES
 from diaspora_notebook.fabric.service.metrics import KNOWN_METHODS, UNMATCHED
-from diaspora_notebook.testing.tokens import (
-    service_headers,
-    service_token,
-    service_url,
-)
+from diaspora_notebook.testing.tokens import service_headers, service_token, service_url
 
 
 def _assert_413(response: requests.Response) -> None:

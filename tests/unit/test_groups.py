@@ -1,11 +1,11 @@
-"""Consumer-group names of a topic (``diaspora_notebook.groups``)."""
+"""Consumer-group names of a topic (``diaspora_notebook.naming``, as the toolkit raises them)."""
 
 from __future__ import annotations
 
 import pytest
 
 from diaspora_notebook.errors import DiasporaUsageError
-from diaspora_notebook.groups import GROUP_SEPARATOR, group_name, group_prefix, is_group_of
+from diaspora_notebook.explore.groups import GROUP_SEPARATOR, group_name, group_prefix, is_group_of
 
 
 def test_group_names_are_topic_slash_name():

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from diaspora_notebook.errors import DiasporaUsageError
+from diaspora_notebook.fabric.errors import FabricUsageError
 from diaspora_notebook.fabric.idp import admin
 from diaspora_notebook.fabric.idp.hashing import verify_password
 
@@ -19,7 +19,7 @@ def test_users_lifecycle(tmp_path: Path) -> None:
     [user] = admin.list_users(tmp_path)
     assert user == {"id": uid, "username": "alice@example.org", "name": "Alice",
                     "email": "alice@example.org", "created": user["created"]}
-    with pytest.raises(DiasporaUsageError, match="already exists") as err:
+    with pytest.raises(FabricUsageError, match="already exists") as err:
         admin.add_user(tmp_path, "alice@example.org", "another-pass")
     assert err.value.hint
     admin.set_password(tmp_path, "alice@example.org", "new-password")
@@ -28,22 +28,22 @@ def test_users_lifecycle(tmp_path: Path) -> None:
     assert not verify_password("s3cret-pass", stored.password_hash)
     admin.remove_user(tmp_path, "ALICE@example.org")
     assert admin.list_users(tmp_path) == []
-    with pytest.raises(DiasporaUsageError, match="unknown user"):
+    with pytest.raises(FabricUsageError, match="unknown user"):
         admin.remove_user(tmp_path, "alice@example.org")
-    with pytest.raises(DiasporaUsageError, match="unknown user"):
+    with pytest.raises(FabricUsageError, match="unknown user"):
         admin.set_password(tmp_path, "bob", "whatever-1")
 
 
 @pytest.mark.parametrize("name", ["", "-alice", "al ice", "alice@", "alice@localhost",
                                   "a" * 65, "alice@ex_ample.org", "<b>", "alice@@x.org"])
 def test_invalid_usernames(tmp_path: Path, name: str) -> None:
-    with pytest.raises(DiasporaUsageError, match="invalid username") as err:
+    with pytest.raises(FabricUsageError, match="invalid username") as err:
         admin.add_user(tmp_path, name, "long-enough")
     assert "alice@example.org" in err.value.hint
 
 
 def test_short_password(tmp_path: Path) -> None:
-    with pytest.raises(DiasporaUsageError, match="passwords"):
+    with pytest.raises(FabricUsageError, match="passwords"):
         admin.add_user(tmp_path, "bob", "short")
 
 
@@ -61,24 +61,24 @@ def test_clients_and_scopes(tmp_path: Path) -> None:
     raw = sqlite3.connect(tmp_path / "idp.sqlite3").execute(
         "SELECT secret_digest FROM clients WHERE client_id = ?", (service,)).fetchone()[0]
     assert secret not in raw and len(raw) == 64
-    with pytest.raises(DiasporaUsageError, match="already exists"):
+    with pytest.raises(FabricUsageError, match="already exists"):
         admin.add_client(tmp_path, "Again", confidential=True, client_id=fixed)
-    with pytest.raises(DiasporaUsageError, match="redirect URI"):
+    with pytest.raises(FabricUsageError, match="redirect URI"):
         admin.add_client(tmp_path, "Bad", confidential=True, redirect_uris=["ftp://x/"])
-    with pytest.raises(DiasporaUsageError, match="UUID"):
+    with pytest.raises(FabricUsageError, match="UUID"):
         admin.add_client(tmp_path, "Bad", confidential=True, client_id="nope")
 
     scope = admin.register_scope(tmp_path, service)
     assert scope == f"https://auth.globus.org/scopes/{service}/action_all"
     assert admin.register_scope(tmp_path, service) == scope
     assert admin.register_scope(tmp_path, service, "read").endswith("/read")
-    with pytest.raises(DiasporaUsageError, match="unknown client"):
+    with pytest.raises(FabricUsageError, match="unknown client"):
         admin.register_scope(tmp_path, "0b1f0a40-6f4a-4d43-9d2c-36d1b2a5a0ad")
-    with pytest.raises(DiasporaUsageError, match="scope name"):
+    with pytest.raises(FabricUsageError, match="scope name"):
         admin.register_scope(tmp_path, service, "bad/name")
 
     admin.remove_client(tmp_path, native)
-    with pytest.raises(DiasporaUsageError, match="unknown client"):
+    with pytest.raises(FabricUsageError, match="unknown client"):
         admin.remove_client(tmp_path, native)
 
 

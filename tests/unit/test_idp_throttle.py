@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from diaspora_notebook.errors import DiasporaUsageError
+from diaspora_notebook.fabric.errors import FabricUsageError
 from diaspora_notebook.fabric.idp import IdpSettings, admin, create_app
 from diaspora_notebook.fabric.idp.throttle import LoginThrottle, ThrottlePolicy
 from diaspora_notebook.login.form import parse_page
@@ -98,7 +98,7 @@ def test_memory_is_bounded() -> None:
     {"trusted_proxies": ("not-an-address",)},
 ])
 def test_bad_settings_are_refused(tmp_path: Path, change: dict[str, object]) -> None:
-    with pytest.raises(DiasporaUsageError):
+    with pytest.raises(FabricUsageError):
         IdpSettings(tmp_path, ISSUER, **change)  # type: ignore[arg-type]
 
 

@@ -38,7 +38,8 @@ class Env:
 @pytest.fixture
 def env(tmp_path: Path) -> Iterator[Env]:
     admin.add_user(tmp_path, "alice", PASSWORD, name="<i>Alice</i>")
-    native, _ = admin.add_client(tmp_path, "Note<book>", confidential=False)
+    native, _ = admin.add_client(tmp_path, "Note<book>", confidential=False,
+                                 loopback_redirects=True)
     conf, secret = admin.add_client(tmp_path, "Svc", confidential=True,
                                     redirect_uris=["https://svc.example.org/cb"])
     assert secret

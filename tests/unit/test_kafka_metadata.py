@@ -10,7 +10,10 @@ from typing import Any
 from kafka.cluster import ClusterMetadata
 from kafka.future import Future
 
-from diaspora_notebook.kafka_metadata import metadata_refresh_stopped, restart_metadata_refresh
+from diaspora_notebook.kafka.metadata_refresh import (
+    metadata_refresh_stopped,
+    restart_metadata_refresh,
+)
 
 
 class Scheduler:

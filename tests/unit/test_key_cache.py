@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import stat
 
-from diaspora_notebook.keys import KeyCache
 from diaspora_notebook.login import token_storage
+from diaspora_notebook.login.key_cache import KeyCache
 
 KEY = {"status": "success", "username": "id-1", "password": "pw-1", "endpoint": "h:1"}
 
@@ -86,12 +86,11 @@ def test_token_storage_file_and_dir_are_private(tmp_path):
 
 
 def test_stored_secrets_are_read_back_through_the_toolkit(tmp_path):
-    """What the demo's leak check and the security audit read: tokens and key passwords."""
+    """What the security audit reads: tokens and key passwords."""
     from globus_sdk.token_storage import TokenStorageData
 
-    from diaspora_notebook.fabric.demo import secrets_in_user_dir
-    from diaspora_notebook.keys import cached_passwords
     from diaspora_notebook.login import stored_tokens
+    from diaspora_notebook.login.key_cache import cached_passwords
 
     outer, nested = tmp_path / "user", tmp_path / "user" / "kernel-2"
     for user_dir, n in ((outer, 1), (nested, 2)):
@@ -104,6 +103,4 @@ def test_stored_secrets_are_read_back_through_the_toolkit(tmp_path):
                                                   "password": f"pw-{n}"})
     assert stored_tokens(outer) == {"AT.1-x", "RT.1-y"}
     assert cached_passwords(outer) == {"pw-1"}
-    assert secrets_in_user_dir(outer) == {"AT.1-x", "RT.1-y", "pw-1", "AT.2-x", "RT.2-y",
-                                          "pw-2"}
     assert stored_tokens(tmp_path / "nowhere") == set() == cached_passwords(tmp_path / "x")

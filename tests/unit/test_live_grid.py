@@ -65,7 +65,7 @@ def grid_columns(grid: Any) -> dict[str, list[Any]]:
 
 
 class _Window:
-    """What a ``LiveGrid`` reads of a ``LiveDataFrame``, over a real ``LiveFrame`` (no consumer):
+    """What a ``LiveGrid`` reads of a ``LiveFeed``, over a real ``LiveFrame`` (no consumer):
     the test adds the stream's records; ``sample`` is what ``sample_table`` found."""
 
     topics = ["t"]
@@ -85,6 +85,18 @@ class _Window:
         self.frame.ingest_columns("t", partition, np.array(offsets, np.int64),
                                   np.zeros(len(offsets), np.int64), [self.key] * len(offsets),
                                   [b'{"v": %d}' % o for o in offsets])
+
+    @property
+    def mode(self) -> str:
+        return self.frame.mode
+
+    @property
+    def max_rows(self) -> int:
+        return self.frame.max_rows
+
+    @property
+    def events(self) -> int:
+        return self.frame.events
 
     def rows_since(self, seen: int, most: int) -> tuple[pa.Table, int]:
         return self.frame.rows_since(seen, most)

@@ -10,8 +10,8 @@ from IPython.core.interactiveshell import InteractiveShell
 from diaspora_notebook import topics
 from diaspora_notebook.errors import DiasporaUsageError, TopicOwnedByAnotherError
 from diaspora_notebook.notebook import errors as nb_errors
-from diaspora_notebook.notebook.commands.context import Diaspora
 from diaspora_notebook.notebook.commands.produce import split_line
+from diaspora_notebook.notebook.configurable import Diaspora
 from diaspora_notebook.notebook.html import (
     MASK,
     KeyView,

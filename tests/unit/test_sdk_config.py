@@ -24,7 +24,7 @@ from diaspora_notebook.errors import (
     ServiceUnavailableError,
     TopicOwnedByAnotherError,
 )
-from diaspora_notebook.kafka import NewTopic
+from diaspora_notebook.kafka.clients import NewTopic
 from diaspora_notebook.login import AuthSession
 from diaspora_notebook.web import WebClient, to_diaspora_error
 
@@ -61,7 +61,7 @@ def test_client_credentials_half_set_is_a_clear_error(monkeypatch, present, miss
 def test_login_credentials_half_set_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("DIASPORA_LOGIN_USERNAME", "alice")
     with pytest.raises(CredentialsConfigError, match="DIASPORA_LOGIN_PASSWORD"):
-        config.get_login_credentials()
+        config.current()
 
 
 def test_client_credentials_select_a_client_app(monkeypatch):
@@ -124,7 +124,7 @@ def test_a_malformed_variable_is_an_error_naming_it_and_the_allowed_values(
 
 
 def test_notebook_settings_read_their_defaults_from_the_config(monkeypatch):
-    from diaspora_notebook.notebook.commands.context import Diaspora
+    from diaspora_notebook.notebook.configurable import Diaspora
 
     monkeypatch.setenv("DIASPORA_LOGIN_LINK", "direct")
     monkeypatch.setenv("DIASPORA_PROXY_BASE_URL", "/user/ann/")
@@ -249,26 +249,81 @@ def test_closing_a_client_releases_its_sessions_and_the_default_slot(monkeypatch
     client_module.set_default_client(None)
 
 
-@pytest.mark.parametrize(("old", "name"), [
-    ("diaspora_notebook.auth", "AuthSession"),
-    ("diaspora_notebook.login_flows", "ProgrammaticLoginFlowManager"),
-    ("diaspora_notebook.login_form", "complete_login_form"),
-])
-def test_old_login_modules_still_work_with_a_deprecation_warning(old, name):
-    code = (f"import warnings; warnings.simplefilter('error', DeprecationWarning)\n"
-            f"try:\n    import {old}\nexcept DeprecationWarning as w: print('warned', w)\n"
-            f"warnings.simplefilter('ignore')\nimport {old} as m\n"
-            f"import diaspora_notebook.login as new\nprint(getattr(m, {name!r}) is "
-            f"getattr(new, {name!r}))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=60, check=True).stdout
-    assert out.startswith("warned") and "diaspora_notebook.login" in out
-    assert out.strip().endswith("True")
+def test_one_settings_object_rebuilt_only_when_a_variable_changes(monkeypatch, tmp_path):
+    from diaspora_notebook.notebook.configurable import Diaspora
+
+    first = config.current()
+    assert config.current() is first  # nothing changed: the same object
+    monkeypatch.setenv("DIASPORA_PEEK_TIMEOUT", "4")
+    monkeypatch.setenv("DIASPORA_WIDGETS", "0")
+    second = config.current()
+    assert second is not first and second.peek_timeout == 4.0
+    settings = Diaspora()  # the traits' defaults are read from the same object
+    assert (settings.peek_timeout, settings.widget) == (second.peek_timeout, False)
+    assert settings.kafka_timeout == second.kafka_timeout == 30.0
 
 
-def test_notebook_login_is_a_deprecated_alias():
-    from diaspora_notebook.client import Client, NotebookLogin
+def _environments_file(tmp_path):
+    file = tmp_path / "environments.toml"
+    file.write_text(textwrap.dedent(f"""
+        [environments.unit]
+        auth_url = "http://127.0.0.1:1/"
+        native_client_id = "nc-1"
+        service_url = "http://127.0.0.1:2/"
+        scope = "{SCOPE}"
+        bootstrap_servers = ["127.0.0.1:3"]
+        """))
+    return file
 
-    with pytest.warns(DeprecationWarning, match="begin_login"):
-        login = NotebookLogin(Client(env()))
-    assert login.start().startswith("http://127.0.0.1:1/v2/oauth2/authorize?")
+
+def test_the_settings_own_one_client_per_environment_and_close_them(monkeypatch, tmp_path):
+    from diaspora_notebook.client import Client
+    from diaspora_notebook.notebook.configurable import Diaspora
+
+    monkeypatch.setenv("DIASPORA_ENVIRONMENTS_FILE", str(_environments_file(tmp_path)))
+    settings = Diaspora()
+    client = settings.client("unit")
+    assert client is settings.client("unit")  # one per environment, not one per magic
+    closed = []
+    monkeypatch.setattr(Client, "close", lambda self: closed.append(self))
+    settings.close()
+    assert closed == [client]
+    assert settings.client("unit") is not client  # a new one after close
+
+
+def test_unloading_the_extension_closes_the_clients_it_made(monkeypatch, tmp_path):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from diaspora_notebook.client import Client
+    from diaspora_notebook.notebook import settings
+
+    monkeypatch.setenv("DIASPORA_ENVIRONMENTS_FILE", str(_environments_file(tmp_path)))
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "diaspora_notebook")
+    try:
+        client = settings(shell).client("unit")
+    finally:
+        closed = []
+        monkeypatch.setattr(Client, "close", lambda self: closed.append(self))
+        shell.run_line_magic("unload_ext", "diaspora_notebook")
+    assert closed == [client]
+
+
+def test_the_default_client_is_replaced_and_closed_when_its_settings_change(monkeypatch,
+                                                                            tmp_path):
+    from diaspora_notebook import client as client_module
+
+    monkeypatch.setattr(client_module, "resolve_environment", lambda *a, **k: env())
+    closed = []
+    monkeypatch.setattr(client_module.Client, "close", lambda self: closed.append(self))
+    client_module.set_default_client(None)
+    first = client_module.default_client()
+    assert client_module.default_client() is first
+    monkeypatch.setenv("DIASPORA_USER_DIR", str(tmp_path / "other"))
+    second = client_module.default_client()
+    assert second is not first and closed == [first]
+    mine = client_module.Client(env())
+    client_module.set_default_client(mine)
+    assert client_module.default_client() is mine and closed == [first, second]
+    client_module.set_default_client(None)
+    assert closed == [first, second]  # a client passed in stays its caller's to close

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from diaspora_notebook.errors import DiasporaUsageError
+from diaspora_notebook.fabric.errors import FabricUsageError
 from diaspora_notebook.fabric.service import acls
 from diaspora_notebook.fabric.service.errors import ServiceConfigError, ServiceError
 from diaspora_notebook.fabric.service.memory import InMemoryKafkaAdmin
@@ -19,11 +19,8 @@ from diaspora_notebook.fabric.service.provisioning import (
     next_iterations,
 )
 from diaspora_notebook.fabric.service.settings import load_settings, read_secret_file
-from diaspora_notebook.fabric.service.topic_names import (
-    topic_name_problem,
-    validate_identity_id,
-    validate_topic,
-)
+from diaspora_notebook.fabric.service.topic_names import validate_identity_id, validate_topic
+from diaspora_notebook.naming import topic_name_problem
 
 A = "2b1b3c4d-0000-4000-8000-00000000000a"
 B = "2b1b3c4d-0000-4000-8000-00000000000b"
@@ -86,14 +83,14 @@ def test_owner_entries_cover_every_topic_operation_and_prefixed_groups():
 
 
 def test_group_prefix_matches_the_toolkit_convention_and_no_other_topic():
-    from diaspora_notebook import groups
+    from diaspora_notebook import naming
 
-    assert acls.GROUP_SEPARATOR == groups.GROUP_SEPARATOR
-    assert acls.group_prefix("X") == groups.group_prefix("X") == "X/"
+    assert acls.GROUP_SEPARATOR == naming.GROUP_SEPARATOR
+    assert acls.group_prefix("X") == naming.group_prefix("X") == "X/"
     # a prefix ending in '/' never matches a longer topic's groups ('/' is illegal in topics)
     for other in ("Xbar/readers", "Xbar", "X.readers", "X-readers", "X_readers"):
         assert not other.startswith(acls.group_prefix("X"))
-    assert groups.group_name("X", "readers").startswith(acls.group_prefix("X"))
+    assert naming.group_name("X", "readers").startswith(acls.group_prefix("X"))
 
 
 def test_old_convention_group_acls_are_recognized_and_migrated():
@@ -188,7 +185,7 @@ def test_bad_settings_are_usage_errors_naming_the_field(tmp_path, extra, needle)
     with pytest.raises(ServiceConfigError) as err:
         load_settings(_config(tmp_path, **extra), environ={})
     assert needle in str(err.value)
-    assert isinstance(err.value, DiasporaUsageError)
+    assert isinstance(err.value, FabricUsageError)
 
 
 def test_secret_files_must_be_private(tmp_path):

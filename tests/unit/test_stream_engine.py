@@ -13,13 +13,15 @@ import pyarrow as pa
 import pytest
 
 from diaspora_notebook.errors import DiasporaUsageError
+from diaspora_notebook.kafka.arrow import batch_to_arrow
+from diaspora_notebook.kafka.confluent import confluent_batches, to_librdkafka
+from diaspora_notebook.kafka.decode import decode_batch
+from diaspora_notebook.kafka.flatten import RowDecoder
+from diaspora_notebook.kafka.source import RawBatch, pick_engine
 from diaspora_notebook.stream import views
-from diaspora_notebook.stream.decode import decode_batch
-from diaspora_notebook.stream.engine import batch_to_arrow, pick_engine
-from diaspora_notebook.stream.flatten import RowDecoder
-from diaspora_notebook.stream.sources import RawBatch, confluent_batches, to_librdkafka
 
 STREAM = Path(__file__).resolve().parents[2] / "diaspora_notebook" / "stream"
+KAFKA = STREAM.parent / "kafka"
 
 
 def test_auto_picks_confluent_when_installed_and_names_are_checked():
@@ -139,7 +141,7 @@ def test_without_a_registered_view_asking_for_one_says_what_to_do():
 
 def test_the_core_never_imports_notebook_code_or_ipython():
     offenders = []
-    for path in sorted(STREAM.glob("*.py")):
+    for path in sorted([*STREAM.glob("*.py"), *KAFKA.glob("*.py")]):
         for node in ast.walk(ast.parse(path.read_text())):
             names = []
             if isinstance(node, ast.Import):
@@ -186,7 +188,7 @@ def test_one_slow_refresh_does_not_stretch_the_next_wait():
     mean of the last few costs, and refreshes start a period apart."""
     import threading
 
-    from diaspora_notebook.notebook.widgets.live import Refresher
+    from diaspora_notebook.notebook.widgets.refresher import Refresher
 
     stream = _Stream()
     starts: list[float] = []
@@ -220,7 +222,7 @@ def test_the_first_rows_after_a_quiet_spell_are_refreshed_at_once():
     10 Hz); the refresher waits for rows instead and refreshes as they land."""
     import random
 
-    from diaspora_notebook.notebook.widgets.live import Refresher
+    from diaspora_notebook.notebook.widgets.refresher import Refresher
 
     stream = _Stream()
     seen: list[tuple[float, int]] = []
@@ -249,7 +251,7 @@ def test_the_first_rows_after_a_quiet_spell_are_refreshed_at_once():
 
 
 def test_refresh_period_adapts_to_cost_and_to_a_busy_kernel():
-    from diaspora_notebook.notebook.widgets.live import Refresher
+    from diaspora_notebook.notebook.widgets.refresher import Refresher
 
     r = Refresher.__new__(Refresher)
     r.base = 0.1

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from diaspora_notebook.errors import DiasporaUsageError
-from diaspora_notebook.stream.flatten import RowDecoder, decode_key, flatten
+from diaspora_notebook.kafka.flatten import RowDecoder, decode_key, flatten
 
 
 def test_flatten_joins_nested_keys_and_keeps_lists_and_empty_objects():

@@ -11,9 +11,9 @@ from typing import Any
 from kafka.cluster import ClusterMetadata
 from kafka.future import Future
 
-from diaspora_notebook.kafka_metadata import metadata_refresh_stopped
+from diaspora_notebook.kafka.kafka_python import KafkaPythonSource
+from diaspora_notebook.kafka.metadata_refresh import metadata_refresh_stopped
 from diaspora_notebook.stream.consumer_thread import _needs_new_consumer
-from diaspora_notebook.stream.sources import KafkaPythonSource
 
 
 def consumer_with(task: Future | None, *, closed: bool = False) -> Any:

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from diaspora_notebook.errors import DiasporaUsageError
-from diaspora_notebook.stream.consumer_thread import describe_error, normalize_start, parse_start
+from diaspora_notebook.kafka.start import Start, parse_start
+from diaspora_notebook.stream.consumer_thread import describe_error
 from diaspora_notebook.stream.stats import RateMeter, StreamStats, StreamStatus
 
 
@@ -71,15 +72,19 @@ def test_an_error_outlives_brokers_that_answer_until_it_has_been_quiet():
     (-100, ("last", 100)),
     (dt.datetime(2026, 1, 1), ("time", 1_767_225_600_000)),
     (pd.Timestamp("2026-01-01T01:00+01:00"), ("time", 1_767_225_600_000)),
+    # one start for every reader: the explorer's ISO text and time.time() seconds too
+    ("2026-01-01T00:00Z", ("time", 1_767_225_600_000)),
+    (1_767_225_600.0, ("time", 1_767_225_600_000)),
+    ({0: 5}, ("offsets", {0: 5})),
 ])
 def test_start_positions(start, expected):
-    assert normalize_start(start) == expected
+    assert Start.of(start) == Start(*expected)
 
 
-@pytest.mark.parametrize("bad", ["newest", True, 1.5, None])
+@pytest.mark.parametrize("bad", ["newest", True, None, {0: "x"}, {True: 1}])
 def test_bad_start_is_a_usage_error(bad):
-    with pytest.raises(DiasporaUsageError):
-        normalize_start(bad)
+    with pytest.raises(DiasporaUsageError, match="start"):
+        Start.of(bad)
 
 
 def test_parse_start_from_text():
@@ -94,7 +99,7 @@ def test_describe_error():
     assert describe_error(RuntimeError("boom")) == "RuntimeError: boom"
     from confluent_kafka import KafkaError
 
-    from diaspora_notebook.stream.sources import _confluent_error
+    from diaspora_notebook.kafka.confluent import _confluent_error
 
     # librdkafka's "Local: Unknown partition" from the probe when access was removed: say why
     text = describe_error(_confluent_error(KafkaError(KafkaError._UNKNOWN_PARTITION)))

@@ -6,7 +6,7 @@ import math
 
 import pandas as pd
 
-from diaspora_notebook.notebook.widgets.live import svg_lines, table_html
+from diaspora_notebook.notebook.widgets.renderers import svg_lines, table_html
 
 
 def test_table_is_escaped_and_cells_shortened():

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from diaspora_notebook import kafka_errors, topics
+from diaspora_notebook import topics
 from diaspora_notebook.errors import DiasporaUsageError, KafkaAccessDeniedError
+from diaspora_notebook.kafka import errors as kafka_errors
 from diaspora_notebook.notebook.errors import notebook_line, widget_message
 
 

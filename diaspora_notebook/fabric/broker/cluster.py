@@ -16,15 +16,20 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from diaspora_notebook.errors import FabricHomeError, FabricStartError
 from diaspora_notebook.fabric.broker.config import (
     ADMIN_USER,
+    IAM_KEY_STORE,
+    TOPIC_LIMITS_FILE,
     NodePorts,
+    TopicLimits,
+    broker_open_files,
+    check_open_file_limit,
     jvm_options,
     reauth_ms,
     render_server_properties,
 )
 from diaspora_notebook.fabric.broker.install import KafkaInstall, find_java
+from diaspora_notebook.fabric.errors import FabricHomeError, FabricStartError
 from diaspora_notebook.fabric.home import (
     PRIVATE_UMASK,
     FabricHome,
@@ -119,6 +124,25 @@ class BrokerCluster:
         return [f"127.0.0.1:{n.ports.client_port}" for n in self.nodes]
 
     @property
+    def iam_bootstrap_servers(self) -> list[str]:
+        """host:port of every node's IAM (OAUTHBEARER) listener; empty in an older home."""
+        return [f"127.0.0.1:{n.ports.iam_port}" for n in self.nodes
+                if n.ports.iam_port is not None]
+
+    @property
+    def iam_key_store(self) -> Path:
+        """The IAM key store file the web service writes and every node's plugin reads."""
+        return self.home.secrets_dir / IAM_KEY_STORE
+
+    @property
+    def topic_limits_file(self) -> Path:
+        return self.home.broker_dir / TOPIC_LIMITS_FILE
+
+    def topic_limits(self) -> TopicLimits:
+        """What the nodes' topic policies allow (defaults + the operator's overrides)."""
+        return TopicLimits.load(self.topic_limits_file)
+
+    @property
     def log4j_config(self) -> Path:
         return self.home.broker_dir / "log4j2.properties"
 
@@ -133,6 +157,7 @@ class BrokerCluster:
     def write_configs(self, admin_password: str, controller_password: str) -> None:
         """(Re)write every node's properties (they hold passwords; all home files are 0600)."""
         session_ms = reauth_ms()
+        limits = self.topic_limits()
         make_private_dir(self.home.broker_dir)
         source = resources.files("diaspora_notebook.fabric.broker") / "log4j2.properties"
         write_private(self.log4j_config, source.read_text())
@@ -148,6 +173,8 @@ class BrokerCluster:
                 admin_password=admin_password,
                 controller_password=controller_password,
                 reauth_ms=session_ms,
+                iam_key_store=self.iam_key_store,
+                limits=limits,
             ))
 
     def _java_base(self, heap: list[str], logs_dir: Path) -> list[str]:
@@ -236,7 +263,9 @@ class BrokerCluster:
         targets = [n for n in self.nodes if node_ids is None or n.node_id in node_ids]
         to_start = [n for n in targets if not n.process.is_running()]
         offsets = {n.node_id: _size(n.server_log) for n in to_start}
+        open_files = check_open_file_limit(broker_open_files())
         for node in to_start:
+            node.process.open_files = open_files
             node.process.argv = [
                 *self._java_base(jvm_options(self.heap_mb), node.logs_dir),
                 "kafka.Kafka", str(node.properties),

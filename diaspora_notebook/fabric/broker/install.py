@@ -1,11 +1,19 @@
-"""``diaspora-fabric install``: resolve the Kafka broker's jars from Maven Central with Maven.
+"""``diaspora-fabric install``: resolve the Kafka broker's jars from Maven Central with Maven,
+and build the fabric's broker plugin from its Java sources.
 
 The jars land in ``<cache>/<kafka version>/lib``; a ``manifest.json`` written last marks the
 directory complete, so an interrupted download is redone rather than half-used.
+
+The plugin (``plugin/org/diaspora/kafka/*.java`` in this package: the IAM OAUTHBEARER callback
+and the topic policies) is compiled with ``javac --release 17`` against that ``lib`` into
+``<cache>/<kafka version>/plugin/diaspora-kafka-plugin-<hash>.jar``, where ``<hash>`` is the
+SHA-256 of the sources: a changed source (or Kafka version) builds a new jar, an unchanged one
+is reused. No prebuilt binary ships with the package.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -18,8 +26,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
-from diaspora_notebook.errors import (
+from diaspora_notebook.fabric.errors import (
     FabricError,
     FabricNotInstalledError,
     PrerequisiteMissingError,
@@ -60,6 +69,22 @@ def find_java() -> str:
     return java
 
 
+def find_javac() -> str:
+    """The javac executable (``$JAVA_HOME/bin/javac`` first), or a clear error."""
+    java_home = os.environ.get("JAVA_HOME")
+    if java_home and (Path(java_home) / "bin" / "javac").exists():
+        return str(Path(java_home) / "bin" / "javac")
+    javac = shutil.which("javac")
+    if javac is None:
+        raise PrerequisiteMissingError(
+            "javac was not found on PATH (a Java runtime alone is not enough: the fabric builds "
+            "its broker plugin from source)",
+            hint="install a Java 17+ JDK, e.g. `apt-get install openjdk-17-jdk-headless`, or set "
+            "JAVA_HOME to one, then run `diaspora-fabric install`",
+        )
+    return javac
+
+
 def find_mvn() -> str:
     mvn = shutil.which("mvn")
     if mvn is None:
@@ -72,15 +97,17 @@ def find_mvn() -> str:
 
 @dataclass(frozen=True)
 class KafkaInstall:
-    """A complete set of Kafka runtime jars in the cache."""
+    """A complete set of Kafka runtime jars in the cache (and the plugin jar built for them)."""
 
     version: str
     lib_dir: Path
+    plugin_jar: Path | None = None
 
     @property
     def classpath(self) -> str:
         # a JVM classpath wildcard: passed without a shell, the JVM expands it itself
-        return str(self.lib_dir / "*")
+        jars = str(self.lib_dir / "*")
+        return f"{self.plugin_jar}{os.pathsep}{jars}" if self.plugin_jar else jars
 
     def jars(self) -> list[Path]:
         return sorted(self.lib_dir.glob("*.jar"))
@@ -94,14 +121,116 @@ def _version_dir(cache: Path, version: str) -> Path:
 
 
 def find_install(version: str = DEFAULT_KAFKA_VERSION, cache: Path | None = None) -> KafkaInstall:
-    """The cached install of ``version``, or ``FabricNotInstalledError`` saying how to get it."""
+    """The cached install of ``version``, or ``FabricNotInstalledError`` saying how to get it.
+
+    ``plugin_jar`` is the jar built from today's plugin sources, or None when it is not built
+    yet (``install`` builds it).
+    """
     vdir = _version_dir(cache or default_cache_dir(), version)
     if not (vdir / "manifest.json").exists():
         raise FabricNotInstalledError(
             f"Apache Kafka {version} jars are not in the cache ({vdir})",
-            hint="run `diaspora-fabric install` (needs java, mvn and access to Maven Central)",
+            hint="run `diaspora-fabric install` (needs a JDK, mvn and access to Maven Central)",
         )
-    return KafkaInstall(version, vdir / "lib")
+    jar = plugin_jar_path(vdir, plugin_sources_hash())
+    return KafkaInstall(version, vdir / "lib", jar if jar.exists() else None)
+
+
+# --- the broker plugin ----------------------------------------------------------------------
+
+PLUGIN_PACKAGE = "diaspora_notebook.fabric.broker"
+PLUGIN_JAR_PREFIX = "diaspora-kafka-plugin-"
+
+
+def _plugin_sources() -> list[tuple[str, bytes]]:
+    """``(relative path, bytes)`` of every plugin source, sorted by path."""
+    root = resources.files(PLUGIN_PACKAGE) / "plugin"
+    found: list[tuple[str, bytes]] = []
+
+    def walk(node: Any, prefix: str) -> None:
+        for child in node.iterdir():
+            name = f"{prefix}{child.name}"
+            if child.is_dir():
+                walk(child, name + "/")
+            elif child.name.endswith(".java"):
+                found.append((name, child.read_bytes()))
+
+    walk(root, "")
+    if not found:
+        raise FabricError("the broker plugin's Java sources are missing from the package",
+                          hint="reinstall diaspora-notebook (its wheel ships plugin/**/*.java)")
+    return sorted(found)
+
+
+def plugin_sources_hash() -> str:
+    """SHA-256 over the plugin sources' paths and contents (the jar's build key)."""
+    digest = hashlib.sha256()
+    for name, data in _plugin_sources():
+        digest.update(name.encode() + b"\0" + str(len(data)).encode() + b"\0" + data)
+    return digest.hexdigest()
+
+
+def plugin_jar_path(version_dir: Path, source_hash: str) -> Path:
+    return version_dir / "plugin" / f"{PLUGIN_JAR_PREFIX}{source_hash[:16]}.jar"
+
+
+def build_plugin(kafka: KafkaInstall, *, progress: Callable[[str], None] | None = None,
+                 ) -> KafkaInstall:
+    """Compile the plugin against ``kafka``'s jars unless a jar of today's sources exists.
+
+    Built in a temporary directory and renamed into place, so a concurrent ``up`` sees either
+    no jar or a complete one; jars of older sources are removed (a running broker keeps its
+    open copy).
+    """
+    say = progress or (lambda _msg: None)
+    source_hash = plugin_sources_hash()
+    jar = plugin_jar_path(kafka.lib_dir.parent, source_hash)
+    if jar.exists():
+        return KafkaInstall(kafka.version, kafka.lib_dir, jar)
+    javac = find_javac()
+    jar.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(dir=jar.parent, prefix=".build-") as tmp:
+        work = Path(tmp)
+        sources = []
+        for name, data in _plugin_sources():
+            path = work / "src" / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+            sources.append(str(path))
+        classes = work / "classes"
+        classes.mkdir()
+        argv = [javac, "--release", "17", "-encoding", "UTF-8", "-Xlint:all,-processing",
+                "-cp", kafka.classpath, "-d", str(classes), *sources]
+        result = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                                timeout=300, check=False)
+        if result.returncode != 0:
+            raise FabricError(
+                f"compiling the broker plugin against Kafka {kafka.version} failed:\n"
+                f"{(result.stdout + result.stderr)[-3000:]}",
+                hint="the plugin's sources do not fit this Kafka version; use the default "
+                f"--kafka-version {DEFAULT_KAFKA_VERSION} or report this as a bug")
+        staging = work / jar.name
+        _write_jar(classes, staging, source_hash)
+        os.replace(staging, jar)
+    for old in jar.parent.glob(f"{PLUGIN_JAR_PREFIX}*.jar"):
+        if old != jar:
+            old.unlink(missing_ok=True)
+    say(f"built the broker plugin {jar.name} in {time.monotonic() - started:.1f} s")
+    return KafkaInstall(kafka.version, kafka.lib_dir, jar)
+
+
+def _write_jar(classes: Path, target: Path, source_hash: str) -> None:
+    """A jar is a zip with a manifest first: written with zipfile, no ``jar`` tool needed."""
+    import zipfile
+
+    manifest = ("Manifest-Version: 1.0\r\nCreated-By: diaspora-fabric install\r\n"
+                f"Implementation-Title: diaspora-kafka-plugin\r\n"
+                f"Implementation-Version: {source_hash[:16]}\r\n\r\n")
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("META-INF/MANIFEST.MF", manifest)
+        for path in sorted(classes.rglob("*.class")):
+            zf.write(path, path.relative_to(classes).as_posix())
 
 
 def install(
@@ -118,9 +247,12 @@ def install(
     except FabricNotInstalledError:
         pass
     else:
+        if found.plugin_jar is None:
+            return build_plugin(found, progress=say)
         say(f"Kafka {version}: {len(found.jars())} jars already cached in {found.lib_dir}")
         return found
     find_java()
+    find_javac()  # before a download: the plugin is built right after it
     mvn = find_mvn()
     vdir = _version_dir(cache, version)
     vdir.parent.mkdir(parents=True, exist_ok=True)
@@ -163,7 +295,7 @@ def install(
     result = KafkaInstall(version, vdir / "lib")
     say(f"Kafka {version}: {len(jars)} jars, {result.size_bytes() / 1e6:.1f} MB in "
         f"{time.monotonic() - started:.1f} s -> {result.lib_dir}")
-    return result
+    return build_plugin(result, progress=say)
 
 
 @dataclass

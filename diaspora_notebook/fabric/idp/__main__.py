@@ -64,9 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> None:
     """Parse arguments and serve until SIGTERM/SIGINT."""
     args = build_parser().parse_args(argv)
-    import uvicorn
-
-    from diaspora_notebook.errors import DiasporaError
+    from diaspora_notebook.fabric.errors import FabricError
+    from diaspora_notebook.fabric.httpserver import ServerLimits, serve
     from diaspora_notebook.fabric.idp.app import create_app
 
     logging.basicConfig(level=args.log_level.upper(),
@@ -85,10 +84,14 @@ def main(argv: Sequence[str] | None = None) -> None:
             login_failure_window=args.login_failure_window,
         )
         app = create_app(settings)
-    except DiasporaError as exc:
+        limits = ServerLimits.from_environment()
+    except FabricError as exc:
         build_parser().exit(2, exc.one_line() + "\n")
-    uvicorn.run(app, host=args.host, port=args.port, access_log=False,
-                log_level=args.log_level, proxy_headers=False, server_header=False)
+    except ValueError as exc:
+        build_parser().exit(2, f"{exc}\n")
+    # read timeouts and connection caps: a slow or greedy client must not stall the IdP
+    serve(app, host=args.host, port=args.port, limits=limits, access_log=False,
+          log_level=args.log_level, proxy_headers=False)
 
 
 if __name__ == "__main__":

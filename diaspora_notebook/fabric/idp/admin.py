@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from diaspora_notebook.errors import DiasporaUsageError
+from diaspora_notebook.fabric.errors import FabricUsageError
 from diaspora_notebook.fabric.idp.hashing import digest, hash_password
 from diaspora_notebook.fabric.idp.scopes import https_scope
 from diaspora_notebook.fabric.idp.settings import DB_FILE_NAME
@@ -42,7 +42,7 @@ def normalize_username(username: str) -> str:
     """Lowercase and validate; usernames are case-insensitive like Globus usernames."""
     value = username.strip().lower()
     if not _USERNAME.match(value):
-        raise DiasporaUsageError(f"invalid username {username[:80]!r}", hint=_USERNAME_HINT)
+        raise FabricUsageError(f"invalid username {username[:80]!r}", hint=_USERNAME_HINT)
     return value
 
 
@@ -56,7 +56,7 @@ def add_user(state_dir: str | Path, username: str, password: str, *, name: str |
         return store.insert_user(user, hash_password(password), name or user,
                                  email or (user if "@" in user else None))
     except sqlite3.IntegrityError as exc:
-        raise DiasporaUsageError(
+        raise FabricUsageError(
             f"user {user!r} already exists",
             hint="pick another username, or change the password with `diaspora-fabric user passwd`",
         ) from exc
@@ -105,20 +105,27 @@ def set_password(state_dir: str | Path, username: str, password: str) -> None:
 
 def add_client(state_dir: str | Path, name: str, *, confidential: bool,
                redirect_uris: tuple[str, ...] | list[str] = (),
-               client_id: str | None = None) -> tuple[str, str | None]:
+               client_id: str | None = None,
+               loopback_redirects: bool = False) -> tuple[str, str | None]:
     """Register an OAuth client; returns ``(client_id, secret)``, secret only if confidential.
 
     :param client_id: a fixed UUID (e.g. to keep notebooks' config stable); random by default.
-    :param redirect_uris: absolute http(s) URIs accepted besides the native-client defaults.
+    :param redirect_uris: absolute http(s) URIs accepted besides this IdP's own code page.
+    :param loopback_redirects: a native client may also redirect to any
+        ``http://127.0.0.1|localhost|[::1]`` port. Off by default: on a shared machine any
+        local account can listen on loopback and collect the codes of a link it sends.
     """
     if not name.strip() or len(name) > 200:
-        raise DiasporaUsageError("a client needs a name of 1-200 characters")
+        raise FabricUsageError("a client needs a name of 1-200 characters")
+    if loopback_redirects and confidential:
+        raise FabricUsageError("loopback redirects are for native clients only",
+                               hint="register the confidential client's exact redirect URIs")
     cid = _check_uuid(client_id, "client_id") if client_id else str(uuid.uuid4())
     uris = tuple(redirect_uris)
     for uri in uris:
         parts = urlsplit(uri)
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.fragment:
-            raise DiasporaUsageError(
+            raise FabricUsageError(
                 f"invalid redirect URI {uri!r}",
                 hint="use an absolute http(s) URI without a #fragment",
             )
@@ -127,9 +134,10 @@ def add_client(state_dir: str | Path, name: str, *, confidential: bool,
         open_store(state_dir).insert_client(
             cid, name.strip(), confidential=confidential,
             secret_digest=digest(secret) if secret else None, redirect_uris=uris,
+            loopback_redirects=loopback_redirects,
         )
     except sqlite3.IntegrityError as exc:
-        raise DiasporaUsageError(f"client {cid} already exists",
+        raise FabricUsageError(f"client {cid} already exists",
                                  hint="omit client_id to get a fresh one") from exc
     return cid, secret
 
@@ -138,7 +146,8 @@ def list_clients(state_dir: str | Path) -> list[dict[str, Any]]:
     """Every client as ``{client_id, name, confidential, redirect_uris, created}`` (no secret)."""
     return [
         {"client_id": c.client_id, "name": c.name, "confidential": c.confidential,
-         "redirect_uris": list(c.redirect_uris), "created": c.created}
+         "redirect_uris": list(c.redirect_uris), "loopback_redirects": c.loopback_redirects,
+         "created": c.created}
         for c in open_store(state_dir).clients()
     ]
 
@@ -146,41 +155,58 @@ def list_clients(state_dir: str | Path) -> list[dict[str, Any]]:
 def remove_client(state_dir: str | Path, client_id: str) -> None:
     """Delete a client and revoke every token it obtained."""
     if not open_store(state_dir).delete_client(client_id):
-        raise DiasporaUsageError(f"unknown client {client_id!r}",
+        raise FabricUsageError(f"unknown client {client_id!r}",
                                  hint="list_clients shows the registered ones")
 
 
 def register_scope(state_dir: str | Path, resource_server_client_id: str,
-                   name: str = "action_all") -> str:
+                   name: str = "action_all", *, owner_client_id: str | None = None) -> str:
     """Let clients request ``https://auth.globus.org/scopes/<rs>/<name>``; returns that string.
 
     The resource server must be a registered client (its confidential client introspects the
-    tokens). Registering the same scope twice is harmless.
+    tokens), or ``owner_client_id`` names the registered client that owns it (a service with
+    a second, fixed resource server id): that client is then in the audience of the resource
+    server's tokens and may introspect them. Registering the same scope twice is harmless.
     """
     rs = _check_uuid(resource_server_client_id, "resource_server_client_id")
     if not _SCOPE_NAME.match(name):
-        raise DiasporaUsageError(f"invalid scope name {name!r}",
+        raise FabricUsageError(f"invalid scope name {name!r}",
                                  hint="use 1-64 letters, digits, '_', '.' or '-'")
     store = open_store(state_dir)
-    if store.client(rs) is None:
-        raise DiasporaUsageError(f"unknown client {rs!r}",
+    if owner_client_id is not None:
+        add_resource_server_owner(state_dir, rs, owner_client_id)
+    elif store.client(rs) is None:
+        raise FabricUsageError(f"unknown client {rs!r}",
                                  hint="register the resource server with add_client first")
     store.insert_scope(rs, name)
     return https_scope(rs, name)
+
+
+def add_resource_server_owner(state_dir: str | Path, resource_server: str,
+                              client_id: str) -> None:
+    """Let the confidential client ``client_id`` introspect ``resource_server``'s tokens."""
+    rs = _check_uuid(resource_server, "resource_server")
+    store = open_store(state_dir)
+    client = store.client(_check_uuid(client_id, "client_id"))
+    if client is None or not client.confidential:
+        raise FabricUsageError(f"no confidential client {client_id!r}",
+                               hint="the owner of a resource server introspects its tokens, "
+                                    "so it must be a registered confidential client")
+    store.add_resource_server_owner(rs, client.client_id)
 
 
 def _lookup_name(username: str) -> str:
     return username.strip().lower()
 
 
-def _unknown_user(username: str) -> DiasporaUsageError:
-    return DiasporaUsageError(f"unknown user {username[:80]!r}",
+def _unknown_user(username: str) -> FabricUsageError:
+    return FabricUsageError(f"unknown user {username[:80]!r}",
                               hint="list_users shows the existing accounts")
 
 
 def _check_password(password: str) -> None:
     if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
-        raise DiasporaUsageError(
+        raise FabricUsageError(
             f"passwords must have {MIN_PASSWORD_LENGTH}-{MAX_PASSWORD_LENGTH} characters",
             hint="choose a longer password (a passphrase is fine)",
         )
@@ -190,4 +216,4 @@ def _check_uuid(value: str, what: str) -> str:
     try:
         return str(uuid.UUID(value))
     except (ValueError, AttributeError, TypeError) as exc:
-        raise DiasporaUsageError(f"{what} must be a UUID, got {value!r}") from exc
+        raise FabricUsageError(f"{what} must be a UUID, got {value!r}") from exc

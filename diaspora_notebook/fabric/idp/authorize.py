@@ -85,7 +85,9 @@ def validate(params: dict[str, str], store: Store, settings: IdpSettings,
 
 def redirect_allowed(client: Client, uri: str, settings: IdpSettings,
                      request_hosts: set[str]) -> bool:
-    """Registered URIs; for native clients also loopback URIs and this IdP's auth-code page."""
+    """Registered URIs; for native clients also this IdP's auth-code page, and loopback URIs
+    (any port) only for a client registered with ``loopback_redirects``: on a shared machine
+    any local account can listen on a loopback port and collect a code sent there."""
     if not uri or len(uri) > 2048:
         return False
     if uri in client.redirect_uris:
@@ -100,9 +102,9 @@ def redirect_allowed(client: Client, uri: str, settings: IdpSettings,
         return False
     if parts.fragment or parts.username or parts.password or not host:
         return False
-    if parts.scheme == "http" and host in LOOPBACK_HOSTS:
+    if is_own_auth_code_page(uri, settings, request_hosts):
         return True
-    return is_own_auth_code_page(uri, settings, request_hosts)
+    return parts.scheme == "http" and host in LOOPBACK_HOSTS and client.loopback_redirects
 
 
 def is_own_auth_code_page(uri: str, settings: IdpSettings, request_hosts: set[str]) -> bool:
@@ -114,6 +116,13 @@ def is_own_auth_code_page(uri: str, settings: IdpSettings, request_hosts: set[st
     own_hosts = {urlsplit(settings.issuer).netloc.lower(), *request_hosts}
     return (parts.scheme in ("http", "https") and parts.path.endswith(AUTH_CODE_PATH)
             and parts.netloc.lower() in own_hosts and not parts.fragment)
+
+
+def destination(redirect_uri: str, settings: IdpSettings, request_hosts: set[str]) -> str:
+    """Where the browser goes after Allow, in words for the consent page."""
+    if is_own_auth_code_page(redirect_uri, settings, request_hosts):
+        return "this sign-in service's own page, which shows you a code to copy"
+    return redirect_uri
 
 
 def redirect_location(redirect_uri: str, query: dict[str, str], settings: IdpSettings,

@@ -17,7 +17,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from diaspora_notebook.errors import FabricHomeError
+from diaspora_notebook.fabric.errors import FabricHomeError
 from diaspora_notebook.fabric.home import write_private
 
 log = logging.getLogger(__name__)

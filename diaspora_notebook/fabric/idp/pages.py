@@ -33,8 +33,9 @@ body{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0
 h1{font-size:1.4rem} label{display:block;margin:.8rem 0 .2rem}
 input[type=text],input[type=password]{width:100%;padding:.4rem;font-size:1rem;box-sizing:border-box}
 button{margin:1rem .5rem 0 0;padding:.5rem 1.2rem;font-size:1rem}
-.error{color:#a00;font-weight:600} code{font-size:1.1rem;word-break:break-all;background:#eee;
-padding:.3rem} li{font-family:monospace;word-break:break-all}
+.error,.warning{color:#a00;font-weight:600}
+code{font-size:1.1rem;word-break:break-all;background:#eee;padding:.3rem}
+li{font-family:monospace;word-break:break-all}
 """
 
 
@@ -81,12 +82,21 @@ def login_page(*, client_name: str, hidden: Mapping[str, str], error: str | None
     return _page("Diaspora local login", body)
 
 
-def consent_page(*, client_name: str, username: str, scopes: Iterable[str],
-                 transaction: str) -> str:
-    """Ask the logged-in user to allow the client the listed scopes."""
+def consent_page(*, client_name: str, client_id: str, username: str, scopes: Iterable[str],
+                 transaction: str, destination: str, loopback: bool = False) -> str:
+    """Ask the logged-in user to allow the client the listed scopes, naming the client (name
+    and id) and exactly where the browser will be sent with the authorization code."""
+    warning = (
+        '<p class="warning" id="loopback-warning">The code goes to a program listening on this '
+        "computer. Allow only if you started this sign-in yourself just now: any account on "
+        "a shared machine can listen there.</p>" if loopback else "")
     body = (
         f"<p>Signed in as <strong>{escape(username)}</strong>.</p>"
-        f"<p><strong>{escape(client_name)}</strong> requests access to:</p>{_scope_list(scopes)}"
+        f'<p>The application <strong id="client-name">{escape(client_name)}</strong> '
+        f'(client id <code id="client-id">{escape(client_id)}</code>) requests access to:</p>'
+        f"{_scope_list(scopes)}"
+        "<p>If you allow, your browser will be sent, with a code that grants this access, to:"
+        f'</p><p><code id="redirect-destination">{escape(destination)}</code></p>{warning}'
         '<form method="post" action="consent" id="consent-form">'
         f"{_hidden({'transaction': transaction})}"
         '<button type="submit" name="decision" value="allow">Allow</button>'

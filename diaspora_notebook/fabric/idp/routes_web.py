@@ -11,13 +11,20 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from diaspora_notebook.fabric.idp import pages
-from diaspora_notebook.fabric.idp.authorize import PageError, redirect_location, validate
+from diaspora_notebook.fabric.idp.authorize import (
+    LOOPBACK_HOSTS,
+    PageError,
+    destination,
+    redirect_location,
+    validate,
+)
 from diaspora_notebook.fabric.idp.context import (
     IdpContext,
     client_address,
@@ -91,8 +98,11 @@ def _login(ctx: IdpContext, form: dict[str, str], hosts: set[str], source: str) 
     ctx.store.insert_transaction(digest(transaction), user.id, req.params,
                                  time.time() + ctx.settings.code_lifetime)
     log.info("user %s logged in for client %s", user.id, req.client.client_id)
-    return html(pages.consent_page(client_name=req.client.name, username=user.username,
-                                   scopes=[s.scope for s in req.scopes], transaction=transaction))
+    return html(pages.consent_page(
+        client_name=req.client.name, client_id=req.client.client_id, username=user.username,
+        scopes=[s.scope for s in req.scopes], transaction=transaction,
+        destination=destination(req.redirect_uri, ctx.settings, hosts),
+        loopback=urlsplit(req.redirect_uri).hostname in LOOPBACK_HOSTS))
 
 
 @router.post("/v2/oauth2/consent")

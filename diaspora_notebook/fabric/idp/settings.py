@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from diaspora_notebook.errors import DiasporaUsageError
+from diaspora_notebook.fabric.errors import FabricUsageError
 
 DB_FILE_NAME = "idp.sqlite3"
 KEY_FILE_NAME = "signing-key.pem"
@@ -52,7 +52,7 @@ class IdpSettings:
             object.__setattr__(self, "issuer", self.issuer + "/")
         object.__setattr__(self, "state_dir", Path(self.state_dir))
         if self.access_token_lifetime <= 0 or self.code_lifetime <= 0:
-            raise DiasporaUsageError("token and code lifetimes must be positive seconds",
+            raise FabricUsageError("token and code lifetimes must be positive seconds",
                                      hint="e.g. --access-token-lifetime 172800")
         object.__setattr__(self, "trusted_proxies", tuple(self.trusted_proxies))
         self.trusted_networks  # noqa: B018 - validates the addresses now, not per request
@@ -61,16 +61,16 @@ class IdpSettings:
     def _check_throttle(self) -> None:
         user, source = self.login_max_failures_per_user, self.login_max_failures_per_source
         if user < 1 or source < user:
-            raise DiasporaUsageError(
+            raise FabricUsageError(
                 f"login failure limits must be 1 <= per user ({user}) <= per source ({source})",
                 hint="many accounts share one address (loopback), so the per-source limit "
                      "must not be lower than the per-user one")
         if not 0 < self.login_lock_seconds <= self.login_lock_max_seconds:
-            raise DiasporaUsageError("the login lock must be positive and at most its cap",
+            raise FabricUsageError("the login lock must be positive and at most its cap",
                                      hint="e.g. --login-lock-seconds 1 "
                                           "--login-lock-max-seconds 300")
         if self.login_failure_window < self.login_lock_max_seconds:
-            raise DiasporaUsageError("the login failure window must be at least the lock cap",
+            raise FabricUsageError("the login failure window must be at least the lock cap",
                                      hint="otherwise a capped lock would forget its failures")
 
     @cached_property
@@ -81,7 +81,7 @@ class IdpSettings:
             try:
                 networks.append(ipaddress.ip_network(entry.strip(), strict=False))
             except ValueError as exc:
-                raise DiasporaUsageError(
+                raise FabricUsageError(
                     f"trusted proxy {entry!r} is not an IP address or network",
                     hint="e.g. DIASPORA_IDP_TRUSTED_PROXIES=127.0.0.1,10.0.0.0/8") from exc
         return tuple(networks)

@@ -45,6 +45,9 @@ CREATE TABLE IF NOT EXISTS tokens (
 CREATE INDEX IF NOT EXISTS tokens_grant ON tokens (grant_id);
 CREATE INDEX IF NOT EXISTS tokens_subject ON tokens (subject);
 CREATE INDEX IF NOT EXISTS tokens_client ON tokens (client_id);
+CREATE TABLE IF NOT EXISTS resource_server_owners (
+    resource_server TEXT NOT NULL, client_id TEXT NOT NULL, created REAL NOT NULL,
+    PRIMARY KEY (resource_server, client_id));
 CREATE TABLE IF NOT EXISTS consents (
     id INTEGER PRIMARY KEY AUTOINCREMENT, identity_id TEXT NOT NULL, client_id TEXT NOT NULL,
     scope TEXT NOT NULL, created REAL NOT NULL, updated REAL NOT NULL, last_used REAL NOT NULL,
@@ -70,6 +73,9 @@ class Client:
     secret_digest: str | None
     redirect_uris: tuple[str, ...]
     created: float
+    # a native client may redirect to any http://127.0.0.1|localhost|[::1] port only if it
+    # opted in: any local account can listen on loopback (issue 27, item 4)
+    loopback_redirects: bool = False
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,10 @@ class Store:
         with self.connect() as conn:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(SCHEMA)
+            columns = {row["name"] for row in conn.execute("PRAGMA table_info(clients)")}
+            if "loopback_redirects" not in columns:  # a state dir of an older version
+                conn.execute("ALTER TABLE clients ADD COLUMN loopback_redirects INTEGER "
+                             "NOT NULL DEFAULT 0")
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
@@ -159,13 +169,22 @@ class Store:
 
     # clients -----------------------------------------------------------------------------
     def insert_client(self, client_id: str, name: str, *, confidential: bool,
-                      secret_digest: str | None, redirect_uris: tuple[str, ...]) -> None:
+                      secret_digest: str | None, redirect_uris: tuple[str, ...],
+                      loopback_redirects: bool = False) -> None:
         with self.connect() as conn:
             conn.execute(
-                "INSERT INTO clients VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO clients (client_id, name, confidential, secret_digest, "
+                "redirect_uris, created, loopback_redirects) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (client_id, name, int(confidential), secret_digest,
-                 json.dumps(list(redirect_uris)), time.time()),
+                 json.dumps(list(redirect_uris)), time.time(), int(loopback_redirects)),
             )
+
+    def set_loopback_redirects(self, client_id: str, allowed: bool) -> bool:
+        """Turn a client's loopback redirects on or off; False if there is no such client."""
+        with self.connect() as conn:
+            return bool(conn.execute(
+                "UPDATE clients SET loopback_redirects = ? WHERE client_id = ?",
+                (int(allowed), client_id)).rowcount)
 
     def client(self, client_id: str) -> Client | None:
         with self.connect() as conn:
@@ -201,6 +220,26 @@ class Store:
                 (resource_server, name),
             ).fetchone()
         return row is not None
+
+    def add_resource_server_owner(self, resource_server: str, client_id: str) -> None:
+        """Let ``client_id`` introspect tokens issued for ``resource_server`` (idempotent).
+
+        A resource server's own client always may; this is for a service whose client owns
+        more than one resource server id (e.g. a fixed id that an SDK hard-codes).
+        """
+        with self.connect() as conn:
+            conn.execute("INSERT OR IGNORE INTO resource_server_owners VALUES (?, ?, ?)",
+                         (resource_server, client_id, time.time()))
+
+    def resource_server_owners(self, resource_server: str) -> list[str]:
+        """The clients that may introspect ``resource_server``'s tokens: its own id (always)
+        and every client registered with :meth:`add_resource_server_owner`."""
+        with self.connect() as conn:
+            rows = conn.execute("SELECT client_id FROM resource_server_owners WHERE "
+                                "resource_server = ? ORDER BY created",
+                                (resource_server,)).fetchall()
+        return [resource_server, *(r["client_id"] for r in rows if r["client_id"] !=
+                                   resource_server)]
 
     def scope_rows(self) -> list[dict[str, Any]]:
         with self.connect() as conn:
@@ -327,4 +366,5 @@ def _client(row: sqlite3.Row) -> Client:
         client_id=data["client_id"], name=data["name"], confidential=bool(data["confidential"]),
         secret_digest=data["secret_digest"],
         redirect_uris=tuple(json.loads(data["redirect_uris"])), created=data["created"],
+        loopback_redirects=bool(data.get("loopback_redirects", 0)),
     )

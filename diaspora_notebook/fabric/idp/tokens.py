@@ -15,7 +15,7 @@ import time
 import uuid
 from typing import Any
 
-from diaspora_notebook.errors import DiasporaError
+from diaspora_notebook.fabric.errors import FabricError
 from diaspora_notebook.fabric.idp.hashing import digest, new_token, secret_matches
 from diaspora_notebook.fabric.idp.identities import oidc_claims, subject_identity
 from diaspora_notebook.fabric.idp.keys import SigningKey, at_hash
@@ -32,7 +32,7 @@ from diaspora_notebook.fabric.idp.store import Client, Store, TokenRecord
 _VERIFIER = re.compile(r"^[A-Za-z0-9._~-]{43,128}$")
 
 
-class OAuthError(DiasporaError):
+class OAuthError(FabricError):
     """A client mistake, answered with a 4xx JSON body in the Globus shape (reference §2.2)."""
 
     def __init__(self, error: str, description: str, *, status: int = 400) -> None:
@@ -250,10 +250,15 @@ class TokenService:
         as a bearer token, and a refresh token (which never expires) must not pass for one: it
         answers ``{"active": false}``, like an unknown token. The SDK never introspects refresh
         tokens; it only sends them to the token endpoint, which is unaffected.
+
+        A client learns about a token only if it is in the token's audience: the resource
+        server the token was issued for, or a client registered as that resource server's
+        owner (:meth:`Store.resource_server_owners`). To any other client every token is
+        ``{"active": false}``, as if unknown: it learns neither whose it is nor that it exists.
         """
         if not authorization:
             raise invalid_client("introspection requires a confidential client (HTTP Basic)")
-        self.authenticate_client(form, authorization)
+        client = self.authenticate_client(form, authorization)
         token = form.get("token", "")
         if not token:
             raise OAuthError("invalid_request", "token is required")
@@ -261,11 +266,13 @@ class TokenService:
         if (record is None or record.kind != "access" or record.expires_at is None
                 or not record.active(time.time())):
             return {"active": False}
+        aud = self.store.resource_server_owners(record.resource_server)
+        if client.client_id not in aud:
+            return {"active": False}
         identity = subject_identity(self.store, record.subject,
                                     is_client=record.subject_is_client)
         if identity is None:
             return {"active": False}
-        aud = [record.resource_server]
         result: dict[str, Any] = {
             "active": True, "token_type": "Bearer", "scope": record.scope,
             "client_id": record.client_id, "sub": record.subject,

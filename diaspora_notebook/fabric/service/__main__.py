@@ -8,7 +8,7 @@ import logging.config
 import sys
 from typing import TYPE_CHECKING
 
-from diaspora_notebook.errors import DiasporaError
+from diaspora_notebook.fabric.errors import FabricError
 
 if TYPE_CHECKING:
     from diaspora_notebook.fabric.service.kafka_admin import KafkaAdminBackend
@@ -41,7 +41,7 @@ def migrate(admin: KafkaAdminBackend) -> None:
 
     try:
         report = migrate_group_acls(admin)
-    except DiasporaError as exc:
+    except FabricError as exc:
         log.warning("could not migrate consumer-group ACLs (will retry at the next start): %s",
                     exc.one_line())
         return
@@ -64,23 +64,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8000)
     args = parser.parse_args(argv)
 
-    import uvicorn
-
+    from diaspora_notebook.fabric.httpserver import ServerLimits, serve
     from diaspora_notebook.fabric.service.app import create_app
     from diaspora_notebook.fabric.service.settings import load_settings
 
     try:
         settings = load_settings(args.config)
+        limits = ServerLimits.from_environment()
         logging.config.dictConfig(LOG_CONFIG)
         app = create_app(settings)
-    except DiasporaError as exc:
-        print(exc.one_line(), file=sys.stderr)
+    except (FabricError, ValueError) as exc:
+        print(exc.one_line() if isinstance(exc, FabricError) else str(exc), file=sys.stderr)
         return 2
     migrate(app.state.admin)
     log.info("serving on http://%s:%d (Kafka %s)", args.host, args.port,
              ",".join(settings.bootstrap_servers))
-    uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_config=LOG_CONFIG,
-                server_header=False)
+    # read timeouts and connection caps: a slow or greedy client must not stall the service
+    serve(app, host=args.host, port=args.port, limits=limits, access_log=False,
+          log_config=LOG_CONFIG)
     return 0
 
 

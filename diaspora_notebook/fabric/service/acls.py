@@ -14,8 +14,8 @@ DescribeGroups need DESCRIBE; JoinGroup, SyncGroup, Heartbeat and OffsetCommit n
 The group prefix ends in ``/``, a character topic names cannot contain, so it matches the groups
 of exactly one topic. Before that convention the prefix was the bare topic name, which also
 matched every longer topic's groups (``X`` matched ``Xbar-readers``); :func:`legacy_group_entry`
-recognizes those ACLs so the service can migrate them. The toolkit's ``diaspora_notebook.groups``
-builds the same names; the fabric never imports the toolkit, hence the second constant.
+recognizes those ACLs so the service can migrate them. The names themselves come from
+:mod:`diaspora_notebook.naming`, the one module the fabric shares with the toolkit.
 """
 
 from __future__ import annotations
@@ -23,6 +23,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
+
+# the GROUP PREFIXED resource of a topic's consumer groups is the shared naming rule's prefix
+from diaspora_notebook.naming import GROUP_SEPARATOR as GROUP_SEPARATOR
+from diaspora_notebook.naming import group_prefix as group_prefix
 
 ResourceKind = Literal["TOPIC", "GROUP"]
 PatternKind = Literal["LITERAL", "PREFIXED"]
@@ -33,7 +37,6 @@ GRANTEE_TOPIC_OPERATIONS = ("READ", "WRITE", "DESCRIBE")
 GROUP_OPERATIONS = ("READ",)
 OWNER_MARK = "ALTER"
 USER_PREFIX = "User:"
-GROUP_SEPARATOR = "/"  # == diaspora_notebook.groups.GROUP_SEPARATOR (checked by a unit test)
 
 
 @dataclass(frozen=True, order=True)
@@ -75,11 +78,6 @@ def principal_of(user: str) -> str:
 
 def user_of(principal: str) -> str | None:
     return principal[len(USER_PREFIX):] if principal.startswith(USER_PREFIX) else None
-
-
-def group_prefix(topic: str) -> str:
-    """The GROUP PREFIXED resource name of ``topic``'s consumer groups: ``"<topic>/"``."""
-    return topic + GROUP_SEPARATOR
 
 
 def _entries(user: str, topic: str, topic_ops: Iterable[str]) -> list[AclEntry]:

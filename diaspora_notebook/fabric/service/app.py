@@ -14,13 +14,29 @@ from fastapi.openapi.utils import get_openapi
 from diaspora_notebook.fabric.service.auth import IntrospectionClient, Introspector
 from diaspora_notebook.fabric.service.errors import install_error_handlers, internal_error_response
 from diaspora_notebook.fabric.service.kafka_admin import KafkaAdminBackend, KafkaAdminGateway
-from diaspora_notebook.fabric.service.limits import MAX_BODY_BYTES, BodySizeLimit
+from diaspora_notebook.fabric.service.limits import (
+    MAX_BODY_BYTES,
+    TopicCap,
+    UserLimitsFile,
+    default_quotas,
+)
 from diaspora_notebook.fabric.service.metrics import RequestMetrics
 from diaspora_notebook.fabric.service.ownership import TopicAccessManager
 from diaspora_notebook.fabric.service.provisioning import KafkaKeyProvisioner, KeyProvisioner
-from diaspora_notebook.fabric.service.routes import access, cluster, keys, topics
+from diaspora_notebook.fabric.service.routes import (
+    access,
+    cluster,
+    keys,
+    topics,
+    v3_consumers,
+    v3_management,
+    v3_records,
+)
 from diaspora_notebook.fabric.service.schemas import HealthOut, MetricsOut
 from diaspora_notebook.fabric.service.settings import ServiceSettings
+from diaspora_notebook.fabric.service.v3.body_limit import BodyLimitWithRecords
+from diaspora_notebook.fabric.service.v3.errors import install_v3_error_handlers
+from diaspora_notebook.fabric.service.v3.state import V3Services, supports_v3
 
 log = logging.getLogger(__name__)
 request_log = logging.getLogger("diaspora_notebook.fabric.service.requests")
@@ -78,11 +94,17 @@ def create_app(settings: ServiceSettings, *, admin: KafkaAdminBackend | None = N
             cache_seconds=settings.introspect_cache_seconds, timeout=settings.idp_timeout_seconds)
     if key_provisioner is None:
         key_provisioner = KafkaKeyProvisioner(backend, mechanism=settings.sasl_mechanism,
-                                              propagation_seconds=settings.key_propagation_seconds)
+                                              propagation_seconds=settings.key_propagation_seconds,
+                                              quotas=default_quotas(settings))
+    v3 = (V3Services.build(settings, backend,
+                           idle_seconds=settings.consumer_instance_timeout_seconds)
+          if supports_v3(backend) else None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
         yield
+        if v3 is not None:
+            v3.close()
         backend.close()
 
     app = FastAPI(title="Diaspora web service", version="1.0",
@@ -92,14 +114,19 @@ def create_app(settings: ServiceSettings, *, admin: KafkaAdminBackend | None = N
     app.state.settings = settings
     app.state.admin = backend
     app.state.introspector = introspector
-    app.state.topics = TopicAccessManager(backend,
-                                          propagation_seconds=settings.key_propagation_seconds)
+    app.state.topics = TopicAccessManager(
+        backend, propagation_seconds=settings.key_propagation_seconds,
+        max_topics=TopicCap(settings.max_topics_per_user,
+                            UserLimitsFile(settings.user_limits_file)))
     app.state.keys = key_provisioner
+    app.state.v3 = v3
     metrics = RequestMetrics()
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit, limit=MAX_BODY_BYTES)  # inside the request log: counted
+    install_v3_error_handlers(app)
+    # inside the request log: counted; the produce routes take larger bodies
+    app.add_middleware(BodyLimitWithRecords, limit=MAX_BODY_BYTES)
     _add_request_middleware(app, metrics)
-    for module in (topics, keys, access, cluster):
+    for module in (topics, keys, access, cluster, v3_management, v3_records, v3_consumers):
         app.include_router(module.router)
 
     @app.get("/healthz", response_model=HealthOut, tags=["ops"])

@@ -16,12 +16,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from diaspora_notebook.errors import DiasporaUsageError, FabricError
+from diaspora_notebook.fabric.errors import FabricError, FabricUsageError
 
 log = logging.getLogger(__name__)
 
 
-class ServiceConfigError(DiasporaUsageError):
+class ServiceConfigError(FabricUsageError):
     """The service configuration (file, env or a secret file it names) is unusable."""
 
 

@@ -31,12 +31,18 @@ from kafka.admin import (
     UserScramCredentialDeletion,
     UserScramCredentialUpsertion,
 )
-from kafka.protocol.admin import DescribeAclsRequest, DescribeUserScramCredentialsRequest
+from kafka.protocol.admin import (
+    AlterClientQuotasRequest,
+    DescribeAclsRequest,
+    DescribeClientQuotasRequest,
+    DescribeUserScramCredentialsRequest,
+)
 from kafka.protocol.metadata import MetadataRequest
 
-from diaspora_notebook.fabric.service.acls import AclEntry, group_prefix
+from diaspora_notebook.fabric.service.acls import AclEntry
 from diaspora_notebook.fabric.service.errors import ServiceConfigError, ServiceError
 from diaspora_notebook.fabric.service.settings import ServiceSettings
+from diaspora_notebook.naming import group_prefix
 
 log = logging.getLogger(__name__)
 POOL_WORKERS = 16
@@ -88,6 +94,12 @@ class KafkaAdminBackend(Protocol):
 
     def delete_scram(self, user: str, mechanism: str) -> bool:
         """Delete ``user``'s credential; False if it had none."""
+
+    def user_quotas(self, user: str) -> dict[str, float]:
+        """The Kafka quotas set for exactly user ``user`` (``{}`` if none)."""
+
+    def set_user_quotas(self, user: str, quotas: dict[str, float | None]) -> None:
+        """Set user ``user``'s Kafka quotas; a None value removes that quota."""
 
     def close(self) -> None: ...
 
@@ -345,6 +357,35 @@ class KafkaAdminGateway:
 
         return self._call("deleting the topic's consumer groups", run)
 
+    # -- v3 namespaces (used by fabric.service.v3, not part of KafkaAdminBackend) ------------
+
+    def resource_acls(self, resource_type: str, name: str, pattern: str) -> list[AclEntry]:
+        """ALLOW ACLs on exactly one resource pattern (e.g. TOPIC ``ns-x.`` PREFIXED)."""
+        acl_filter = _filter(ResourceType[resource_type], name, ACLResourcePatternType[pattern])
+        return self._call("reading ACLs",
+                          lambda c: from_kafka_acls(c.describe_acls(acl_filter)[0]))
+
+    def broker_count(self) -> int:
+        """How many brokers the cluster metadata lists."""
+        def run(client: Any) -> int:
+            return len(client.describe_cluster().get("brokers") or []) or 1
+        return self._call("describing the cluster", run)
+
+    def create_topic(self, topic: str, partitions: int, replication: int) -> bool:
+        """Create ``topic``; False if it already existed. Waits for its metadata."""
+        from kafka.admin import NewTopic
+
+        def run(client: Any) -> bool:
+            try:
+                client.create_topics([NewTopic(topic, partitions, replication)],
+                                     timeout_ms=int(self._timeout * 1000),
+                                     wait_for_metadata=True)
+            except kerr.TopicAlreadyExistsError:
+                return False
+            return True
+
+        return self._call("creating the topic", run)
+
     # -- SCRAM --------------------------------------------------------------------------------
 
     @staticmethod
@@ -396,3 +437,46 @@ class KafkaAdminGateway:
             raise ServiceError(503, "kafka_error", "Kafka refused to delete the key",
                                hint="retry; if it persists, the operator should check the broker")
         return True
+
+    # -- quotas -------------------------------------------------------------------------------
+    # kafka-python's admin client has no quota methods; the protocol messages are sent as its
+    # own methods send theirs (to any broker: KRaft brokers forward them to the controller)
+
+    def user_quotas(self, user: str) -> dict[str, float]:
+        component = DescribeClientQuotasRequest.ComponentData(
+            entity_type="user", match_type=0, match=user)  # 0: exactly this name
+        request = DescribeClientQuotasRequest(components=[component], strict=True)
+
+        def run(client: Any) -> dict[str, float]:
+            response = client._manager.run(client._manager.send, request)
+            if response.error_code:
+                raise kerr.for_code(response.error_code)(response.error_message or "")
+            found: dict[str, float] = {}
+            for entry in response.entries or []:
+                names = {(e.entity_type, e.entity_name) for e in entry.entity}
+                if names == {("user", user)}:
+                    found.update({v.key: float(v.value) for v in entry.values})
+            return found
+
+        return self._call("reading user quotas", run)
+
+    def set_user_quotas(self, user: str, quotas: dict[str, float | None]) -> None:
+        if not quotas:
+            return
+        entry = AlterClientQuotasRequest.EntryData(
+            entity=[AlterClientQuotasRequest.EntryData.EntityData(entity_type="user",
+                                                                  entity_name=user)],
+            ops=[AlterClientQuotasRequest.EntryData.OpData(
+                key=key, value=float(value or 0.0), remove=value is None)
+                for key, value in quotas.items()])
+        request = AlterClientQuotasRequest(entries=[entry], validate_only=False)
+
+        def run(client: Any) -> list[str]:
+            response = client._manager.run(client._manager.send, request)
+            return [f"{kerr.for_code(e.error_code).__name__}: {e.error_message}"
+                    for e in response.entries if e.error_code]
+
+        errors = self._call("setting user quotas", run)
+        if errors:
+            raise ServiceError(503, "kafka_error", f"Kafka refused the user quotas: {errors}",
+                               hint="retry; if it persists, the operator should check the broker")

@@ -10,8 +10,9 @@ import hashlib
 import threading
 from collections.abc import Collection
 
-from diaspora_notebook.fabric.service.acls import AclEntry, group_prefix
+from diaspora_notebook.fabric.service.acls import AclEntry
 from diaspora_notebook.fabric.service.errors import ServiceError
+from diaspora_notebook.naming import group_prefix
 
 
 class InMemoryKafkaAdmin:
@@ -23,6 +24,7 @@ class InMemoryKafkaAdmin:
         self.topics: dict[str, list[bytes]] = {}
         self.groups: dict[str, int] = {}  # consumer group id -> members (tests add them)
         self.scram: dict[str, tuple[str, int, str]] = {}
+        self.quotas: dict[str, dict[str, float]] = {}
         self.calls: list[str] = []
         self.down = False
         self.closed = False
@@ -122,6 +124,21 @@ class InMemoryKafkaAdmin:
         """Whether ``password`` is ``user``'s current key (what a broker would check)."""
         cred = self.scram.get(user)
         return cred is not None and cred[2] == hashlib.sha256(password.encode()).hexdigest()
+
+    def user_quotas(self, user: str) -> dict[str, float]:
+        self._enter("user_quotas")
+        return dict(self.quotas.get(user, {}))
+
+    def set_user_quotas(self, user: str, quotas: dict[str, float | None]) -> None:
+        self._enter("set_user_quotas")
+        mine = self.quotas.setdefault(user, {})
+        for key, value in quotas.items():
+            if value is None:
+                mine.pop(key, None)
+            else:
+                mine[key] = float(value)
+        if not mine:
+            del self.quotas[user]
 
     def close(self) -> None:
         self.closed = True

@@ -15,12 +15,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 from diaspora_notebook.fabric.service import acls
 from diaspora_notebook.fabric.service.errors import ServiceError
 from diaspora_notebook.fabric.service.kafka_admin import KafkaAdminBackend
+from diaspora_notebook.fabric.service.limits import topic_limit_reached
+from diaspora_notebook.naming import is_namespaced
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +66,10 @@ def _not_registered(topic: str) -> ServiceError:
 class TopicAccessManager:
     """Topic ownership and sharing for callers identified by their identity id."""
 
-    def __init__(self, admin: KafkaAdminBackend, *, propagation_seconds: float = 10.0) -> None:
+    def __init__(self, admin: KafkaAdminBackend, *, propagation_seconds: float = 10.0,
+                 max_topics: Callable[[str], int] | None = None) -> None:
         self._admin = admin
+        self._max_topics = max_topics
         self._propagation = propagation_seconds
         self._locks = [threading.Lock() for _ in range(_STRIPES)]
 
@@ -98,6 +103,12 @@ class TopicAccessManager:
                 return "no-op"
             if state.registered:
                 raise _owned_by_another(topic)
+            if self._max_topics is not None:
+                cap = self._max_topics(caller)
+                owned = acls.owned_topics(
+                    caller, self._admin.principal_acls(acls.principal_of(caller)))
+                if len(owned) >= cap:
+                    raise topic_limit_reached(caller, len(owned), cap)
             if self._admin.topic_exists(topic):
                 raise _exists_without_owner(topic)
             # grants left behind without an owner must not carry over to the new owner's data
@@ -165,9 +176,11 @@ class TopicAccessManager:
                         "registration of the name deletes them", topic, exc)
 
     def orphans(self) -> list[str]:
-        """Topics on the brokers that nobody owns (Kafka's internal ``__`` topics excepted)."""
+        """Topics on the brokers that nobody owns (Kafka's internal ``__`` topics and v3's
+        namespaced ``ns-….<topic>`` topics, owned through their namespace, excepted)."""
         return [t for t in self._admin.topic_names()
-                if not t.startswith("__") and not self.access(t).registered]
+                if not t.startswith("__") and not is_namespaced(t)
+                and not self.access(t).registered]
 
     def grant(self, topic: str, caller: str, user: str) -> Outcome:
         with self._lock(topic):

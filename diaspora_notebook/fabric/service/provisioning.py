@@ -54,8 +54,10 @@ class KafkaKeyProvisioner:
     """:class:`KeyProvisioner` over Kafka's AlterUserScramCredentials."""
 
     def __init__(self, admin: KafkaAdminBackend, *, mechanism: str = "SCRAM-SHA-512",
-                 propagation_seconds: float = 10.0) -> None:
+                 propagation_seconds: float = 10.0,
+                 quotas: dict[str, float] | None = None) -> None:
         self._admin = admin
+        self._quotas = dict(quotas or {})
         self._mechanism = mechanism
         self._propagation = propagation_seconds
         self._locks = [threading.Lock() for _ in range(32)]
@@ -66,6 +68,9 @@ class KafkaKeyProvisioner:
             return self._rotate(user)
 
     def _rotate(self, user: str) -> str:
+        # Kafka's user quotas before the first key works (an operator's own values are kept)
+        if self._quotas and not self._admin.user_quotas(user):
+            self._admin.set_user_quotas(user, dict(self._quotas))
         password = new_password()
         iterations = next_iterations(self._admin.scram_iterations(user, self._mechanism))
         self._admin.upsert_scram(user, self._mechanism, password, iterations)

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from diaspora_notebook.fabric.service import limits
 from diaspora_notebook.fabric.service.errors import ServiceConfigError
 
 ENV_PREFIX = "DIASPORA_SERVICE_"
@@ -44,6 +45,32 @@ class ServiceSettings(BaseModel):
     kafka_timeout_seconds: float = Field(10.0, gt=0, le=120)
     key_propagation_seconds: float = Field(10.0, ge=0, le=120)
     idp_timeout_seconds: float = Field(5.0, gt=0, le=60)
+    # per-user limits (issue 27, item 5): Kafka user quotas set at a user's first key, and the
+    # number of topics one user may own; `diaspora-fabric user limits` changes one user's
+    producer_byte_rate: int = Field(limits.DEFAULT_PRODUCER_BYTE_RATE, gt=0,
+                                    description="bytes/s one user may produce (Kafka quota)")
+    consumer_byte_rate: int = Field(limits.DEFAULT_CONSUMER_BYTE_RATE, gt=0,
+                                    description="bytes/s one user may fetch (Kafka quota)")
+    request_percentage: float = Field(limits.DEFAULT_REQUEST_PERCENTAGE, gt=0,
+                                      description="% of one broker thread's time per user")
+    controller_mutation_rate: float = Field(
+        limits.DEFAULT_CONTROLLER_MUTATION_RATE, gt=0,
+        description="partitions one user may create or delete per second (Kafka quota)")
+    max_topics_per_user: int = Field(limits.DEFAULT_MAX_TOPICS_PER_USER, ge=0,
+                                     description="topics one user may own")
+    user_limits_file: Path | None = Field(
+        None, description="0600 JSON of per-user topic caps; None = no per-user overrides")
+    iam_key_store: Path | None = Field(None, description="the v3 IAM key store file (JSON, "
+                                       "0600) the broker's OAUTHBEARER callback reads; None = "
+                                       "v3 keys disabled")
+    consumer_instance_timeout_seconds: float = Field(
+        300.0, gt=0, le=3600, description="a v3 consumer REST instance idle this long is closed")
+    max_partitions_per_topic: int = Field(
+        32, ge=1, description="the brokers' partition cap per topic (their topic policy); the "
+                              "add_partitions route grows a topic at most to this")
+    iam_bootstrap_servers: list[str] | None = Field(
+        None, description="host:port of the brokers' IAM (OAUTHBEARER) listener, the v3 key's "
+                          "endpoint; None = bootstrap_servers")
 
     @field_validator("bootstrap_servers")
     @classmethod
@@ -121,11 +148,12 @@ def read_secret_file(path: Path, field: str) -> str:
 
 
 def _env_value(name: str, raw: str) -> Any:
-    if name == "bootstrap_servers":
+    if name in ("bootstrap_servers", "iam_bootstrap_servers"):
         if raw.lstrip().startswith("["):
             return json.loads(raw)
         return [part.strip() for part in raw.split(",") if part.strip()]
-    if name == "ca_file" and raw.strip().lower() in ("", "null", "none"):
+    if (name in ("ca_file", "iam_key_store", "user_limits_file")
+            and raw.strip().lower() in ("", "null", "none")):
         return None
     return raw
 

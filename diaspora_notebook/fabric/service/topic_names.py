@@ -1,4 +1,5 @@
-"""Kafka's topic-name rules, checked before anything reaches the broker."""
+"""Names in requests, checked before anything reaches the broker (topic names by the shared
+rules of :mod:`diaspora_notebook.naming`)."""
 
 from __future__ import annotations
 
@@ -6,27 +7,9 @@ import re
 import uuid
 
 from diaspora_notebook.fabric.service.errors import ServiceError
+from diaspora_notebook.naming import TOPIC_NAME_HINT, v1_topic_name_problem
 
-MAX_TOPIC_LENGTH = 249
-_LEGAL = re.compile(r"[a-zA-Z0-9._-]+")
 _IDENTITY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,127}")
-
-
-def topic_name_problem(name: str) -> str | None:
-    """The rule ``name`` breaks, or None if Kafka (and this service) accept it."""
-    if not name:
-        return "a topic name must not be empty"
-    if len(name) > MAX_TOPIC_LENGTH:
-        return f"a topic name is at most {MAX_TOPIC_LENGTH} characters (this one has {len(name)})"
-    if name in (".", ".."):
-        return "a topic name cannot be '.' or '..'"
-    if not _LEGAL.fullmatch(name):
-        bad = sorted({c for c in name if not _LEGAL.fullmatch(c)})
-        shown = "".join(bad[:10])
-        return f"a topic name may only contain a-z, A-Z, 0-9, '.', '_' and '-' (not {shown!r})"
-    if name.startswith("__"):
-        return "topic names starting with '__' are reserved for Kafka's internal topics"
-    return None
 
 
 def validate_topic(name: str | None) -> str:
@@ -34,10 +17,10 @@ def validate_topic(name: str | None) -> str:
     if name is None or name == "":
         raise ServiceError(400, "missing_topic", "no topic given",
                            hint="send the topic in a Topic header or a JSON body {\"topic\": ...}")
-    problem = topic_name_problem(name)
+    problem = v1_topic_name_problem(name)
     if problem:
         raise ServiceError(400, "invalid_topic_name", problem,
-                           hint="use 1-249 characters of a-z A-Z 0-9 . _ - , not starting with __")
+                           hint=TOPIC_NAME_HINT)
     return name
 
 

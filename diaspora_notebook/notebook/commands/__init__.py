@@ -2,7 +2,6 @@
 API and returns something to display. ``magics.py`` only parses lines and routes here. Commands
 may import widgets; widgets never import commands.
 
-* ``context``: old home of the ``Diaspora`` settings, now :mod:`..configurable`.
 * ``login``: login / logout / whoami (the login link: :mod:`..links`).
 * ``topics``: topic list, register / unregister (+ create / delete on the brokers).
 * ``key``: the Kafka key and connection details (password masked unless revealed).

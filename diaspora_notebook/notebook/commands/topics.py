@@ -26,10 +26,9 @@ def run_register(settings: Diaspora, *, topic: str, create: bool = False,
                                   client=settings.logged_in_client()))
 
 
-def run_unregister(settings: Diaspora, *, topic: str, delete: bool = False) -> Result:
-    """Unregister ``topic`` (the service deletes it and its events); ``delete`` is accepted
-    for older notebooks."""
-    return Result(topics.unregister(topic, delete=delete, client=settings.logged_in_client()))
+def run_unregister(settings: Diaspora, *, topic: str) -> Result:
+    """Unregister ``topic`` (the service deletes it and its events)."""
+    return Result(topics.unregister(topic, client=settings.logged_in_client()))
 
 
 def run_topics(settings: Diaspora, *, store: Callable[[pd.DataFrame], None] | None = None,

@@ -21,19 +21,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from diaspora_notebook.errors import DiasporaUsageError
-from diaspora_notebook.notebook.widgets.live import (
-    ENDED,
-    LivePlot,
-    Refresher,
-    counters_html,
-    svg_lines,
-)
+from diaspora_notebook.notebook.widgets.live import LivePlot
 from diaspora_notebook.notebook.widgets.record import Companion, Recorded
+from diaspora_notebook.notebook.widgets.refresher import ENDED, Refresher
+from diaspora_notebook.notebook.widgets.renderers import COLORS, counters_html, svg_lines
 
 if TYPE_CHECKING:
-    from diaspora_notebook.stream.live import LiveDataFrame
+    from diaspora_notebook.stream.views import LiveFeed
 
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
+PALETTE = COLORS
 
 
 def decimate(x: np.ndarray, y: np.ndarray, buckets: int) -> tuple[np.ndarray, np.ndarray]:
@@ -80,7 +76,7 @@ class LiveChart(Companion):
     #: a record redraws the whole window as SVG: rarely, never at the chart's rate
     record_interval = 5.0
 
-    def __init__(self, live: LiveDataFrame, *, y: Sequence[str], x: str | None = None,
+    def __init__(self, live: LiveFeed, *, y: Sequence[str], x: str | None = None,
                  last: int = 100_000, buckets: int = 1_000, autorefresh: bool = True) -> None:
         if not y:
             raise DiasporaUsageError("plot needs at least one y column",
@@ -138,7 +134,7 @@ class LiveChart(Companion):
     def refresh(self) -> None:
         """Send the decimated window if rows arrived; leave a record once the stream ended."""
         with self._lock:
-            if self.counters.value != (text := counters_html(self.live)):
+            if self.counters.value != (text := counters_html(self.live.stats)):
                 self.counters.value = text
             version = self.live.version
             if version != self._shown_version:
@@ -186,7 +182,7 @@ class RecordedPlot(Recorded, LivePlot):
         return f"<div>{self.image.value}{self.counters.value}</div>"
 
 
-def live_plot(live: LiveDataFrame, **options: Any) -> Any:
+def live_plot(live: LiveFeed, **options: Any) -> Any:
     """The ``"plot"`` view: the bqplot chart, or the SVG plot where bqplot is not installed."""
     try:
         import bqplot  # noqa: F401

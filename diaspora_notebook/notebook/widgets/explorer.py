@@ -1,9 +1,10 @@
 """The topic explorer: pages of messages, filter, fields, live tail, detail, schema, groups.
 
 A skin over :class:`~diaspora_notebook.explore.state.ExplorerState`: each control calls one of
-its methods, which works in a background thread (a progress bar and Cancel while it scans), and
-its ``on_change`` events redraw the part that changed. Errors (access denied, a missing topic, a
-bad filter) show as one line; server and payload text is always escaped.
+its methods, which queues the read on the state's worker thread (a progress bar and Cancel while
+it scans), and its ``on_change`` events, called on that worker, redraw the part that changed
+from one snapshot of the state. Errors (access denied, a missing topic, a bad filter) show as
+one line; server and payload text is always escaped.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from diaspora_notebook.explore.query import META
-from diaspora_notebook.explore.state import MAX_PAGE, ExplorerState
+from diaspora_notebook.explore.state import MAX_PAGE, ExplorerSnapshot, ExplorerState
 from diaspora_notebook.notebook.errors import widget_message
 from diaspora_notebook.notebook.html import esc, grid, kv_table, status_line
 from diaspora_notebook.notebook.widgets import ipywidgets
@@ -124,12 +125,11 @@ class Explorer(Companion):
     # --- what the controls do (each one short; the work is in the state) -------------------
 
     def _sync(self) -> None:
-        s = self.state
-        s.partitions = list(self.partitions.value) or None
-        s.start, s.start_offset, s.start_time = self.start.value, self.offset.value, \
-            self.time.value
-        s.fields = list(self.fields.value) or None
-        s.page_size = int(self.page_size.value)
+        self.state.configure(partitions=list(self.partitions.value) or None,
+                             start=self.start.value, start_offset=self.offset.value,
+                             start_time=self.time.value,
+                             fields=list(self.fields.value) or None,
+                             page_size=int(self.page_size.value))
 
     def load(self) -> None:
         """Read the first page from the chosen start."""
@@ -187,16 +187,17 @@ class Explorer(Companion):
 
     def query_rows(self) -> list[tuple[str, Any]]:
         """What the last page was read with: start, partitions, filter, fields."""
-        s = self.state
-        start = {"offset": f"offset {s.start_offset}", "time": f"time {s.start_time}"}.get(
-            s.start, s.start)
-        rows: list[tuple[str, Any]] = [("Topic", s.topic), ("Start", start)]
-        if s.partitions:
-            rows.append(("Partitions", ", ".join(str(p) for p in s.partitions)))
-        if s.filter:
-            rows.append(("Filter", s.filter))
-        if s.fields:
-            rows.append(("Fields", ", ".join(s.fields)))
+        s = self.state.snapshot()
+        q = s.query
+        start = {"offset": f"offset {q.start_offset}", "time": f"time {q.start_time}"}.get(
+            q.start, q.start)
+        rows: list[tuple[str, Any]] = [("Topic", self.state.topic), ("Start", start)]
+        if q.partitions:
+            rows.append(("Partitions", ", ".join(str(p) for p in q.partitions)))
+        if q.filter:
+            rows.append(("Filter", q.filter))
+        if q.fields:
+            rows.append(("Fields", ", ".join(q.fields)))
         if s.tailing:
             rows.append(("Live tail", "paused" if s.paused else "on"))
         return rows
@@ -218,10 +219,10 @@ class Explorer(Companion):
             lines.append(page.summary())
         return "\n".join(lines)
 
-    # --- drawing (called from the state's background thread) ------------------------------
+    # --- drawing (called on the state's worker thread, one snapshot per change) ------------
 
     def _redraw(self, what: str) -> None:
-        s = self.state
+        s = self.state.snapshot()
         if what == "error" and s.error is not None:
             self.message.value = status_line(widget_message(s.error), kind="error")
             self.update_record()
@@ -231,7 +232,7 @@ class Explorer(Companion):
         elif what == "busy":
             self.buttons["cancel"].disabled = not s.busy
         elif what == "page" and s.page is not None:
-            self._draw_page()
+            self._draw_page(s)
         elif what == "detail" and s.detail is not None:
             self.detail.value = _detail_html(s)
         elif what == "schema" and s.schema is not None:
@@ -242,8 +243,8 @@ class Explorer(Companion):
                                          s.groups.itertuples(index=False)) \
                 if len(s.groups) else status_line("no consumer groups you may see")
 
-    def _draw_page(self) -> None:
-        s, page = self.state, self.state.page
+    def _draw_page(self, s: ExplorerSnapshot) -> None:
+        page = s.page
         assert page is not None
         if s.all_partitions and not self.partitions.options:
             self.partitions.options = s.all_partitions
@@ -259,7 +260,7 @@ class Explorer(Companion):
         self.update_record()
 
 
-def _detail_html(state: ExplorerState) -> str:
+def _detail_html(state: ExplorerSnapshot) -> str:
     d = state.detail
     assert d is not None
     when = d.timestamp.isoformat() if isinstance(d.timestamp, dt.datetime) else d.timestamp

@@ -1,8 +1,9 @@
 """The live grid: a ``LiveDataFrame``'s window in Perspective's datagrid, fed only new rows.
 
 Perspective was chosen over ipydatagrid by produce -> screen latency in a real JupyterLab and
-Chromium (``benchmarks/live_grid.py``, figures in docs/performance.md): ipydatagrid's only
-update is its whole frame, which it re-serializes on every change, and it draws on a canvas.
+Chromium (``benchmarks/live_grid.py``; every figure is in docs/performance.md): ipydatagrid's
+only update is its whole frame, which it re-serializes on every change, and it draws on a
+canvas.
 
 How rows travel: the kernel holds a Perspective table of at most ``limit`` rows (append mode:
 the newest rows, older ones roll over; ``latest_by_key``: one row per key, indexed by it). The
@@ -13,11 +14,10 @@ rows that arrived since the last one (:meth:`LiveDataFrame.rows_since`, never th
 Perspective's front end opens its table once, when it draws, so the table's columns should be
 right from the start: a view made on an empty window takes them from the topics' newest records
 (:meth:`LiveDataFrame.sample_table`), and shows those records until the stream's own rows push
-them out. The datagrid's first drawing of rows costs the browser 100-200 ms (its row elements
-are made and styled); drawn before the first events, it no longer delays them (at 5,000 events/s
-the first second's worst latency fell from 276-405 to 200-209 ms). A column that appears later
-(schema drift, or the first payloads of a new topic) reloads the table once, with the new
-column, and the grid is drawn again (0.5-1 s in which the screen lags).
+them out. The datagrid's first drawing of rows is slow (its row elements are made and styled);
+drawn before the first events, it no longer delays them. A column that appears later (schema
+drift, or the first payloads of a new topic) reloads the table once, with the new column, and
+the grid is drawn again (the screen lags meanwhile).
 
 perspective-python is in the ``notebook`` extra; without it :func:`grid_available` is False and
 the live view shows a plain HTML table of the newest rows instead.
@@ -27,19 +27,18 @@ from __future__ import annotations
 
 import copy
 import importlib.util
-import json
 import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
-    from diaspora_notebook.stream.live import LiveDataFrame
+    from diaspora_notebook.stream.views import LiveFeed
 
 log = logging.getLogger(__name__)
 
 #: most rows the grid holds (and scrolls through) for an append-mode stream; it is also the
 #: most rows one refresh sends, which bounds a refresh's cost at high rates (the whole window
-#: stays in ``live.df``): at 50,000 events/s, 10,000 rows took p99 to 1 s, 2,000 to 0.6 s
+#: stays in ``live.df``; measured in docs/performance.md)
 GRID_ROWS = 2_000
 GRID_HEIGHT = "340px"
 _META = ("topic", "partition", "offset", "timestamp", "key")
@@ -72,19 +71,14 @@ def arrow_ipc(table: Any) -> bytes:
     return bytes(sink.getvalue().to_pybytes())
 
 
-def _as_text(column: Any) -> Any:
-    import pyarrow as pa
-
-    values = column.to_pylist()
-    return pa.array([None if v is None else v if isinstance(v, str) else
-                     json.dumps(v, default=str) for v in values], pa.string())
-
-
 def displayable(table: Any) -> Any:
     """The table with only types Perspective shows: nested values (lists, structs), binary
-    and all-null columns become text; dictionaries are decoded."""
+    and all-null columns become text (the read path's one text fallback,
+    :func:`~diaspora_notebook.kafka.arrow.as_text`); dictionaries are decoded."""
     import pyarrow as pa
     import pyarrow.types as pt
+
+    from diaspora_notebook.kafka.arrow import as_text
 
     columns = []
     for name, column in zip(table.column_names, table.columns, strict=True):
@@ -95,7 +89,7 @@ def displayable(table: Any) -> Any:
         if (pt.is_nested(kind) or pt.is_binary(kind) or pt.is_large_binary(kind)
                 or pt.is_null(kind) or pt.is_decimal(kind) or pt.is_duration(kind)
                 or pt.is_large_string(kind)):
-            column = _as_text(column)
+            column = as_text(column)
         columns.append((name, column))
     return pa.table(dict(columns))
 
@@ -109,7 +103,7 @@ def shown_columns(names: Sequence[str], *, topics: int, keys_seen: bool) -> list
 
 
 class LiveGrid:
-    """A Perspective datagrid that follows a ``LiveDataFrame`` (call :meth:`refresh`).
+    """A Perspective datagrid that follows a live stream (call :meth:`refresh`).
 
     ``widget`` is one ``PerspectiveWidget`` for the grid's life, made at once (its front end,
     6 MB of JavaScript and WebAssembly, loads while the stream waits for its first events).
@@ -122,18 +116,18 @@ class LiveGrid:
     the first events land in rows already drawn. None is shown twice: a stream that reads one
     while it is shown drops it from its batch (by key, it simply replaces itself).
 
-    :param live: the stream shown
+    :param live: the stream shown (read through its ``LiveFeed`` only)
     :param limit: most rows held in the grid (append mode)
     :param height: the grid's height (CSS)
     """
 
-    def __init__(self, live: LiveDataFrame, *, limit: int = GRID_ROWS,
+    def __init__(self, live: LiveFeed, *, limit: int = GRID_ROWS,
                  height: str = GRID_HEIGHT) -> None:
         from perspective.widget import PerspectiveWidget
 
         self.live = live
-        self.keyed = live.frame.mode == "latest_by_key"
-        self.limit = max(1, min(limit, live.frame.max_rows))
+        self.keyed = live.mode == "latest_by_key"
+        self.limit = max(1, min(limit, live.max_rows))
         self.columns: list[str] = []
         self.reloads = 0
         self.sampled = False  # the first table's columns came from the topics' newest records
@@ -194,7 +188,7 @@ class LiveGrid:
             still drawn would take the new settings (columns, sort) for its old table, drop
             the columns it lacks and write its own, old columns back into the widget.
         """
-        if self.live.frame.events <= self._events:
+        if self.live.events <= self._events:
             return False
         table, self._events = self.live.rows_since(self._events, self.limit)
         if self._sampled_at:

@@ -6,8 +6,8 @@ CA from the process-wide :func:`~diaspora_notebook.client.default_client` (pass 
 use another). Your keyword arguments win. The producer serializes values as JSON by default,
 as the original SDK did. With the key cached, building one makes no web-service call.
 
-Construction runs inside :func:`~diaspora_notebook.kafka_diagnose.diagnosed_connection` with a
-bounded bootstrap timeout, so a wrong key, an untrusted CA or a stopped broker raise
+Construction runs inside :func:`~diaspora_notebook.diagnose.diagnosed_connection` with
+a bounded bootstrap timeout, so a wrong key, an untrusted CA or a stopped broker raise
 ``KafkaAuthenticationError``, ``KafkaTLSError`` or ``BrokerUnavailableError``.
 
 Without kafka-python, ``import diaspora_notebook`` still works and using a wrapper raises
@@ -19,12 +19,13 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from diaspora_notebook.diagnose import diagnosed_connection
 from diaspora_notebook.errors import (
     KafkaAccessDeniedError,
     KafkaClientMissingError,
 )
-from diaspora_notebook.kafka_diagnose import diagnosed_connection
-from diaspora_notebook.kafka_metadata import restart_metadata_refresh
+from diaspora_notebook.kafka.errors import CLUSTER_AUTHORIZATION_FAILED, code_of
+from diaspora_notebook.kafka.metadata_refresh import restart_metadata_refresh
 
 if TYPE_CHECKING:
     from diaspora_notebook.client import Client
@@ -127,14 +128,14 @@ if _kafka is not None:
         def send(self, topic: str, *args: Any, **kwargs: Any) -> Any:
             """As kafka-python's; a topic without your ACLs fails with KafkaAccessDeniedError.
             A producer that outlived a broker restart finds the brokers again (see
-            ``kafka_metadata``)."""
+            ``kafka.metadata_refresh``)."""
             restart_metadata_refresh(self)
             try:
                 future = super().send(topic, *args, **kwargs)
             except _AuthorizationError as exc:
                 raise _denied(topic, exc) from exc
             except _kafka.errors.KafkaError as exc:
-                if "ClusterAuthorizationFailed" not in str(exc):
+                if code_of(exc) != CLUSTER_AUTHORIZATION_FAILED:  # its cause's code
                     raise
                 # the idempotent producer asked for a producer id while the key could write
                 # to no topic; kafka-python keeps that failure for the producer's lifetime
@@ -160,7 +161,7 @@ if _kafka is not None:
 
         def poll(self, *args: Any, **kwargs: Any) -> Any:
             """As kafka-python's (iterating calls it too). A consumer that outlived a broker
-            restart finds the brokers again (see ``kafka_metadata``)."""
+            restart finds the brokers again (see ``kafka.metadata_refresh``)."""
             restart_metadata_refresh(self)
             return super().poll(*args, **kwargs)
 

@@ -6,6 +6,9 @@ it is the same command, log handling, readiness check and stop as in ``diaspora-
     with IdpServer.at(tmp_path / "home", access_token_lifetime=2) as idp:
         admin.add_user(idp.state_dir, "alice", "password")
         requests.get(idp.base_url + "healthz")
+
+(A globus-sdk environment whose Auth service is this IdP:
+``diaspora_notebook.testing.tokens.environment_for(idp.base_url)``.)
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from diaspora_notebook.environments import register_globus_environment
 from diaspora_notebook.fabric import webapps
 from diaspora_notebook.fabric.home import FabricHome
 from diaspora_notebook.fabric.launcher import ManagedProcess, free_port, tail
@@ -58,11 +60,6 @@ class IdpServer:
     @property
     def state_dir(self) -> Path:
         return self.home.idp_dir
-
-    @property
-    def environment(self) -> str:
-        """A globus-sdk environment name whose Auth service is this IdP."""
-        return register_globus_environment(f"diaspora-idp-{self.port}", self.base_url)
 
     def _process(self) -> ManagedProcess:
         process = webapps.idp_process(self.home, self.port)

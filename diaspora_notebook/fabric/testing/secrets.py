@@ -1,10 +1,14 @@
-"""Record every secret a test session is handed, for the log audit (``secrets_in_logs``).
+"""Every secret the fabric issued to a test session, and whether its logs leak them.
+
+:data:`ISSUED_SECRETS` holds every password, token and Kafka key handed out in-process (or
+passed to :func:`remember_secret`), so a test can prove none of them ended up in a log of the
+fabric (:func:`secrets_in_logs`).
 
 :class:`SecretRecorder` wraps, while it is active, the identity provider's admin API (passwords
 of new accounts, client secrets) and ``requests.Session.send`` (every ``password``,
 ``access_token``, ``refresh_token``, ``id_token`` or ``client_secret`` in a JSON response
 received through ``requests``: the SDK's ``create_key`` and token exchanges, raw service calls),
-and puts what it sees in :data:`~diaspora_notebook.testing.tokens.ISSUED_SECRETS`. The wrappers
+and puts what it sees in :data:`ISSUED_SECRETS`. The wrappers
 only record: they call straight through, change no behaviour, and are removed on exit.
 
 The ``record_issued_secrets`` fixture (session scope) keeps one recorder active; a conftest that
@@ -16,13 +20,51 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from diaspora_notebook.testing.tokens import remember_secret
+ISSUED_SECRETS: set[str] = set()
+_secrets_lock = threading.Lock()
+
+
+def remember_secret(*values: str | None) -> None:
+    """Remember secrets (passwords, tokens, keys) that must never appear in a log."""
+    with _secrets_lock:
+        ISSUED_SECRETS.update(v for v in values if v)
+
+
+def log_files(fabric: Any) -> list[Path]:
+    """Every log file under the fabric home (process logs, Kafka's server logs)."""
+    root = Path(fabric.home.root)
+    found = []
+    for path in root.rglob("*"):
+        if not path.is_file():
+            continue
+        parts = path.relative_to(root).parts
+        # Kafka's data directories hold *.log segments: message data, not logs
+        if "data" in parts or "kraft" in parts:
+            continue
+        if ".log" in path.name or "logs" in parts or path.suffix in (".out", ".err"):
+            found.append(path)
+    return sorted(found)
+
+
+def secrets_in_logs(fabric: Any, values: Iterable[str] | None = None) -> dict[str, list[str]]:
+    """Which log files contain which secrets (shown as their first 6 characters)."""
+    with _secrets_lock:
+        wanted = [v for v in (values if values is not None else ISSUED_SECRETS) if len(v) >= 8]
+    leaks: dict[str, list[str]] = {}
+    for path in log_files(fabric):
+        text = path.read_text(errors="replace")
+        hits = sorted({v[:6] + "..." for v in wanted if v in text})
+        if hits:
+            leaks[str(path)] = hits
+    return leaks
 
 SECRET_FIELDS = ("password", "access_token", "refresh_token", "id_token", "client_secret")
 

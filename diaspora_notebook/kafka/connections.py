@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from diaspora_notebook.client import Client
-    from diaspora_notebook.kafka import KafkaAdmin, KafkaConsumer
+    from diaspora_notebook.kafka.clients import KafkaAdmin, KafkaConsumer
 
 
 def client_or_default(client: Client | None) -> Client:
@@ -23,9 +23,9 @@ def client_or_default(client: Client | None) -> Client:
 
 @contextlib.contextmanager
 def admin(client: Client | None = None) -> Iterator[KafkaAdmin]:
-    """A :class:`~diaspora_notebook.kafka.KafkaAdmin` for ``client`` (default: the default
+    """A :class:`~diaspora_notebook.kafka.clients.KafkaAdmin` for ``client`` (default: the default
     client), closed afterwards."""
-    from diaspora_notebook.kafka import KafkaAdmin
+    from diaspora_notebook.kafka.clients import KafkaAdmin
 
     adm = KafkaAdmin(client=client_or_default(client))
     try:
@@ -36,9 +36,9 @@ def admin(client: Client | None = None) -> Iterator[KafkaAdmin]:
 
 @contextlib.contextmanager
 def consumer(client: Client | None = None, **kwargs: Any) -> Iterator[KafkaConsumer]:
-    """A :class:`~diaspora_notebook.kafka.KafkaConsumer` without a group (nothing committed),
-    closed afterwards."""
-    from diaspora_notebook.kafka import KafkaConsumer
+    """A :class:`~diaspora_notebook.kafka.clients.KafkaConsumer` without a group (nothing
+    committed), closed afterwards."""
+    from diaspora_notebook.kafka.clients import KafkaConsumer
 
     con = KafkaConsumer(client=client_or_default(client), enable_auto_commit=False,
                         group_id=None, **kwargs)

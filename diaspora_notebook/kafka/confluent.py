@@ -1,53 +1,30 @@
-"""The two consumer back ends of the read path, behind one small interface (``Source``).
-
-``ConfluentSource`` (librdkafka through confluent-kafka) is the fast one: ``consume()`` hands over
-thousands of messages per call and fetches ahead in librdkafka's own threads. ``KafkaPythonSource``
-is the pure-Python fallback. Both return batches as columns (``RawBatch``), one per partition, so
-nothing downstream touches a record object. A topic partition is ``(topic, partition)``.
-"""
+"""The librdkafka source (confluent-kafka): ``consume()`` hands over thousands of messages per call
+and librdkafka fetches ahead in its own threads; the fast engine of the read path."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
 from diaspora_notebook.errors import DiasporaUsageError
-from diaspora_notebook.kafka_metadata import metadata_refresh_stopped
+from diaspora_notebook.kafka.errors import (
+    AUTHENTICATION_CODES,
+    DENIED_CODES,
+    GROUP_CODES,
+    PARTITION_EOF,
+    UNKNOWN_TOPIC,
+    UNKNOWN_TOPIC_CODES,
+    USAGE_CODES,
+    SourceError,
+)
+from diaspora_notebook.kafka.source import TP, OnAssign, RawBatch
 
-TP = tuple[str, int]
 #: librdkafka's own log lines go here, never to stderr (a background thread must not print
 #: into whichever notebook cell runs at the time)
-RDKAFKA_LOG = logging.getLogger("diaspora_notebook.stream.librdkafka")
-OnAssign = Callable[[list[TP]], dict[TP, int]]
-
-
-class RawBatch(NamedTuple):
-    """Consecutive records of one partition, as columns."""
-
-    topic: str
-    partition: int
-    offsets: np.ndarray  #: int64, ascending
-    timestamps: np.ndarray  #: int64 ms since the epoch, -1 when unknown
-    keys: list[bytes | None]
-    values: list[bytes | None]
-    headers: list[Any] | None  #: per record a list of (name, bytes), when asked for
-
-    @property
-    def next_offset(self) -> int:
-        return int(self.offsets[-1]) + 1
-
-
-class SourceError(Exception):
-    """A back-end error turned into one shape: a short text and whether retrying can help."""
-
-    def __init__(self, text: str, *, retriable: bool = True, fatal: bool = False) -> None:
-        super().__init__(text)
-        self.retriable = retriable
-        self.fatal = fatal  # the consumer object is unusable: build a new one
-
+RDKAFKA_LOG = logging.getLogger("diaspora_notebook.kafka.librdkafka")
 
 # --- librdkafka --------------------------------------------------------------------------------
 
@@ -113,7 +90,7 @@ def to_librdkafka(config: dict[str, Any]) -> dict[str, Any]:
 
 
 class ConfluentSource:
-    """librdkafka consumer (``confluent_kafka.Consumer``) behind the ``Source`` interface."""
+    """librdkafka consumer (``confluent_kafka.Consumer``) as a :class:`~.source.Source`."""
 
     name = "confluent"
 
@@ -148,7 +125,7 @@ class ConfluentSource:
 
     # errors librdkafka reports from its own threads (broker down, TLS, SASL): kept until polled
     def _on_error(self, err: Any) -> None:
-        if not self._group_mode and "GROUP" in err.name():  # the unused reader group
+        if not self._group_mode and err.code() in GROUP_CODES:  # the unused reader group
             RDKAFKA_LOG.debug("ignored: %s", err)
             return
         self._errors.append(err)
@@ -174,7 +151,7 @@ class ConfluentSource:
         if info is None:
             return []
         if info.error is not None:
-            if info.error.code() == 3:  # UNKNOWN_TOPIC_OR_PART: the caller says "not found"
+            if info.error.code() == UNKNOWN_TOPIC:  # the caller says "not found"
                 return []
             raise _confluent_error(info.error)  # e.g. authorization: say so, not "not found"
         return sorted(info.partitions)
@@ -252,7 +229,7 @@ class ConfluentSource:
         if any(errors):
             bad = [e for e in errors if e is not None]
             msgs = [m for m, e in zip(msgs, errors, strict=True) if e is None]
-            real = [e for e in bad if e.code() != -191]  # _PARTITION_EOF is not a problem
+            real = [e for e in bad if e.code() != PARTITION_EOF]  # not a problem
             if real and not msgs:
                 raise _confluent_error(real[-1])
         return confluent_batches(msgs, self._single_topic, self._headers)
@@ -307,15 +284,17 @@ def _confluent_error(err: Any) -> SourceError:
     name = err.name() if hasattr(err, "name") else type(err).__name__
     text = err.str() if hasattr(err, "str") else str(err)
     fatal = bool(getattr(err, "fatal", lambda: False)())
-    retriable = not fatal and name not in ("_INVALID_ARG", "_NOT_IMPLEMENTED")
+    code = err.code() if hasattr(err, "code") else None
+    retriable = not fatal and code not in USAGE_CODES
     hint = ""
-    if "AUTHORIZATION" in name or "AUTHENTICATION" in name:
+    if code in DENIED_CODES or code in AUTHENTICATION_CODES:
         hint = " - check that your key is valid and that you may read the topic"
-    elif name in ("_UNKNOWN_PARTITION", "_UNKNOWN_TOPIC", "UNKNOWN_TOPIC_OR_PART"):
+    elif code in UNKNOWN_TOPIC_CODES:
         # what the brokers answer for a topic this key may no longer describe, too
         hint = (" - the topic was deleted, or this key may no longer read it (access removed "
                 "or the key replaced)")
-    return SourceError(f"{_camel(name)}: {text}{hint}", retriable=retriable, fatal=fatal)
+    return SourceError(f"{_camel(name)}: {text}{hint}", code=code, retriable=retriable,
+                       fatal=fatal)
 
 
 def _camel(name: str) -> str:
@@ -323,147 +302,3 @@ def _camel(name: str) -> str:
     so messages read the same whichever engine runs)."""
     words = name.strip("_").split("_")
     return "".join(w.capitalize() for w in words) + "Error"
-
-
-# --- kafka-python ------------------------------------------------------------------------------
-
-#: kafka-python's default (30 s) is the longest wait between reconnect attempts to a broker that
-#: failed again and again, and it also spaces its metadata refreshes while no broker is up: after a
-#: broker restart the stream stood still for up to ~70 s. Capped at 1 s it resumes within ~2 s.
-KAFKA_PYTHON_RECONNECT_BACKOFF_MAX_MS = 1_000
-
-
-class KafkaPythonSource:
-    """kafka-python ``KafkaConsumer`` behind the ``Source`` interface."""
-
-    name = "kafka-python"
-
-    def __init__(self, config: dict[str, Any], *, group_id: str | None,
-                 auto_offset_reset: str = "latest", topics: Sequence[str] = (),
-                 headers: bool = False) -> None:
-        from kafka import KafkaConsumer
-
-        from diaspora_notebook.kafka_diagnose import diagnosed_connection
-
-        if any("." in k for k in config):
-            raise DiasporaUsageError(
-                "the kafka-python engine got librdkafka settings (dotted names)",
-                hint="pass kafka-python KafkaConsumer settings, or engine='confluent'")
-        conf = dict(config)
-        conf.update(group_id=group_id, enable_auto_commit=group_id is not None,
-                    key_deserializer=None, value_deserializer=None)
-        conf.setdefault("bootstrap_timeout_ms", 10_000)
-        conf.setdefault("reconnect_backoff_max_ms", KAFKA_PYTHON_RECONNECT_BACKOFF_MAX_MS)
-        conf.setdefault("auto_offset_reset", auto_offset_reset)
-        self._headers = headers
-        with diagnosed_connection(conf):
-            self.consumer = KafkaConsumer(**conf)
-
-    def broken(self) -> str | None:
-        """Why this consumer can no longer recover by itself (a new one must be built), or None."""
-        return metadata_refresh_stopped(self.consumer)
-
-    def take_error(self) -> SourceError | None:
-        # kafka-python raises from poll() itself, except for the one failure it keeps quiet about
-        stopped = self.broken()
-        if stopped is None:
-            return None
-        return SourceError(f"kafka-python stopped refreshing metadata ({stopped}); "
-                           "reconnecting with a new consumer", fatal=True)
-
-    @staticmethod
-    def _tp(tp: TP) -> Any:
-        from kafka import TopicPartition
-
-        return TopicPartition(*tp)
-
-    def partitions(self, topic: str, timeout: float = 10.0) -> list[int]:
-        return sorted(self.consumer.partitions_for_topic(topic) or ())
-
-    def assign(self, offsets: dict[TP, int]) -> None:
-        current = set(self.consumer.assignment())
-        new = {self._tp(tp): off for tp, off in offsets.items()}
-        self.consumer.assign(sorted(current | set(new)))
-        for tp, off in new.items():
-            self.consumer.seek(tp, off)
-
-    def assignment(self) -> list[TP]:
-        return [(tp.topic, tp.partition) for tp in self.consumer.assignment()]
-
-    def watermarks(self, tps: Iterable[TP], timeout: float = 10.0) -> dict[TP, tuple[int, int]]:
-        parts = [self._tp(tp) for tp in tps]
-        if not parts:
-            return {}
-        ms = int(timeout * 1000)
-        low = self.consumer.beginning_offsets(parts, timeout_ms=ms)
-        high = self.consumer.end_offsets(parts, timeout_ms=ms)
-        return {(tp.topic, tp.partition): (low[tp], high[tp]) for tp in parts}
-
-    def offsets_for_times(self, tps: Iterable[TP], ms: int,
-                          timeout: float = 10.0) -> dict[TP, int | None]:
-        found = self.consumer.offsets_for_times({self._tp(tp): ms for tp in tps},
-                                                timeout_ms=int(timeout * 1000))
-        return {(tp.topic, tp.partition): (f.offset if f is not None else None)
-                for tp, f in found.items()}
-
-    def highwater(self, tp: TP) -> int | None:
-        mark: int | None = self.consumer.highwater(self._tp(tp))
-        return mark
-
-    def position(self, tp: TP) -> int | None:
-        at: int | None = self.consumer.position(self._tp(tp), timeout_ms=2000)
-        return at
-
-    def subscribe(self, topics: Sequence[str], on_assign: OnAssign) -> None:
-        from kafka import ConsumerRebalanceListener
-
-        source = self
-
-        class Listener(ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python: untyped
-            def on_partitions_revoked(self, revoked: Any) -> None:
-                pass
-
-            def on_partitions_assigned(self, assigned: Any) -> None:
-                wanted = on_assign([(tp.topic, tp.partition) for tp in assigned])
-                for tp in assigned:
-                    off = wanted.get((tp.topic, tp.partition))
-                    if off is not None:
-                        source.consumer.seek(tp, off)
-                paused = source._paused_wanted
-                if paused:
-                    source.consumer.pause(*assigned)
-
-        self._paused_wanted = False
-        self.consumer.subscribe(list(topics), listener=Listener())
-
-    _paused_wanted = False
-
-    def pause(self, tps: Iterable[TP]) -> None:
-        self._paused_wanted = True
-        todo = [self._tp(tp) for tp in tps]
-        if todo:
-            self.consumer.pause(*todo)
-
-    def resume(self) -> None:
-        self._paused_wanted = False
-        self.consumer.resume(*self.consumer.paused())
-
-    def paused(self) -> set[TP]:
-        return {(tp.topic, tp.partition) for tp in self.consumer.paused()}
-
-    def poll(self, timeout: float, max_records: int) -> list[RawBatch]:
-        got = self.consumer.poll(timeout_ms=int(timeout * 1000), max_records=max_records)
-        out = []
-        for tp, recs in got.items():
-            if not recs:
-                continue
-            out.append(RawBatch(
-                tp.topic, tp.partition,
-                np.array([r.offset for r in recs], np.int64),
-                np.array([r.timestamp for r in recs], np.int64),
-                [r.key for r in recs], [r.value for r in recs],
-                [list(r.headers or []) for r in recs] if self._headers else None))
-        return out
-
-    def close(self, *, commit: bool) -> None:
-        self.consumer.close(autocommit=commit, timeout_ms=2000)

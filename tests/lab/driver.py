@@ -34,7 +34,7 @@ from typing import Any
 
 import requests
 
-from diaspora_notebook.fabric.launcher import free_port
+from diaspora_notebook.fabric.testing import free_port
 
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
 CHROMIUM_ARGS = [

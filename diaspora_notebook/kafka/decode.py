@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 from typing import TYPE_CHECKING, Any
 
-from diaspora_notebook.stream.flatten import ERROR_COLUMN, VALUE_COLUMN, RowDecoder, flatten
+from diaspora_notebook.kafka.flatten import ERROR_COLUMN, VALUE_COLUMN, RowDecoder, flatten
 
 if TYPE_CHECKING:
     import pandas as pd

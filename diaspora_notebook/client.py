@@ -11,6 +11,15 @@ Clients of the same environment and user dir in one process share their login
 :func:`default_client` is the process-wide client the Kafka wrappers use. A client holds HTTP
 sessions: ``with Client() as client:`` (or :meth:`Client.close`) releases them.
 
+On an environment whose service speaks v3 (``api = "v3"``: the built-in ``diaspora``, today's
+hosted service, or ``local-v3``) a client also has the v3 surface of diaspora-event-sdk 0.5.1:
+:attr:`Client.namespace`, :meth:`Client.create_user`, :meth:`Client.create_topic`,
+:meth:`Client.delete_topic`, :meth:`Client.recreate_topic`, :meth:`Client.list_namespaces`,
+:meth:`Client.delete_key`, :meth:`Client.produce` and :meth:`Client.produce_batch` (records over
+HTTPS), with the SDK's return values. Its keys are IAM keys: ``connection_config`` gives Kafka
+settings that sign an IAM token (OAUTHBEARER, :mod:`diaspora_notebook.kafka.iam`). The seed's
+v1 calls (``register_topic``, ...) are for v1 environments.
+
 Logging in: :meth:`Client.login` (the configured flow), or the two-phase login a widget, the
 ``input()`` prompt and scripts all use: :meth:`Client.begin_login` returns the URL to open,
 :meth:`Client.finish_login` takes the code the login page showed.
@@ -43,7 +52,13 @@ from diaspora_notebook.errors import (
 )
 from diaspora_notebook.login.key_cache import KeyCache
 from diaspora_notebook.login.session import AuthSession, is_stale_login
-from diaspora_notebook.web import WebClient, to_diaspora_error
+from diaspora_notebook.naming import (
+    is_namespaced,
+    namespace_of,
+    namespace_prefix,
+    v3_kafka_topic,
+)
+from diaspora_notebook.web import V3WebClient, WebClient, to_diaspora_error
 
 log = logging.getLogger(__name__)
 LIBRARIES = ("kafka-python", "confluent-kafka", "aiokafka")
@@ -93,6 +108,8 @@ class Client:
         self._web: WebClient | None = None
         self._web_app: object | None = None
         self._lock = threading.RLock()
+        self._v3_key: dict[str, Any] | None = None  # v3: the service's key, asked once
+        self._iam_tokens: Any = None  # v3: kafka.iam.IamTokens of that key
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -212,6 +229,7 @@ class Client:
         self._session.logout()
         with self._lock:
             web, self._web, self._web_app = self._web, None, None
+            self._v3_key = self._iam_tokens = None
         if web is not None:
             web.close()
         _reset_default_clients()
@@ -225,8 +243,13 @@ class Client:
             if self._web is None or self._web_app is not app:
                 if self._web is not None:
                     self._web.close()
-                self._web = WebClient(resource_server=self.environment.resource_server,
-                                      scope=self.environment.scope, app=app)
+                if self.environment.is_v3:
+                    self._web = V3WebClient(subject=self._session.identity_id,
+                                            resource_server=self.environment.resource_server,
+                                            scope=self.environment.scope, app=app)
+                else:
+                    self._web = WebClient(resource_server=self.environment.resource_server,
+                                          scope=self.environment.scope, app=app)
                 self._web_app = app
             return self._web
 
@@ -246,30 +269,218 @@ class Client:
                 raise to_diaspora_error(exc, what) from exc
         raise AssertionError("unreachable")
 
+    def _v1_only(self, what: str, instead: str) -> None:
+        if self.environment.is_v3:
+            raise DiasporaUsageError(
+                f"{what} is a v1 call, and environment {self.environment.name!r} speaks v3",
+                hint=f"use {instead} (or the topics.* functions, which speak both)")
+
     def register_topic(self, topic: str) -> dict[str, Any]:
         """Become the topic's owner (creates its ACLs); ``status`` is success or no-op."""
+        self._v1_only("register_topic", "create_topic(topic)")
         return self._call(f"register topic {topic!r}", lambda w: w.register_topic(topic))
 
     def unregister_topic(self, topic: str) -> dict[str, Any]:
         """Delete the topic with all its events, and its ACLs (yours and your grantees')."""
+        self._v1_only("unregister_topic", "delete_topic(topic)")
         return self._call(f"unregister topic {topic!r}", lambda w: w.unregister_topic(topic))
 
     def list_topics(self) -> dict[str, Any]:
-        """``{"status": "success", "topics": [...]}``: topics you own or were granted."""
+        """``{"status": "success", "topics": [...]}``: topics you own or were granted (v3: the
+        topics of your namespace, named without it)."""
+        if self.environment.is_v3:
+            found = self.list_namespaces().get("namespaces") or {}
+            return {"status": "success", "topics": sorted(found.get(self.namespace, []))}
         return self._call("list topics", lambda w: w.list_topics())
 
     def create_key(self) -> dict[str, Any]:
-        """A fresh Kafka password (the previous one stops working); cached for later."""
+        """A fresh Kafka password (the previous one stops working); cached for later.
+
+        v3: the service's IAM key (``access_key``, ``secret_key``, ``endpoint``, ``fresh``; an
+        existing key is returned as it is, as the hosted service does), plus ``username`` and
+        ``password`` (the same two) for the key widget.
+        """
+        if self.environment.is_v3:
+            key = self._v3_checked("create a key", lambda w: w.create_key())
+            key = {**key, "username": key.get("access_key"), "password": key.get("secret_key")}
+            with self._lock:
+                if self._v3_key is None or self._v3_key.get("access_key") != key["username"]:
+                    self._iam_tokens = None
+                self._v3_key = key
+            return key
         key = self._call("create a key", lambda w: w.create_key())
         self._key_cache(str(key.get("username") or self.subject_openid)).put(key)
         return key
 
     def retrieve_key(self) -> dict[str, Any]:
         """The cached key, or a new one from :meth:`create_key` when none is cached."""
+        if self.environment.is_v3:
+            with self._lock:
+                known = self._v3_key
+            return dict(known) if known is not None else self.create_key()
         cached = self._key_cache(self.subject_openid).get()
         if cached is not None:
             return {"status": "success", **cached}
         return self.create_key()
+
+    # --- v3 (namespaces, IAM keys, records over HTTPS) ------------------------------------
+
+    def _v3_only(self, what: str) -> None:
+        if not self.environment.is_v3:
+            raise DiasporaUsageError(
+                f"{what} is a v3 call, and environment {self.environment.name!r} speaks v1",
+                hint="use an environment with api = \"v3\" (e.g. Client(environment="
+                "\"local-v3\") or \"diaspora\"), or the v1 calls (register_topic, ...)")
+
+    def _v3_call(self, what: str, call: Callable[[V3WebClient], globus_sdk.GlobusHTTPResponse]
+                 ) -> dict[str, Any]:
+        self._v3_only(what)
+
+        def on_v3(web: WebClient) -> globus_sdk.GlobusHTTPResponse:
+            assert isinstance(web, V3WebClient)
+            return call(web)
+
+        return self._call(what, on_v3)
+
+    def _v3_checked(self, what: str,
+                    call: Callable[[V3WebClient], globus_sdk.GlobusHTTPResponse]
+                    ) -> dict[str, Any]:
+        """A management call; its body as the SDK returns it. A refused token (the service
+        answers ``status: error`` with HTTP 200) raises :class:`NotLoggedInError`."""
+        body = self._v3_call(what, call)
+        if body.get("status") == "error":
+            raise NotLoggedInError(
+                f"the Diaspora service did not accept your login while trying to {what} "
+                f"({body.get('reason') or body.get('message')})",
+                hint="run Client().login(force=True) (or %diaspora_login --force)")
+        return body
+
+    @property
+    def api(self) -> str:
+        """``"v1"`` or ``"v3"``: the API of this environment's service."""
+        return self.environment.api
+
+    @property
+    def namespace(self) -> str:
+        """v3: your namespace, ``ns-`` + the last 12 hex digits of your identity id."""
+        self._v3_only("namespace")
+        return namespace_of(self.subject_openid)
+
+    def kafka_topic(self, topic: str) -> str:
+        """The Kafka name of ``topic``: v1 the name itself; v3 ``<namespace>.<topic>`` (a name
+        already of that form is kept)."""
+        if not self.environment.is_v3 or is_namespaced(topic):
+            return topic
+        return v3_kafka_topic(self.namespace, topic)
+
+    def short_topic(self, kafka_name: str) -> str:
+        """The name a user gives for ``kafka_name`` (v3: without your namespace)."""
+        if self.environment.is_v3:
+            prefix = namespace_prefix(self.namespace)
+            if kafka_name.startswith(prefix):
+                return kafka_name[len(prefix):]
+        return kafka_name
+
+    def create_user(self) -> dict[str, Any]:
+        """v3: create your user and namespace (idempotent)."""
+        return self._v3_checked("create the user", lambda w: w.create_user())
+
+    def delete_user(self) -> dict[str, Any]:
+        """v3: delete your namespace's topics, your key and your user."""
+        body = self._v3_checked("delete the user", lambda w: w.delete_user())
+        self._forget_v3_key()
+        return body
+
+    def delete_key(self) -> dict[str, Any]:
+        """v3: delete your IAM key (it stops working on open connections soon after)."""
+        body = self._v3_checked("delete the key", lambda w: w.delete_key())
+        self._forget_v3_key()
+        return body
+
+    def _forget_v3_key(self) -> None:
+        with self._lock:
+            self._v3_key = self._iam_tokens = None
+
+    def list_namespaces(self) -> dict[str, Any]:
+        """v3: ``{"status", "message", "namespaces": {namespace: [topics]}}``."""
+        return self._v3_checked("list namespaces", lambda w: w.list_namespaces())
+
+    def create_topic(self, topic: str) -> dict[str, Any]:
+        """v3: create ``topic`` in your namespace (Kafka: ``<namespace>.<topic>``; idempotent)."""
+        name = self.short_topic(topic)
+        return self._v3_checked(f"create topic {name!r}",
+                                lambda w: w.create_topic(self.namespace, name))
+
+    def delete_topic(self, topic: str) -> dict[str, Any]:
+        """v3: delete ``topic`` and its events from your namespace."""
+        name = self.short_topic(topic)
+        return self._v3_checked(f"delete topic {name!r}",
+                                lambda w: w.delete_topic(self.namespace, name))
+
+    def recreate_topic(self, topic: str) -> dict[str, Any]:
+        """v3: delete and create ``topic`` again (empty; takes a few seconds)."""
+        name = self.short_topic(topic)
+        return self._v3_checked(f"recreate topic {name!r}",
+                                lambda w: w.recreate_topic(self.namespace, name))
+
+    def produce(self, topic: str, value: Any = None, *, key: Any = None,
+                headers: Iterable[tuple[str, bytes | str | None]] | dict[str, Any] | None = None,
+                timestamp: Any = None, value_type: str | None = None,
+                key_type: str | None = None) -> dict[str, Any]:
+        """v3: write one record over HTTPS (no Kafka client), as the SDK's ``produce``.
+
+        bytes are sent as BINARY, a str value as JSON and a str key as STRING, anything else as
+        JSON (``value_type``/``key_type`` override); ``timestamp`` is a timezone-aware datetime
+        or ISO text. Returns the service's answer (``offset``, ``partition_id``, ...).
+        """
+        from diaspora_notebook.kafka.documents import rest_record
+
+        name = self.short_topic(topic)
+        record = rest_record(value, key=key, headers=headers, timestamp=timestamp,
+                             value_type=value_type, key_type=key_type)
+        return self._v3_call(f"produce to {name!r}",
+                             lambda w: w.produce(self.namespace, name, record))
+
+    def produce_batch(self, topic: str, records: Iterable[dict[str, Any]]) -> dict[str, Any]:
+        """v3: write up to 500 records in one request; ``{"successes", "failures"}``.
+
+        Each record is a dict of :meth:`produce`'s arguments (``value``, ``key``, ``headers``,
+        ``timestamp``, ``value_type``, ``key_type``) and an optional ``id``.
+        """
+        from diaspora_notebook.kafka.documents import rest_record
+
+        entries = []
+        for i, item in enumerate(records):
+            fields = dict(item)
+            entry_id = str(fields.pop("id", i))
+            entries.append({"id": entry_id, **rest_record(fields.pop("value", None), **fields)})
+        ids = [e["id"] for e in entries]
+        if len(set(ids)) != len(ids):
+            raise DiasporaUsageError("record ids must be distinct", hint="drop or fix 'id'")
+        name = self.short_topic(topic)
+        return self._v3_call(f"produce to {name!r}",
+                             lambda w: w.produce_batch(self.namespace, name, entries))
+
+    def iam_tokens(self) -> Any:
+        """v3: the :class:`~diaspora_notebook.kafka.iam.IamTokens` of your key (one per key)."""
+        from diaspora_notebook.kafka.iam import IamTokens
+
+        key = self.retrieve_key()
+        with self._lock:
+            tokens = self._iam_tokens
+            if tokens is None or tokens.access_key != key["access_key"]:
+                tokens = self._iam_tokens = IamTokens(str(key["access_key"]),
+                                                      str(key["secret_key"]))
+            return tokens
+
+    def bootstrap_servers(self) -> tuple[str, ...]:
+        """The brokers to connect to: v3 the key's ``endpoint`` (else the environment's)."""
+        if self.environment.is_v3:
+            endpoint = str(self.retrieve_key().get("endpoint") or "")
+            servers = tuple(s.strip() for s in endpoint.split(",") if s.strip())
+            if servers:
+                return servers
+        return self.environment.bootstrap_servers
 
     def grant_user_access(self, topic: str, user: str) -> dict[str, Any]:
         """Let ``user`` (identity id or username) produce to and consume from your topic."""
@@ -353,8 +564,10 @@ class Client:
         if library not in LIBRARIES:
             raise DiasporaUsageError(f"unknown Kafka library {library!r}",
                                      hint=f"use one of: {', '.join(LIBRARIES)}")
-        key = self.retrieve_key()
         env = self.environment
+        if env.is_v3:
+            return self._iam_connection_config(library)
+        key = self.retrieve_key()
         ca = str(env.ca_file) if env.ca_file else None
         if library == "confluent-kafka":
             conf = {"bootstrap.servers": ",".join(env.bootstrap_servers),
@@ -371,6 +584,35 @@ class Client:
             conf["bootstrap_servers"] = ",".join(env.bootstrap_servers)
             conf["ssl_context"] = ssl.create_default_context(cafile=ca)
         elif ca:
+            conf["ssl_cafile"] = ca
+        return conf
+
+    def _iam_connection_config(self, library: str) -> dict[str, Any]:
+        """v3 settings: SASL_SSL + OAUTHBEARER with a token signed by the IAM key, renewed
+        before it expires (librdkafka's ``oauth_cb``, kafka-python's token provider)."""
+        from diaspora_notebook.kafka import iam
+
+        env = self.environment
+        tokens = self.iam_tokens()
+        servers = self.bootstrap_servers()
+        ca = str(env.ca_file) if env.ca_file else None
+        if library == "confluent-kafka":
+            conf: dict[str, Any] = {"bootstrap.servers": ",".join(servers),
+                                    "security.protocol": env.security_protocol,
+                                    "sasl.mechanisms": "OAUTHBEARER",
+                                    "oauth_cb": tokens.oauth_cb}
+            if ca:
+                conf["ssl.ca.location"] = ca
+            return conf
+        conf = {"bootstrap_servers": list(servers), "security_protocol": env.security_protocol,
+                "sasl_mechanism": "OAUTHBEARER"}
+        if library == "aiokafka":
+            conf["bootstrap_servers"] = ",".join(servers)
+            conf["ssl_context"] = ssl.create_default_context(cafile=ca)
+            conf["sasl_oauth_token_provider"] = iam.aiokafka_token_provider(tokens)
+            return conf
+        conf["sasl_oauth_token_provider"] = iam.kafka_python_token_provider(tokens)
+        if ca:
             conf["ssl_cafile"] = ca
         return conf
 
@@ -402,7 +644,8 @@ class Client:
                         **conf, bootstrap_timeout_ms=int(max(1.0, min(remaining, 10.0)) * 1000),
                         request_timeout_ms=10000)
                 admin.close()
-                return {"status": "success", "username": conf["sasl_plain_username"],
+                return {"status": "success", "username": conf.get("sasl_plain_username")
+                        or self.retrieve_key().get("username"),
                         "waited_seconds": round(time.monotonic() - started, 3)}
             except KafkaTLSError:
                 raise

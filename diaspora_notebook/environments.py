@@ -3,11 +3,19 @@
 An environment is a name plus endpoints; nothing in the toolkit knows whether they are local.
 
 * ``local`` is read from the local fabric's ``fabric.json`` (fabric home =
-  ``DIASPORA_FABRIC_HOME`` or ``~/.diaspora/fabric``), written by ``diaspora-fabric up``.
+  ``DIASPORA_FABRIC_HOME`` or ``~/.diaspora/fabric``), written by ``diaspora-fabric up``;
+  ``local-v3`` is the same fabric through its v3 API (IAM keys on its OAUTHBEARER listeners).
+* ``diaspora`` is built in: today's hosted Diaspora service (v3 API, Globus Auth, the client id
+  and scope of diaspora-event-sdk 0.5.1), so ``%diaspora_login --env diaspora`` needs nothing
+  configured. An environments file may define its own ``diaspora``, which then wins.
 * Every other name comes from a TOML file (``DIASPORA_ENVIRONMENTS_FILE``, else
   ``~/.diaspora/environments.toml``, or a path you pass), one ``[environments.<name>]`` table
   each; ``environments.example.toml`` in this package shows a deployment on Globus Auth and
   Amazon MSK.
+
+Each environment says which API its service speaks (``api``): ``"v1"`` (the seed's routes and
+SCRAM keys: the local fabric's default) or ``"v3"`` (the hosted service since 2026-02-28:
+namespaces, IAM keys whose bootstrap servers come with the key, records over HTTPS).
 
 Which environment a ``Client`` uses (:func:`resolve_environment`):
 
@@ -45,6 +53,11 @@ else:  # pragma: no cover - exercised on 3.10 only
 log = logging.getLogger(__name__)
 
 LOCAL = "local"
+LOCAL_V3 = "local-v3"
+DIASPORA = "diaspora"
+APIS = ("v1", "v3")
+#: what a v3 key authenticates with: an IAM (SigV4) token over OAUTHBEARER
+IAM_MECHANISM = "OAUTHBEARER"
 SYSTEM_TRUST = "system"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _SCOPE_RS = re.compile(r"^https://auth\.globus\.org/scopes/([^/]+)/[^/]+$")
@@ -61,9 +74,11 @@ class Environment:
     :param service_url: the Diaspora web service base URL, ending with ``/``.
     :param scope: the service's scope string the tokens must carry.
     :param resource_server: the service's resource server (its client id).
-    :param bootstrap_servers: Kafka ``host:port`` addresses.
+    :param bootstrap_servers: Kafka ``host:port`` addresses (v3: may be empty, the key's
+        ``endpoint`` names them).
     :param ca_file: PEM CA bundle for the brokers, or None for the system trust store.
     :param source: where this definition was read from (for messages).
+    :param api: ``"v1"`` or ``"v3"``: the web service's API (and so the kind of key).
     """
 
     name: str
@@ -77,6 +92,7 @@ class Environment:
     sasl_mechanism: str = "SCRAM-SHA-512"
     ca_file: Path | None = None
     source: str = field(default="", compare=False)
+    api: str = "v1"
 
     def __post_init__(self) -> None:
         for attr in ("auth_url", "service_url"):
@@ -98,11 +114,15 @@ class Environment:
         return register_globus_environment(self.globus_environment, self.auth_url,
                                            service_url=self.service_url)
 
+    @property
+    def is_v3(self) -> bool:
+        return self.api == "v3"
+
     def describe(self) -> str:
         trust = str(self.ca_file) if self.ca_file else "system trust store"
-        return (f"{self.name}: auth {self.auth_url}, service {self.service_url}, "
-                f"kafka {','.join(self.bootstrap_servers)} ({self.security_protocol}/"
-                f"{self.sasl_mechanism}, CA {trust})")
+        servers = ",".join(self.bootstrap_servers) or "from the key"
+        return (f"{self.name} ({self.api}): auth {self.auth_url}, service {self.service_url}, "
+                f"kafka {servers} ({self.security_protocol}/{self.sasl_mechanism}, CA {trust})")
 
 
 def register_globus_environment(envname: str, auth_url: str, *,
@@ -137,7 +157,9 @@ def _need(data: Mapping[str, Any], key: str, where: str) -> Any:
     return value
 
 
-def _servers(value: Any, where: str) -> tuple[str, ...]:
+def _servers(value: Any, where: str, *, required: bool = True) -> tuple[str, ...]:
+    if value is None:
+        value = ()
     items = [s.strip() for s in value.split(",")] if isinstance(value, str) else list(value)
     servers = tuple(str(s) for s in items if str(s).strip())
     for server in servers:
@@ -145,7 +167,7 @@ def _servers(value: Any, where: str) -> tuple[str, ...]:
         if not sep or not host or not port.isdigit():
             raise EnvironmentConfigError(f"{where}: bootstrap server {server!r} is not host:port",
                                          hint="e.g. b-1.example.kafka.us-east-1.amazonaws.com:9096")
-    if not servers:
+    if not servers and required:
         raise EnvironmentConfigError(f"{where} has no bootstrap servers")
     return servers
 
@@ -182,14 +204,25 @@ def environment_from_mapping(name: str, data: Mapping[str, Any], *, source: str,
         raise EnvironmentConfigError(f"invalid environment name {name!r}",
                                      hint="use letters, digits, '.', '_' or '-'")
     scope = str(_need(data, "scope", where))
+    api = str(data.get("api", "v1"))
+    if api not in APIS:
+        raise EnvironmentConfigError(f"{where}: api must be \"v1\" or \"v3\", not {api!r}",
+                                     hint="v3 is today's hosted Diaspora service; v1 the seed's")
     protocol = str(data.get("security_protocol", "SASL_SSL"))
     if protocol != "SASL_SSL":
         raise EnvironmentConfigError(f"{where}: security_protocol must be SASL_SSL",
-                                     hint="Diaspora keys are SCRAM credentials over TLS")
-    mechanism = str(data.get("sasl_mechanism", "SCRAM-SHA-512"))
-    if mechanism not in ("SCRAM-SHA-512", "SCRAM-SHA-256"):
-        raise EnvironmentConfigError(f"{where}: unsupported sasl_mechanism {mechanism!r}",
-                                     hint="use SCRAM-SHA-512")
+                                     hint="Diaspora keys are SCRAM or IAM credentials over TLS")
+    if api == "v3":
+        mechanism = str(data.get("sasl_mechanism", IAM_MECHANISM))
+        if mechanism != IAM_MECHANISM:
+            raise EnvironmentConfigError(
+                f"{where}: a v3 environment's keys are IAM keys (sasl_mechanism "
+                f"{IAM_MECHANISM}), not {mechanism!r}", hint="leave sasl_mechanism out")
+    else:
+        mechanism = str(data.get("sasl_mechanism", "SCRAM-SHA-512"))
+        if mechanism not in ("SCRAM-SHA-512", "SCRAM-SHA-256"):
+            raise EnvironmentConfigError(f"{where}: unsupported sasl_mechanism {mechanism!r}",
+                                         hint="use SCRAM-SHA-512 (or api = \"v3\" for IAM keys)")
     return Environment(
         name=name,
         auth_url=str(_need(data, "auth_url", where)),
@@ -197,12 +230,36 @@ def environment_from_mapping(name: str, data: Mapping[str, Any], *, source: str,
         service_url=str(_need(data, "service_url", where)),
         scope=scope,
         resource_server=_resource_server(data, scope, where),
-        bootstrap_servers=_servers(_need(data, "bootstrap_servers", where), where),
+        bootstrap_servers=(_servers(data.get("bootstrap_servers"), where, required=False)
+                           if api == "v3" else
+                           _servers(_need(data, "bootstrap_servers", where), where)),
         security_protocol=protocol,
         sasl_mechanism=mechanism,
         ca_file=_ca(data.get("ca_file"), base or Path.cwd(), where),
         source=source,
+        api=api,
     )
+
+
+#: today's hosted Diaspora (diaspora-event-sdk 0.5.1: ``sdk/_environments.py``, ``client.py``):
+#: Globus Auth, the SDK's native client, the service's scope; Kafka's bootstrap servers come
+#: with each key (``create_key()["endpoint"]``), and MSK's certificates chain to public CAs
+HOSTED_DIASPORA: dict[str, Any] = {
+    "api": "v3",
+    "auth_url": "https://auth.globus.org/",
+    "native_client_id": "c5d4fab4-7f0d-422e-b0c8-5c74329b52fe",
+    "service_url": "https://diaspora-web-service.qpp943wkvr7b2.us-east-1.cs.amazonlightsail.com/",
+    "scope": "https://auth.globus.org/scopes/2b9d2f5c-fa32-45b5-875b-b24cd343b917/action_all",
+    "resource_server": "2b9d2f5c-fa32-45b5-875b-b24cd343b917",
+    "ca_file": SYSTEM_TRUST,
+}
+
+
+def builtin_environment(name: str) -> Environment | None:
+    """The built-in environment ``name`` (``diaspora``), or None."""
+    if name == DIASPORA:
+        return environment_from_mapping(DIASPORA, HOSTED_DIASPORA, source="built in")
+    return None
 
 
 def load_environments_file(path: str | Path) -> dict[str, Environment]:
@@ -223,15 +280,16 @@ def load_environments_file(path: str | Path) -> dict[str, Environment]:
     for name, table in tables.items():
         if not isinstance(table, dict):
             raise EnvironmentConfigError(f"{file}: environments.{name} must be a table")
-        if name == LOCAL:
-            raise EnvironmentConfigError(f"{file}: the name 'local' is reserved for the local "
+        if name in (LOCAL, LOCAL_V3):
+            raise EnvironmentConfigError(f"{file}: the name {name!r} is reserved for the local "
                                          "fabric", hint="pick another name")
         found[name] = environment_from_mapping(name, table, source=str(file), base=file.parent)
     return found
 
 
-def load_local(home: str | Path | None = None) -> Environment:
-    """The ``local`` environment from ``<fabric home>/fabric.json``."""
+def load_local(home: str | Path | None = None, *, api: str = "v1") -> Environment:
+    """The ``local`` environment from ``<fabric home>/fabric.json`` (``api="v3"``:
+    ``local-v3``, the same fabric through its v3 API and IAM listeners)."""
     root = Path(home).expanduser() if home else config.current().fabric_home
     path = root / "fabric.json"
     try:
@@ -260,6 +318,14 @@ def load_local(home: str | Path | None = None) -> Environment:
         "sasl_mechanism": kafka.get("sasl_mechanism", "SCRAM-SHA-512"),
         "ca_file": kafka.get("ca_file") or SYSTEM_TRUST,
     }
+    if api == "v3":
+        if not kafka.get("iam_bootstrap_servers"):
+            raise EnvironmentConfigError(
+                f"{path}: this fabric has no IAM (OAUTHBEARER) listeners, so no v3 API",
+                hint="run `diaspora-fabric down` then `diaspora-fabric up` to add them")
+        table.update(api="v3", sasl_mechanism=IAM_MECHANISM,
+                     bootstrap_servers=kafka["iam_bootstrap_servers"])
+        return environment_from_mapping(LOCAL_V3, table, source=str(path), base=root)
     return environment_from_mapping(LOCAL, table, source=str(path), base=root)
 
 
@@ -276,13 +342,17 @@ def service_is_up(env: Environment, timeout: float = _HEALTH_TIMEOUT) -> bool:
 
 def get_environment(name: str, *, environments_file: str | Path | None = None,
                     fabric_home: str | Path | None = None) -> Environment:
-    """The environment called ``name`` (``local`` or one from the environments file)."""
-    if name == LOCAL:
-        return load_local(fabric_home)
+    """The environment called ``name``: ``local``, ``local-v3``, one from the environments file,
+    or the built-in ``diaspora``."""
+    if name in (LOCAL, LOCAL_V3):
+        return load_local(fabric_home, api="v3" if name == LOCAL_V3 else "v1")
     file = Path(environments_file) if environments_file else config.current().environments_file
     known = load_environments_file(file)
     if name not in known:
-        choices = ", ".join([LOCAL, *sorted(known)])
+        builtin = builtin_environment(name)
+        if builtin is not None:
+            return builtin
+        choices = ", ".join([LOCAL, LOCAL_V3, DIASPORA, *sorted(set(known) - {DIASPORA})])
         raise EnvironmentNotFoundError(
             f"unknown environment {name!r} (known: {choices})",
             hint=f"define [environments.{name}] in {file} (see environments.example.toml)")

@@ -1,4 +1,5 @@
-"""``WebClient``: the Diaspora web service's HTTP API, one short method per route.
+"""``WebClient`` (v1) and ``V3WebClient`` (v3): the Diaspora web service's HTTP API, one short
+method per route.
 
 A ``globus_sdk.BaseClient``: the base URL comes from the environment registered with
 globus-sdk (``diaspora_url``), tokens from the ``GlobusApp`` it is attached to, and TLS is
@@ -11,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import globus_sdk
 from globus_sdk.scopes import Scope, ScopeCollection
@@ -96,6 +98,121 @@ class WebClient(globus_sdk.BaseClient):
 
     def list_topic_users(self, topic: str) -> globus_sdk.GlobusHTTPResponse:
         return self.get("/v1/list_topic_users", query_params={"topic": topic})
+
+
+class V3WebClient(WebClient):
+    """The v3 API (today's hosted service, diaspora-event-sdk 0.5.1's routes), one short method
+    per route. Every request carries ``Subject: <identity id>`` as the SDK sends it.
+
+    Management routes answer HTTP 200 with ``{"status": "success"|"failure"|"error", ...}``
+    (returned as they are, as the SDK does); records and consumer routes answer Confluent REST
+    bodies and ``{"error_code", "message"}`` errors.
+
+    :param subject: the logged-in identity's id.
+    """
+
+    USER = "/api/v3/user"
+    KEY = "/api/v3/key"
+    NAMESPACES = "/api/v3/namespace"
+    CONSUMERS = "/api/v2/consumers"
+    KAFKA_V2 = "application/vnd.kafka.v2+json"
+
+    def __init__(self, *, subject: str, **kwargs: Any) -> None:
+        self.subject = subject
+        super().__init__(**kwargs)
+
+    def _h(self, **extra: str) -> dict[str, str]:
+        return {"Subject": self.subject, **extra}
+
+    @staticmethod
+    def _topic_path(namespace: str, topic: str) -> str:
+        return f"/api/v3/{quote(namespace, safe='')}/{quote(topic, safe='')}"
+
+    # users, keys, namespaces, topics
+    def create_user(self) -> globus_sdk.GlobusHTTPResponse:
+        return self.post(self.USER, headers=self._h())
+
+    def delete_user(self) -> globus_sdk.GlobusHTTPResponse:
+        return self.delete(self.USER, headers=self._h())
+
+    def create_key(self) -> globus_sdk.GlobusHTTPResponse:
+        return self.post(self.KEY, headers=self._h())
+
+    def delete_key(self) -> globus_sdk.GlobusHTTPResponse:
+        return self.delete(self.KEY, headers=self._h())
+
+    def list_namespaces(self) -> globus_sdk.GlobusHTTPResponse:
+        return self.get(self.NAMESPACES, headers=self._h())
+
+    def create_topic(self, namespace: str, topic: str) -> globus_sdk.GlobusHTTPResponse:
+        return self.post(self._topic_path(namespace, topic), headers=self._h())
+
+    def delete_topic(self, namespace: str, topic: str) -> globus_sdk.GlobusHTTPResponse:
+        return self.delete(self._topic_path(namespace, topic), headers=self._h())
+
+    def recreate_topic(self, namespace: str, topic: str) -> globus_sdk.GlobusHTTPResponse:
+        return self.put(self._topic_path(namespace, topic) + "/recreate", headers=self._h())
+
+    # records over HTTPS (Confluent REST v3 bodies)
+    def produce(self, namespace: str, topic: str, record: dict[str, Any]
+                ) -> globus_sdk.GlobusHTTPResponse:
+        path = f"/api/v3/{quote(namespace, safe='')}/topics/{quote(topic, safe='')}/records"
+        return self.post(path, data=record, headers=self._h())
+
+    def produce_batch(self, namespace: str, topic: str, entries: list[dict[str, Any]]
+                      ) -> globus_sdk.GlobusHTTPResponse:
+        path = (f"/api/v3/{quote(namespace, safe='')}/topics/{quote(topic, safe='')}"
+                "/records:batch")
+        return self.post(path, data={"entries": entries}, headers=self._h())
+
+    # the consumer REST API (Confluent REST Proxy v2; the service adds the namespace)
+    def instance_path(self, group: str, instance_id: str) -> str:
+        return f"{self.CONSUMERS}/{quote(group, safe='')}/instances/{quote(instance_id, safe='')}"
+
+    def create_consumer(self, group: str, settings: dict[str, Any]
+                        ) -> globus_sdk.GlobusHTTPResponse:
+        return self.post(f"{self.CONSUMERS}/{quote(group, safe='')}", data=settings,
+                         headers=self._h())
+
+    def delete_consumer(self, instance: str) -> globus_sdk.GlobusHTTPResponse:
+        return self.delete(instance, headers=self._h())
+
+    def subscribe(self, instance: str, topics: list[str]) -> globus_sdk.GlobusHTTPResponse:
+        return self.post(instance + "/subscription", data={"topics": topics}, headers=self._h())
+
+    def assign(self, instance: str, partitions: list[dict[str, Any]]
+               ) -> globus_sdk.GlobusHTTPResponse:
+        return self.post(instance + "/assignments", data={"partitions": partitions},
+                         headers=self._h())
+
+    def assignments(self, instance: str) -> globus_sdk.GlobusHTTPResponse:
+        return self.get(instance + "/assignments", headers=self._h())
+
+    def records(self, instance: str, *, timeout_ms: int, max_bytes: int | None,
+                fmt: str = "binary") -> globus_sdk.GlobusHTTPResponse:
+        params: dict[str, Any] = {"timeout": timeout_ms}
+        if max_bytes is not None:
+            params["max_bytes"] = max_bytes
+        return self.get(instance + "/records", query_params=params,
+                        headers=self._h(Accept=f"application/vnd.kafka.{fmt}.v2+json"))
+
+    def commit(self, instance: str, offsets: list[dict[str, Any]] | None = None
+               ) -> globus_sdk.GlobusHTTPResponse:
+        data = {"offsets": offsets} if offsets else None
+        return self.post(instance + "/offsets", data=data, headers=self._h())
+
+    def committed(self, instance: str, partitions: list[dict[str, Any]]
+                  ) -> globus_sdk.GlobusHTTPResponse:
+        return self.request("GET", instance + "/offsets", data={"partitions": partitions},
+                            headers=self._h())
+
+    def seek(self, instance: str, offsets: list[dict[str, Any]]) -> globus_sdk.GlobusHTTPResponse:
+        return self.post(instance + "/positions", data={"offsets": offsets}, headers=self._h())
+
+    def seek_edge(self, instance: str, partitions: list[dict[str, Any]], *, end: bool
+                  ) -> globus_sdk.GlobusHTTPResponse:
+        route = "/positions/end" if end else "/positions/beginning"
+        return self.post(instance + route, data={"partitions": partitions}, headers=self._h())
 
 
 _BY_CODE: dict[str, type[DiasporaAPIError]] = {

@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING, Any
 from diaspora_notebook.errors import DiasporaError, DiasporaUsageError
 from diaspora_notebook.explore.query import META, Filter, evaluate, parse_filter
 from diaspora_notebook.explore.result import ReadResult
-from diaspora_notebook.explore.values import Decoder, frame_of, rows_of, with_fields
+from diaspora_notebook.explore.values import (
+    Decoder,
+    concat_rows,
+    frame_of,
+    rows_of,
+    with_fields,
+)
 from diaspora_notebook.kafka.errors import (
     SourceError,
     denied,
@@ -372,7 +378,7 @@ def _result(topic: str, parts: dict[int, _Part], state: _Scan, direction: str,
 
     frames = [f for pt in parts.values() for f in pt.frames]
     columns = list(META) + (fields or [])
-    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+    frame = concat_rows(frames) if frames else pd.DataFrame(columns=columns)
     frame = frame.sort_values(["timestamp", "partition", "offset"], kind="stable",
                               ascending=direction == "forward")
     counted = sum(pt.count for pt in parts.values())

@@ -5,17 +5,26 @@ Parquet keeps the provenance in its key-value metadata (key ``diaspora``); CSV a
 get it beside them in ``<file>.diaspora.json``. It holds the topic, the partitions, the offsets
 of the rows (as ranges), the read's filter and fields, the columns with their types, the
 schema and the time of the export.
+
+Every file written here holds a topic's data, so it is created owner-only (``0600``) whatever
+the umask, unless ``export(..., mode=0o640)`` asks for another mode (the sidecar gets the same).
+A snapshot is re-read only if its recorded filter passes the filter parser
+(:func:`~diaspora_notebook.explore.query.parse_filter`): a file handed over by someone else
+cannot make the reader run code.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from diaspora_notebook.errors import DiasporaUsageError
-from diaspora_notebook.explore.query import FIELD_PREFIX
+from diaspora_notebook.explore.query import FIELD_PREFIX, parse_filter
 from diaspora_notebook.explore.reader import DEFAULT_BUDGET, MAX_LIMIT, normalize_fields, scan
 from diaspora_notebook.explore.result import ReadResult
 from diaspora_notebook.explore.values import Decoder
@@ -31,6 +40,8 @@ META_KEY = b"diaspora"
 SIDECAR = ".diaspora.json"
 #: beyond this many offset ranges the offsets are not listed: the filter selects the rows again
 MAX_RANGES = 10_000
+#: the mode of every file ``export`` writes (it holds a topic's data): owner read/write only
+FILE_MODE = 0o600
 _READ_DEFAULTS: dict[str, Any] = {
     "partitions": None, "start": "latest", "limit": 50, "direction": None, "filter": None,
     "fields": None, "decoder": None, "scan_budget": DEFAULT_BUDGET, "timeout": 30.0,
@@ -102,15 +113,46 @@ def file_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+@contextlib.contextmanager
+def _private(path: Path, mode: int, text: bool = False) -> Iterator[Any]:
+    """``path`` opened for writing with exactly ``mode`` (not widened by the umask, and an
+    existing file is narrowed before anything is written into it)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+                 mode)
+    try:
+        os.fchmod(fd, mode)
+    except BaseException:
+        os.close(fd)
+        raise
+    with (os.fdopen(fd, "w", encoding="utf-8", newline="") if text
+          else os.fdopen(fd, "wb")) as fh:
+        yield fh
+
+
+def _file_mode(mode: Any) -> int:
+    if isinstance(mode, bool) or not isinstance(mode, int) or not 0 <= mode <= 0o777:
+        raise DiasporaUsageError(f"mode must be file permission bits like 0o600, not {mode!r}",
+                                 hint="e.g. mode=0o640 to let your group read the file")
+    if not mode & 0o600 == 0o600:
+        raise DiasporaUsageError(f"mode {oct(mode)} does not let you read and write the file",
+                                 hint="keep 0o600 in it, e.g. mode=0o640")
+    return mode
+
+
 def export(source: str | ReadResult, path: str | Path, format: str | None = None, *,
-           client: Client | None = None, **read_args: Any) -> Path:
+           client: Client | None = None, mode: int = FILE_MODE, **read_args: Any) -> Path:
     """Write a snapshot of a read (or of ``topic``, read from the earliest) to ``path``.
+
+    The file (and a CSV's or JSON lines' ``.diaspora.json`` sidecar) holds the topic's data:
+    it is written owner-only, ``0600``, whatever the umask, unless ``mode`` says otherwise.
 
     :param source: a :class:`ReadResult`, or a topic name (then ``read_args`` go to ``read``;
         default ``start="earliest", limit=100_000``)
     :param format: ``"parquet"``, ``"csv"`` or ``"jsonl"`` (default: from the file's suffix,
         else parquet)
-    :returns: the path written
+    :param mode: the files' permission bits (default ``0o600``; e.g. ``0o640`` to share with
+        your Unix group); applied exactly, the umask does not change it
+    :returns: the path written (mode ``mode``)
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -121,6 +163,7 @@ def export(source: str | ReadResult, path: str | Path, format: str | None = None
     if fmt not in FORMATS:
         raise DiasporaUsageError(f"unknown export format {fmt!r}",
                                  hint=f"use one of {', '.join(FORMATS)}")
+    mode = _file_mode(mode)
     if isinstance(source, str):
         args = {**_READ_DEFAULTS, "start": "earliest", "limit": 100_000, **read_args}
         args["fields"] = normalize_fields(args["fields"])
@@ -135,16 +178,20 @@ def export(source: str | ReadResult, path: str | Path, format: str | None = None
         table = pa.Table.from_pandas(file_frame(source.frame), preserve_index=False)
         table = table.replace_schema_metadata({**(table.schema.metadata or {}),
                                                META_KEY: meta.encode()})
-        pq.write_table(table, path)
+        with _private(path, mode) as fh:
+            pq.write_table(table, fh)
         return path
     if fmt == "csv":
-        file_frame(source.frame).to_csv(path, index=False)
+        with _private(path, mode, text=True) as fh:
+            file_frame(source.frame).to_csv(fh, index=False)
     else:
         frame = source.frame.copy()
         frame["headers"] = frame["headers"].map(lambda h: h or {})
-        frame.to_json(path, orient="records", lines=True, date_format="iso",
-                      default_handler=str)
-    Path(str(path) + SIDECAR).write_text(meta)
+        with _private(path, mode, text=True) as fh:
+            frame.to_json(fh, orient="records", lines=True, date_format="iso",
+                          default_handler=str)
+    with _private(Path(str(path) + SIDECAR), mode, text=True) as fh:
+        fh.write(meta)
     return path
 
 
@@ -167,15 +214,75 @@ def load_provenance(path: str | Path) -> dict[str, Any]:
     return dict(json.loads(metadata[META_KEY]))
 
 
+def _is_function(recorded: str) -> bool:
+    """Whether a recorded filter is the ``repr`` of a function (kept only as a note)."""
+    return recorded.startswith("<") and recorded.endswith(">")
+
+
+def _refused(path: str | Path, what: str) -> DiasporaUsageError:
+    return DiasporaUsageError(
+        f"the snapshot {str(path)!r} is refused: its diaspora metadata {what}"[:600],
+        hint="re-read only snapshots written by topics.export; nothing from this file was run")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def checked_provenance(meta: Any, path: str | Path) -> dict[str, Any]:
+    """``meta`` (a snapshot's provenance) if it has the shape :func:`provenance` writes, and
+    its recorded filter passes :func:`~diaspora_notebook.explore.query.parse_filter` (the
+    same check as a typed filter); else a usage error naming what is wrong.
+    """
+    if not isinstance(meta, dict):
+        raise _refused(path, "is not an object")
+    if not isinstance(meta.get("topic"), str):
+        raise _refused(path, "has no topic name")
+    ranges = meta.get("ranges")
+    if not isinstance(ranges, dict) or not all(
+            isinstance(p, str) and p.isdigit() and isinstance(r, list) and len(r) == 2
+            and all(_is_int(o) for o in r) for p, r in ranges.items()):
+        raise _refused(path, "has no valid offset ranges")
+    offsets = meta.get("offsets")
+    if offsets is not None and not (isinstance(offsets, dict) and all(
+            isinstance(p, str) and p.isdigit() and isinstance(runs, list)
+            and all(isinstance(r, list) and len(r) == 2 and all(_is_int(o) for o in r)
+                    for r in runs) for p, runs in offsets.items())):
+        raise _refused(path, "has invalid offsets")
+    for key in ("fields", "columns", "partitions"):
+        value = meta.get(key)
+        kind = int if key == "partitions" else str
+        if value is not None and not (isinstance(value, list)
+                                      and all(isinstance(v, kind) for v in value)):
+            raise _refused(path, f"has an invalid {key!r} list")
+    if not isinstance(meta.get("columns"), list) or not isinstance(meta.get("dtypes"), dict) \
+            or not all(isinstance(t, str) for t in meta["dtypes"].values()):
+        raise _refused(path, "has no valid column list")
+    if meta.get("direction") not in ("forward", "backward") or \
+            meta.get("order", "ascending") not in ("ascending", "descending"):
+        raise _refused(path, "has an invalid direction or order")
+    flt = meta.get("filter")
+    if flt is not None:
+        if not isinstance(flt, str):
+            raise _refused(path, f"holds a filter that is not text ({type(flt).__name__})")
+        if not _is_function(flt):
+            try:
+                parse_filter(flt)
+            except DiasporaUsageError as exc:
+                raise _refused(path, f"holds a filter that is not a plain condition: "
+                                     f"{str(exc).splitlines()[0]}") from None
+    return meta
+
+
 def reread(path: str | Path, *, decoder: Decoder | None = None, timeout: float = 60.0,
            engine: str = "auto", client: Client | None = None) -> ReadResult:
     """Read the rows of the snapshot at ``path`` from the topic again (``read(snapshot=)``)."""
-    meta = load_provenance(path)
+    meta = checked_provenance(load_provenance(path), path)
     client = client_or_default(client)
     ranges = {int(p): (int(r[0]), int(r[1])) for p, r in meta["ranges"].items()}
     offsets = meta.get("offsets")
     flt = meta.get("filter")
-    if offsets is None and flt is not None and flt.startswith("<"):
+    if offsets is None and flt is not None and _is_function(flt):
         raise DiasporaUsageError("this snapshot was filtered with a function and has too many "
                                  "rows to list their offsets: it cannot be re-read exactly",
                                  hint="export with a filter expression instead of a function")

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from diaspora_notebook.explore.query import FIELD_PREFIX, META
+from diaspora_notebook.kafka.arrow import as_text, frame_to_table
 from diaspora_notebook.kafka.decode import RESERVED, decode_batch
 from diaspora_notebook.kafka.flatten import ERROR_COLUMN, RowDecoder, decode_key
 
@@ -60,9 +61,8 @@ def with_fields(batch: pa.RecordBatch, decoder: Decoder | None) -> pa.RecordBatc
     if decoder is None:
         return batch
     payload, _failed = decode_batch(batch.column("value").to_pylist(), RowDecoder(decoder))
-    if hasattr(payload, "iloc"):
-        payload = pa.Table.from_pandas(payload.astype(object).map(
-            lambda v: None if v is None else str(v)), preserve_index=False)
+    if hasattr(payload, "iloc"):  # only the columns Arrow cannot type become text
+        payload = frame_to_table(payload)
     columns = {name: batch.column(name) for name in batch.schema.names}
     for name in payload.column_names:
         if name not in ("value", ERROR_COLUMN):
@@ -121,3 +121,21 @@ def rows_of(batch: pa.RecordBatch, fields: list[str] | None,
     wanted = fields if fields is not None else \
         [field_column(n) for n in payload_names(batch)]
     return frame_of(batch, META, wanted, decoder)
+
+
+def concat_rows(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Batches of rows one after the other, each column keeping its type: only a field that
+    changed type between batches (a number, then text) becomes text, as one batch holding both
+    does (:func:`~diaspora_notebook.kafka.arrow.as_text`); lists and objects stay as they are."""
+    import pandas as pd
+
+    frame = pd.concat(frames, ignore_index=True)
+    for name in frame.columns:
+        if not str(name).startswith(FIELD_PREFIX) or frame[name].dtype != object:
+            continue
+        column = frame[name]
+        kinds = {type(v) for v in column
+                 if v is not None and not (isinstance(v, float) and v != v)}
+        if str in kinds and kinds & {int, float, bool}:
+            frame[name] = pd.Series(as_text(column).to_pylist(), index=frame.index)
+    return frame

@@ -98,11 +98,12 @@ def _login(ctx: IdpContext, form: dict[str, str], hosts: set[str], source: str) 
     ctx.store.insert_transaction(digest(transaction), user.id, req.params,
                                  time.time() + ctx.settings.code_lifetime)
     log.info("user %s logged in for client %s", user.id, req.client.client_id)
+    where = destination(req.redirect_uri, ctx.settings, hosts)
     return html(pages.consent_page(
         client_name=req.client.name, client_id=req.client.client_id, username=user.username,
-        scopes=[s.scope for s in req.scopes], transaction=transaction,
-        destination=destination(req.redirect_uri, ctx.settings, hosts),
-        loopback=urlsplit(req.redirect_uri).hostname in LOOPBACK_HOSTS))
+        scopes=[s.scope for s in req.scopes], transaction=transaction, destination=where,
+        loopback=where == req.redirect_uri
+        and urlsplit(req.redirect_uri).hostname in LOOPBACK_HOSTS))
 
 
 @router.post("/v2/oauth2/consent")

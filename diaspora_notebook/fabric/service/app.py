@@ -126,8 +126,11 @@ def create_app(settings: ServiceSettings, *, admin: KafkaAdminBackend | None = N
     # inside the request log: counted; the produce routes take larger bodies
     app.add_middleware(BodyLimitWithRecords, limit=MAX_BODY_BYTES)
     _add_request_middleware(app, metrics)
-    for module in (topics, keys, access, cluster, v3_management, v3_records, v3_consumers):
+    for module in (topics, keys, access, cluster):
         app.include_router(module.router)
+    if v3 is not None:  # a Kafka cluster behind (not the in-memory test backend)
+        for module in (v3_management, v3_records, v3_consumers):
+            app.include_router(module.router)
 
     @app.get("/healthz", response_model=HealthOut, tags=["ops"])
     def healthz() -> HealthOut:

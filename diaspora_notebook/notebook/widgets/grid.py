@@ -19,6 +19,15 @@ drawn before the first events, it no longer delays them. A column that appears l
 drift, or the first payloads of a new topic) reloads the table once, with the new column, and
 the grid is drawn again (the screen lags meanwhile).
 
+One page, many grids: anywidget imports a widget's JavaScript from a new blob URL for every
+model, so Perspective's 6 MB bundle would run once per grid, and its second run fails on a
+custom element it defines without checking (``regular-layout``: "NotSupportedError: ... has
+already been used"). Every grid is a :func:`perspective_widget`, whose JavaScript is a small
+loader: it imports the bundle once per page and hands each model the same module (the viewer
+elements, the WebAssembly client and worker are shared), and makes ``customElements.define``
+skip a name already defined, so a page that also runs an unwrapped ``PerspectiveWidget`` keeps
+working. Older grid models a reloaded page restores from the kernel share it too.
+
 perspective-python is in the ``notebook`` extra; without it :func:`grid_available` is False and
 the live view shows a plain HTML table of the newest rows instead.
 """
@@ -26,7 +35,10 @@ the live view shows a plain HTML table of the newest rows instead.
 from __future__ import annotations
 
 import copy
+import functools
+import hashlib
 import importlib.util
+import json
 import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final
@@ -59,6 +71,72 @@ COLUMNS_CONFIG: Final[dict[str, dict[str, Any]]] = {
 def grid_available() -> bool:
     """Whether perspective-python (the grid's engine) is installed."""
     return importlib.util.find_spec("perspective") is not None
+
+
+#: the loader each grid model carries instead of Perspective's bundle (filled by
+#: :func:`shared_esm`): the bundle is imported once per page, under a key of its content
+_LOADER = """// diaspora-notebook: Perspective's widget bundle, imported once per page
+const SOURCE = __SOURCE__;
+const KEY = "__diaspora_perspective_" + __DIGEST__;
+
+function defineOnce() {
+  // a second copy of a custom element is skipped instead of throwing NotSupportedError
+  const registry = globalThis.customElements;
+  if (!registry || registry.__diasporaDefineOnce) return;
+  const define = registry.define.bind(registry);
+  registry.define = (name, constructor, options) => {
+    if (registry.get(name) !== undefined) return undefined;
+    return define(name, constructor, options);
+  };
+  registry.__diasporaDefineOnce = true;
+}
+
+function bundle() {
+  defineOnce();
+  if (!globalThis[KEY]) {
+    const url = URL.createObjectURL(new Blob([SOURCE], { type: "text/javascript" }));
+    globalThis[KEY] = import(/* webpackIgnore: true */ url)
+      .catch((error) => { delete globalThis[KEY]; throw error; })
+      .finally(() => URL.revokeObjectURL(url));
+  }
+  return globalThis[KEY];
+}
+
+export default async () => {
+  const module = await bundle();
+  return typeof module.default === "function" ? await module.default() : module.default;
+};
+"""
+
+
+@functools.cache
+def shared_esm() -> str:
+    """The grid models' JavaScript: a loader that imports Perspective's widget bundle once per
+    page (the bundle is embedded as a string, run only by the first model)."""
+    from perspective.widget import PerspectiveWidget
+
+    source = str(PerspectiveWidget._esm)
+    digest = hashlib.sha256(source.encode()).hexdigest()[:16]
+    return (_LOADER.replace("__SOURCE__", json.dumps(source))
+            .replace("__DIGEST__", json.dumps(digest)))
+
+
+@functools.cache
+def _widget_class() -> type:
+    from perspective.widget import PerspectiveWidget
+
+    class SharedPerspectiveWidget(PerspectiveWidget):  # type: ignore[misc]
+        """A ``PerspectiveWidget`` whose bundle runs once per page (see the module doc)."""
+
+        _esm = shared_esm()
+
+    return SharedPerspectiveWidget
+
+
+def perspective_widget(data: Any, **options: Any) -> Any:
+    """A ``PerspectiveWidget`` that can share a page with other grids (any number of them, and
+    the older ones a reloaded page restores): use it for every Perspective grid shown."""
+    return _widget_class()(data, **options)
 
 
 def arrow_ipc(table: Any) -> bytes:
@@ -123,8 +201,6 @@ class LiveGrid:
 
     def __init__(self, live: LiveFeed, *, limit: int = GRID_ROWS,
                  height: str = GRID_HEIGHT) -> None:
-        from perspective.widget import PerspectiveWidget
-
         self.live = live
         self.keyed = live.mode == "latest_by_key"
         self.limit = max(1, min(limit, live.max_rows))
@@ -139,7 +215,7 @@ class LiveGrid:
         self._room = 0
         shown = self._first_table()
         self._schema = shown.schema
-        self.widget = PerspectiveWidget(arrow_ipc(shown), binding_mode="client-server",
+        self.widget = perspective_widget(arrow_ipc(shown), binding_mode="client-server",
                                         plugin="Datagrid", settings=False, theme="Pro Light",
                                         title=", ".join(live.topics), sort=SORT,
                                         columns_config=copy.deepcopy(COLUMNS_CONFIG),

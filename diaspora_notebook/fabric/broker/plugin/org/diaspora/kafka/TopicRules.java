@@ -111,6 +111,11 @@ final class TopicRules {
                 case "cleanup.policy":
                     String s = v.trim();
                     if (s.startsWith("[") && s.endsWith("]")) s = s.substring(1, s.length() - 1);
+                    // one policy: "compact,delete" keeps compacting and deleting at once, the
+                    // costliest mix for the shared log cleaner
+                    if (s.split(",").length != 1)
+                        throw new PolicyViolationException("Topic " + topic + ": cleanup.policy takes one value here, one of "
+                                + cleanupPolicies + " (not " + v.trim() + ")");
                     for (String p : s.split(","))
                         if (!cleanupPolicies.contains(p.trim()))
                             throw new PolicyViolationException("Topic " + topic + ": cleanup.policy " + p.trim()

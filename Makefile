@@ -30,8 +30,9 @@ down:
 status:
 	$(BIN)/diaspora-fabric status
 
-# The main job: the local fabric, then every tutorial executed headless into build/.
-demo: up
+# The main job: the local fabric, then every tutorial executed headless into build/ (`demo`
+# starts the fabric itself, says so, and ends with how to log in: where the demo password is).
+demo: install-kafka
 	$(BIN)/diaspora-fabric demo --out build/notebooks
 
 # A person logs in with the widget (login-info says as whom); for headless kernels:

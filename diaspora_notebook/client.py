@@ -17,7 +17,7 @@ hosted service, or ``local-v3``) a client also has the v3 surface of diaspora-ev
 :meth:`Client.delete_topic`, :meth:`Client.recreate_topic`, :meth:`Client.list_namespaces`,
 :meth:`Client.delete_key`, :meth:`Client.produce` and :meth:`Client.produce_batch` (records over
 HTTPS), with the SDK's return values. Its keys are IAM keys: ``connection_config`` gives Kafka
-settings that sign an IAM token (OAUTHBEARER, :mod:`diaspora_notebook.kafka.iam`). The seed's
+settings that sign an IAM token (OAUTHBEARER, :mod:`diaspora_notebook.login.iam`). The seed's
 v1 calls (``register_topic``, ...) are for v1 environments.
 
 Logging in: :meth:`Client.login` (the configured flow), or the two-phase login a widget, the
@@ -58,7 +58,7 @@ from diaspora_notebook.naming import (
     namespace_prefix,
     v3_kafka_topic,
 )
-from diaspora_notebook.web import V3WebClient, WebClient, to_diaspora_error
+from diaspora_notebook.web import V3WebClient, WebClient, rest_record, to_diaspora_error
 
 log = logging.getLogger(__name__)
 LIBRARIES = ("kafka-python", "confluent-kafka", "aiokafka")
@@ -109,7 +109,7 @@ class Client:
         self._web_app: object | None = None
         self._lock = threading.RLock()
         self._v3_key: dict[str, Any] | None = None  # v3: the service's key, asked once
-        self._iam_tokens: Any = None  # v3: kafka.iam.IamTokens of that key
+        self._iam_tokens: Any = None  # v3: login.iam.IamTokens of that key
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -164,12 +164,20 @@ class Client:
         """True after :meth:`logout` in this process, until the next login."""
         return bool(self._session.logged_out)
 
-    def logged_in_identity(self) -> str | None:
-        """The identity id if usable tokens exist now; unlike ``subject_openid``, never logs in."""
+    def logged_in_identity(self, *, verify: bool = False) -> str | None:
+        """The identity id if usable tokens exist now; unlike ``subject_openid``, never logs in.
+
+        The tokens are read from the store again (another kernel may have logged out since).
+        :param verify: also ask the identity provider whether it still honours them (one
+            request; stale tokens are forgotten): what to check before saying "logged in".
+        """
         session = self._session
         try:
             if session.logged_out:
                 return None
+            if verify:
+                return session.verified_identity()
+            session.reread_tokens()
             identity = session.identity_if_known()
             if identity is None:
                 return None
@@ -285,6 +293,19 @@ class Client:
         self._v1_only("unregister_topic", "delete_topic(topic)")
         return self._call(f"unregister topic {topic!r}", lambda w: w.unregister_topic(topic))
 
+    def add_partitions(self, topic: str, partitions: int) -> dict[str, Any]:
+        """Grow your topic to ``partitions`` in total (partitions are added, never removed).
+
+        The service does it (owners may not: Kafka's CreatePartitions reaches no broker
+        policy), at most the fabric's ``max_partitions_per_topic``; past it the call fails
+        with an error naming the limit and how the operator raises it. ``KafkaAdmin``'s
+        ``create_partitions`` comes here.
+        """
+        self._v1_only("add_partitions",
+                      "create_topic(topic): v3 topics have one partition, as hosted")
+        return self._call(f"add partitions to topic {topic!r}",
+                          lambda w: w.add_partitions(topic, partitions))
+
     def list_topics(self) -> dict[str, Any]:
         """``{"status": "success", "topics": [...]}``: topics you own or were granted (v3: the
         topics of your namespace, named without it)."""
@@ -354,6 +375,15 @@ class Client:
                 f"({body.get('reason') or body.get('message')})",
                 hint="run Client().login(force=True) (or %diaspora_login --force)")
         return body
+
+    def v3_web(self) -> V3WebClient:
+        """v3: the logged-in :class:`~diaspora_notebook.web.V3WebClient` (the REST engine's
+        transport; errors are globus-sdk's)."""
+        self._v3_only("the v3 web client")
+        self._session.ensure_login()
+        web = self._web_client()
+        assert isinstance(web, V3WebClient)
+        return web
 
     @property
     def api(self) -> str:
@@ -433,8 +463,6 @@ class Client:
         JSON (``value_type``/``key_type`` override); ``timestamp`` is a timezone-aware datetime
         or ISO text. Returns the service's answer (``offset``, ``partition_id``, ...).
         """
-        from diaspora_notebook.kafka.documents import rest_record
-
         name = self.short_topic(topic)
         record = rest_record(value, key=key, headers=headers, timestamp=timestamp,
                              value_type=value_type, key_type=key_type)
@@ -447,8 +475,6 @@ class Client:
         Each record is a dict of :meth:`produce`'s arguments (``value``, ``key``, ``headers``,
         ``timestamp``, ``value_type``, ``key_type``) and an optional ``id``.
         """
-        from diaspora_notebook.kafka.documents import rest_record
-
         entries = []
         for i, item in enumerate(records):
             fields = dict(item)
@@ -462,8 +488,8 @@ class Client:
                              lambda w: w.produce_batch(self.namespace, name, entries))
 
     def iam_tokens(self) -> Any:
-        """v3: the :class:`~diaspora_notebook.kafka.iam.IamTokens` of your key (one per key)."""
-        from diaspora_notebook.kafka.iam import IamTokens
+        """v3: the :class:`~diaspora_notebook.login.iam.IamTokens` of your key (one per key)."""
+        from diaspora_notebook.login.iam import IamTokens
 
         key = self.retrieve_key()
         with self._lock:
@@ -482,9 +508,20 @@ class Client:
                 return servers
         return self.environment.bootstrap_servers
 
-    def grant_user_access(self, topic: str, user: str) -> dict[str, Any]:
-        """Let ``user`` (identity id or username) produce to and consume from your topic."""
+    def grant_user_access(self, topic: str, user: str, read_only: bool = False
+                          ) -> dict[str, Any]:
+        """Let ``user`` (identity id or username) produce to and consume from your topic, or
+        only consume with ``read_only=True`` (granting again with the other value changes it).
+
+        Either way the grantee's consumer groups are ``<topic>/<grantee id>/<name>``
+        (:func:`diaspora_notebook.explore.groups.group_name` with ``member=``): a grantee never
+        describes, resets, commits to or deletes your groups or another grantee's. The answer
+        says what was given: ``access`` (``"read-write"`` or ``"read-only"``) and ``groups``.
+        """
         other = self.resolve_identity(user)
+        if read_only:
+            return self._call(f"grant {user} read-only access to {topic!r}",
+                              lambda w: w.grant_user_access(topic, other, read_only=True))
         return self._call(f"grant {user} access to {topic!r}",
                           lambda w: w.grant_user_access(topic, other))
 
@@ -590,7 +627,7 @@ class Client:
     def _iam_connection_config(self, library: str) -> dict[str, Any]:
         """v3 settings: SASL_SSL + OAUTHBEARER with a token signed by the IAM key, renewed
         before it expires (librdkafka's ``oauth_cb``, kafka-python's token provider)."""
-        from diaspora_notebook.kafka import iam
+        from diaspora_notebook.login import iam
 
         env = self.environment
         tokens = self.iam_tokens()

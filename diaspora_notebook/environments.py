@@ -352,7 +352,8 @@ def get_environment(name: str, *, environments_file: str | Path | None = None,
         builtin = builtin_environment(name)
         if builtin is not None:
             return builtin
-        choices = ", ".join([LOCAL, LOCAL_V3, DIASPORA, *sorted(set(known) - {DIASPORA})])
+        choices = (", ".join([LOCAL, *sorted(set(known) - {DIASPORA})])
+                   + f"; built in: {LOCAL_V3}, {DIASPORA}")
         raise EnvironmentNotFoundError(
             f"unknown environment {name!r} (known: {choices})",
             hint=f"define [environments.{name}] in {file} (see environments.example.toml)")

@@ -10,6 +10,10 @@ are named ``T/<name>``: registering or being granted ``T`` allows the groups who
 with ``T/`` (the service writes that prefix into its GROUP PREFIXED ACLs). Kafka topic names
 cannot contain ``/``, so that prefix belongs to exactly one topic: the owner of ``X`` gets no
 access to the groups of ``Xbar`` (``Xbar/readers``), which a bare ``X`` prefix would match.
+Only the owner holds the whole ``T/`` prefix. A grantee's groups are ``T/<grantee id>/<name>``
+(:func:`member_group_prefix`): a grant gives the prefix ``T/<grantee id>/`` alone, so a
+grantee never describes, resets, commits to or deletes the owner's groups (``T/<name>``: a
+group name has no ``/``) or another grantee's.
 
 The v3 API (the hosted Diaspora service, diaspora-event-sdk 0.5.1) names things differently:
 every user owns the namespace ``ns-<last 12 hex digits of the subject>``
@@ -79,14 +83,30 @@ def group_prefix(topic: str) -> str:
     return topic + GROUP_SEPARATOR
 
 
-def group_name(topic: str, name: str) -> str:
-    """The consumer-group id ``"<topic>/<name>"`` that the topic's owner and grantees may use.
+def member_group_prefix(topic: str, member: str) -> str:
+    """The prefix of the consumer groups a grantee ``member`` (an identity id) may use on
+    ``topic``: ``"<topic>/<member>/"``.
+
+    :raises NameRuleError: if ``topic`` is no topic name or ``member`` no identity id
+    """
+    prefix = group_prefix(topic)
+    if not isinstance(member, str) or not _GROUP_NAME.fullmatch(member) \
+            or len(member) > MAX_GROUP_NAME_LENGTH:
+        raise NameRuleError(f"{str(member)[:80]!r} is not an identity id",
+                            hint="a grantee's groups are '<topic>/<identity id>/<name>'")
+    return prefix + member + GROUP_SEPARATOR
+
+
+def group_name(topic: str, name: str, member: str | None = None) -> str:
+    """The consumer-group id of ``name`` on ``topic``: ``"<topic>/<name>"`` for the topic's
+    owner, ``"<topic>/<member>/<name>"`` for a grantee ``member`` (an identity id).
 
     :param topic: the topic the group consumes
     :param name: the group's own name within the topic, e.g. ``"readers"``
+    :param member: the grantee's identity id (``None``: the owner's group)
     :raises NameRuleError: if ``name`` is empty, too long or has other characters
     """
-    prefix = group_prefix(topic)
+    prefix = group_prefix(topic) if member is None else member_group_prefix(topic, member)
     if not isinstance(name, str) or not _GROUP_NAME.fullmatch(name):
         raise NameRuleError(f"invalid consumer group name {str(name)[:80]!r}",
                             hint=GROUP_NAME_HINT)

@@ -15,6 +15,12 @@ Each function takes ``client=`` (default: :func:`~diaspora_notebook.client.defau
 talks to the brokers with your key through :mod:`diaspora_notebook.kafka.clients`'s wrappers, and
 raises :class:`~diaspora_notebook.errors.DiasporaError`\\ s that say what to do
 (:mod:`diaspora_notebook.kafka.errors`). Nothing is committed: reads use no consumer group.
+
+On a v3 environment (``client.api == "v3"``) the same calls work on the topics of your
+namespace, named without it as the SDK names them (Kafka: ``<namespace>.<topic>``): ``register``
+and ``create`` create the topic (one partition, as the hosted service does), ``unregister`` and
+``delete`` delete it, ``names`` lists your namespace, ``produce`` writes over HTTPS (no Kafka
+port needed) and reads use the IAM key (or ``engine="rest"``).
 """
 
 from __future__ import annotations
@@ -42,12 +48,14 @@ from diaspora_notebook.kafka.errors import (
     partitions_error,
     translated,
 )
+from diaspora_notebook.kafka.write import ProduceError, Records, column, literal
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from diaspora_notebook.client import Client
     from diaspora_notebook.kafka.clients import KafkaAdmin
+    from diaspora_notebook.kafka.replay import Replay
 
 TOPIC_COLUMNS = ("topic", "on_broker", "partitions", "messages", "end_offsets")
 
@@ -100,8 +108,44 @@ def _described(adm: KafkaAdmin, topics: Sequence[str]) -> dict[str, dict[str, An
 
 def _partitions(client: Client, topic: str, what: str) -> int:
     """``topic``'s partition count, or the error that says why it cannot be used."""
+    name = _kafka_name(client, topic)
     with admin(client) as adm, translated(topic, what):
-        return partition_count(_described(adm, [topic]).get(topic), topic, what)
+        return partition_count(_described(adm, [name]).get(name), topic, what)
+
+
+def _kafka_name(client: Client, topic: str) -> str:
+    """The Kafka name of ``topic`` (v3: ``<namespace>.<topic>``)."""
+    namer = getattr(client, "kafka_topic", None)
+    return str(namer(topic)) if namer is not None else topic
+
+
+def _is_v3(client: Client) -> bool:
+    return getattr(client, "api", "v1") == "v3"
+
+
+def _v3_answer(answer: dict[str, Any], topic: str, what: str) -> dict[str, Any]:
+    """A v3 management answer; ``status: failure`` raises (the SDK returns it as it is)."""
+    from diaspora_notebook.errors import DiasporaAPIError, InvalidTopicNameError
+
+    if answer.get("status") == "success":
+        return {**answer, "topic": topic}
+    message = str(answer.get("message") or answer)
+    cls = InvalidTopicNameError if message.startswith("Name ") else DiasporaAPIError
+    hint = ("v3 topic names: 3-32 characters of a-z A-Z 0-9 _ -" if cls is InvalidTopicNameError
+            else "create your user first: Client().create_user()"
+            if "not found for" in message and message.startswith("Namespace") else None)
+    raise cls(f"could not {what} {topic!r}: {message}", hint=hint)
+
+
+def _v3_create(client: Client, name: str, partitions: int) -> dict[str, Any]:
+    if partitions != 1:
+        raise DiasporaUsageError(f"v3 topics have one partition, not {partitions}",
+                                 hint="leave partitions out (the service creates one)")
+    answer = client.create_topic(name)
+    if answer.get("status") != "success" and "not found for" in str(answer.get("message")):
+        client.create_user()  # the namespace comes with the user (idempotent)
+        answer = client.create_topic(name)
+    return _v3_answer(answer, name, "create")
 
 
 # --- topics -----------------------------------------------------------------------------------
@@ -146,11 +190,17 @@ def describe(topics: str | Iterable[str] | None = None, *,
     if not unique:
         return []
     with admin(client) as adm, translated(", ".join(unique), "describe"):
-        described = _described(adm, unique)
+        described = _short_names(client, _described(adm, [_kafka_name(client, n)
+                                                          for n in unique]))
     present = {n: len(d.get("partitions") or []) for n, d in described.items()
                if d.get("error_code") == 0}
     ends = _end_offsets(client, present)
     return [TopicInfo(n, n in present, present.get(n), tuple(ends.get(n, ()))) for n in unique]
+
+
+def _short_names(client: Client, found: dict[str, Any]) -> dict[str, Any]:
+    short = getattr(client, "short_topic", None)
+    return {short(n) if short else n: v for n, v in found.items()}
 
 
 def _end_offsets(client: Client, partitions: Mapping[str, int]) -> dict[str, list[int]]:
@@ -158,13 +208,14 @@ def _end_offsets(client: Client, partitions: Mapping[str, int]) -> dict[str, lis
 
     if not partitions:
         return {}
-    parts = [TopicPartition(n, p) for n, count in partitions.items() for p in range(count)]
+    parts = [TopicPartition(_kafka_name(client, n), p) for n, count in partitions.items()
+             for p in range(count)]
     with consumer(client) as con, translated(", ".join(partitions), "read offsets of"):
         offsets = con.end_offsets(parts)
     ends: dict[str, list[int]] = {}
     for tp in sorted(offsets, key=lambda tp: (tp.topic, tp.partition)):
         ends.setdefault(tp.topic, []).append(int(offsets[tp]))
-    return ends
+    return _short_names(client, ends)
 
 
 def to_frame(infos: Iterable[TopicInfo]) -> pd.DataFrame:
@@ -189,7 +240,10 @@ def create(topic: str, *, partitions: int = 1, replication: int = -1,
     """
     name = _check_name(topic)
     count = _check_partitions(name, partitions)
-    _create(client_or_default(client), name, count, replication)
+    client = client_or_default(client)
+    if _is_v3(client):
+        return _v3_create(client, name, count)
+    _create(client, name, count, replication)
     return {"status": "success", "message": f"created with {partitions} partition(s)",
             "topic": name}
 
@@ -207,7 +261,10 @@ def delete(topic: str, *, client: Client | None = None) -> dict[str, Any]:
     :raises TopicMissingError: it is not on the brokers.
     """
     name = _check_name(topic)
-    _delete(client_or_default(client), name)
+    client = client_or_default(client)
+    if _is_v3(client):
+        return _v3_answer(client.delete_topic(name), name, "delete")
+    _delete(client, name)
     return {"status": "success", "message": "deleted from the brokers", "topic": name}
 
 
@@ -224,6 +281,8 @@ def register(topic: str, *, create: bool = False, partitions: int = 1,
     if create:
         _check_partitions(name, partitions)  # before anything changes
     client = client_or_default(client)
+    if _is_v3(client):  # a v3 topic is registered and created in one call
+        return _v3_create(client, name, partitions)
     result = dict(client.register_topic(name))
     if create:
         try:
@@ -240,41 +299,112 @@ def unregister(topic: str, *, client: Client | None = None) -> dict[str, Any]:
     from the brokers (so that a later owner of the name can never read them), then its ACLs,
     and its answer says which it did.
     """
-    return dict(client_or_default(client).unregister_topic(_check_name(topic)))
+    client = client_or_default(client)
+    if _is_v3(client):
+        name = _check_name(topic)
+        return _v3_answer(client.delete_topic(name), name, "delete")
+    return dict(client.unregister_topic(_check_name(topic)))
 
 
 # --- messages ---------------------------------------------------------------------------------
 
 
-def produce(topic: str, documents: Iterable[Any] | Mapping[str, Any], *, key: str | None = None,
-            timeout: float = 30.0, client: Client | None = None) -> Produced:
-    """Send ``documents`` to ``topic`` as JSON, and wait until the brokers have them.
+def produce(topic: str, data: Any, *, key: Any = None, timestamp: Any = None,
+            headers: Any = None, partition: Any = None, engine: str = "auto",
+            nested: bool = True, drop_nulls: bool = False, progress: bool | None = None,
+            timeout: float = 60.0, config: Mapping[str, Any] | None = None,
+            client: Client | None = None) -> Produced:
+    """Send ``data`` to ``topic``, one JSON message per row, and wait until every row has
+    landed (idempotent, ``acks=all``).
 
-    :param documents: JSON-serializable values (a single dict is one document).
-    :param key: the message key of every document (text).
+    ``data`` is a list of JSON values (a single dict is one), a pandas DataFrame, a pyarrow
+    Table, RecordBatch or RecordBatchReader, an iterator of any of these (read a batch at a
+    time, in bounded memory), or the path of a Parquet, JSON Lines or CSV file. A row's columns
+    become its JSON object; ``a.b`` columns (how reads flatten nested objects) are nested
+    again unless ``nested=False``. A frame read from a topic (``topics.read(...).frame``) is
+    written back as its payloads.
+
+    ``key``, ``timestamp``, ``headers`` and ``partition`` are each either a column (or field,
+    ``"a.b"`` for a nested one) that gives a value per row, or one value for all rows. **A
+    column name wins**: ``key="sensor"`` takes each row's ``sensor`` when there is such a
+    column, else it is the key of every row; say which you mean with
+    ``key=topics.column("sensor")`` or ``key=topics.literal("sensor")``. A timestamp is a
+    datetime, ISO text or ms since the epoch; headers a dict (or ``(name, value)`` pairs).
+
+    :param engine: ``"auto"`` (librdkafka when installed), ``"confluent"``, ``"kafka-python"``
+        (the seed's ``KafkaProducer``) or ``"memory"``
+    :param drop_nulls: leave missing values out of the JSON instead of writing ``null``
+    :param progress: a progress bar for writes over a few seconds (default: in a notebook)
+    :param timeout: seconds a row may take to be delivered
+    :param config: producer settings that override ours (librdkafka or kafka-python names)
+    :returns: what landed (each row's partition and offset for up to 100,000 rows)
+    :raises ProduceError: some rows did not land: it says which and why, holds what landed
+        (``error.produced``) and sends the failed rows again with ``error.retry()``
     """
-    from diaspora_notebook.kafka.clients import KafkaProducer
+    from diaspora_notebook.kafka.write import Options, write
 
     name = _check_name(topic)
-    if isinstance(documents, (str, bytes)):
+    if isinstance(data, (bytes, bytearray)) or (isinstance(data, str) and not _is_file(data)):
         raise DiasporaUsageError("documents must be a list of JSON values, not text",
                                  hint="parse JSON lines first: "
-                                 "topics.produce(topic, topics.parse_documents(text))")
-    docs = [documents] if isinstance(documents, Mapping) else list(documents)
-    if not docs:
+                                 "topics.produce(topic, topics.parse_documents(text)), or "
+                                 "pass the path of a .jsonl / .csv / .parquet file")
+    if (isinstance(data, (list, tuple)) and not data) or _empty_frame(data):
         raise DiasporaUsageError("nothing to produce", hint="pass at least one document")
-    client = client_or_default(client)
-    _partitions(client, name, "write to")  # a clear error before the producer retries
-    producer = KafkaProducer(client=client, max_block_ms=int(timeout * 1000))
-    raw_key = None if key is None else str(key).encode("utf-8")
-    try:
-        with translated(name, "write to"):
-            futures = [producer.send(name, doc, key=raw_key) for doc in docs]
-            producer.flush(timeout=timeout)
-            metas = [f.get(timeout=timeout) for f in futures]
-    finally:
-        producer.close(timeout=5)
-    return Produced(name, tuple((int(m.partition), int(m.offset)) for m in metas))
+    opts = Options(key=key, timestamp=timestamp, headers=headers, partition=partition,
+                   nested=nested, drop_nulls=drop_nulls)
+    return write(client_or_default(client), name, data, opts, engine=engine, timeout=timeout,
+                 progress=progress, config=config)
+
+
+def _is_file(text: str) -> bool:
+    from pathlib import Path
+
+    from diaspora_notebook.kafka.write import FILE_SUFFIXES
+
+    return Path(text).suffix.lower() in FILE_SUFFIXES or Path(text).expanduser().is_file()
+
+
+def _empty_frame(data: Any) -> bool:
+    return hasattr(data, "iloc") and len(data) == 0
+
+
+def replay(source: Any, topic: str | Sequence[str], *, speed: float | str = 1.0,
+           start: Any = None, stop: Any = None, loop: bool = False,
+           keep_timestamps: bool = False, timestamp: str | None = None, engine: str = "auto",
+           wait: bool = False, timeout: float = 60.0, config: Mapping[str, Any] | None = None,
+           client: Client | None = None) -> Replay:
+    """Play recorded events back into ``topic`` (or into each topic of a list: a class, one
+    topic per student), paced by their own event times, in the background.
+
+    ``source`` is an explorer export or snapshot (``topics.export``: Parquet, CSV or JSON
+    Lines with provenance), a ``topics.read`` result or any DataFrame with a timestamp column
+    (``timestamp=`` names it), or the name of another topic (its range ``start``..``stop``
+    is read first). Keys and headers are kept; each partition's rows keep their order.
+
+    :param speed: ``1.0`` as recorded, ``10`` ten times faster, ``"max"`` as fast as possible
+    :param start: for a topic: where to start reading (as ``topics.read``); for a file or
+        frame: the earliest event time to play
+    :param stop: the event time to stop before (or, for a topic, ``{partition: offset}``)
+    :param loop: start over at the end, until ``stop()``
+    :param keep_timestamps: give each event its original time (default: the time it is sent)
+    :param wait: block until the replay ends (and raise its error)
+    :returns: the handle: ``progress``, ``pause()``, ``resume()``, ``stop()``, ``wait()``
+    """
+    from diaspora_notebook.kafka.replay import Replay
+    from diaspora_notebook.kafka.source import pick_engine
+
+    targets = [topic] if isinstance(topic, str) else list(topic)
+    if not targets:
+        raise DiasporaUsageError("no topic to replay into", hint="e.g. topics.replay(src, 't')")
+    names = [_check_name(t) for t in targets]
+    handle = Replay(client_or_default(client), source, names, speed=speed, start=start,
+                    stop=stop, loop=loop, keep_timestamps=keep_timestamps, timestamp=timestamp,
+                    engine=pick_engine(engine), timeout=timeout, config=dict(config or {}))
+    handle.begin()
+    if wait:
+        handle.wait()
+    return handle
 
 
 def peek(topic: str, n: int = 10, *, from_beginning: bool = False, timeout: float = 10.0,
@@ -291,7 +421,11 @@ def peek(topic: str, n: int = 10, *, from_beginning: bool = False, timeout: floa
         raise DiasporaUsageError(f"n must be a whole number of at least 1, not {n!r}",
                                  hint=f"e.g. topics.peek({name!r}, n=10)")
     client = client_or_default(client)
-    _partitions(client, name, "read")  # a missing or forbidden topic: one clear error first
+    from diaspora_notebook.kafka.source import pick_engine
+
+    engine = pick_engine(engine, client=client)
+    if engine != "rest":  # the REST engine has no admin client: its read says "not found"
+        _partitions(client, name, "read")  # a missing or forbidden topic: one error first
     return _read_window(client, name, n, from_beginning=from_beginning, timeout=timeout,
                         engine=engine)
 
@@ -312,8 +446,8 @@ def _read_window(client: Client, topic: str, n: int, *, from_beginning: bool,
     return window
 
 
-__all__ = ["TOPIC_COLUMNS", "Produced", "ReadResult", "TopicDetails", "TopicInfo",
-           "admin", "check_readable", "consumer", "create",
-           "delete", "describe", "describe_offsets", "details", "export", "groups", "names",
-           "parse_documents", "peek", "produce", "read", "register", "reset_group", "schema",
-           "table", "to_frame", "unregister"]
+__all__ = ["TOPIC_COLUMNS", "ProduceError", "Produced", "ReadResult", "Records",
+           "TopicDetails", "TopicInfo", "admin", "check_readable", "column", "consumer",
+           "create", "delete", "describe", "describe_offsets", "details", "export", "groups",
+           "literal", "names", "parse_documents", "peek", "produce", "read", "register",
+           "replay", "reset_group", "schema", "table", "to_frame", "unregister"]

@@ -10,7 +10,7 @@ error bodies (``{"status": "error", "code", "message", "hint"}``) into typed err
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -22,6 +22,7 @@ from diaspora_notebook.errors import (
     AccessDeniedError,
     DiasporaAPIError,
     DiasporaError,
+    DiasporaUsageError,
     InvalidTopicNameError,
     NotLoggedInError,
     NotTopicOwnerError,
@@ -87,11 +88,18 @@ class WebClient(globus_sdk.BaseClient):
     def unregister_topic(self, topic: str) -> globus_sdk.GlobusHTTPResponse:
         return self.post("/v1/unregister_topic", data={"topic": topic}, headers={"Topic": topic})
 
+    def add_partitions(self, topic: str, partitions: int) -> globus_sdk.GlobusHTTPResponse:
+        return self.post("/v1/add_partitions", data={"topic": topic, "partitions": partitions})
+
     def cluster(self) -> globus_sdk.GlobusHTTPResponse:
         return self.get("/v1/cluster")
 
-    def grant_user_access(self, topic: str, user: str) -> globus_sdk.GlobusHTTPResponse:
-        return self.post("/v1/grant_user_access", data={"topic": topic, "user": user})
+    def grant_user_access(self, topic: str, user: str, *, read_only: bool = False
+                          ) -> globus_sdk.GlobusHTTPResponse:
+        data: dict[str, Any] = {"topic": topic, "user": user}
+        if read_only:
+            data["read_only"] = True
+        return self.post("/v1/grant_user_access", data=data)
 
     def revoke_user_access(self, topic: str, user: str) -> globus_sdk.GlobusHTTPResponse:
         return self.post("/v1/revoke_user_access", data={"topic": topic, "user": user})
@@ -253,3 +261,69 @@ def to_diaspora_error(exc: Exception, what: str) -> DiasporaError:
         else:
             cls = DiasporaAPIError
     return cls(f"could not {what}: {message}", hint=hint or None, **common)
+
+
+# --- records over HTTPS (the v3 produce routes: Confluent REST v3 bodies) ---------------------
+
+_BYTES = (bytes, bytearray, memoryview)
+REST_TYPES = ("BINARY", "JSON", "STRING")
+
+
+def _rest_data(data: Any, data_type: str | None, *, str_type: str) -> dict[str, Any]:
+    """A key or value as ``{"type", "data"}``, chosen as diaspora-event-sdk 0.5.1 does."""
+    import base64
+
+    if data_type is None:
+        data_type = ("BINARY" if isinstance(data, _BYTES) else
+                     str_type if isinstance(data, str) else "JSON")
+    if data_type == "BINARY":
+        if not isinstance(data, _BYTES):
+            raise DiasporaUsageError(f"BINARY data must be bytes, not {type(data).__name__}",
+                                     hint="pass bytes, or value_type='JSON'")
+        return {"type": "BINARY", "data": base64.b64encode(bytes(data)).decode("ascii")}
+    if data_type == "STRING":
+        if not isinstance(data, str):
+            raise DiasporaUsageError(f"STRING data must be a str, not {type(data).__name__}",
+                                     hint="pass text, or value_type='JSON'")
+        return {"type": "STRING", "data": data}
+    if data_type == "JSON":
+        if isinstance(data, _BYTES):
+            raise DiasporaUsageError("JSON data cannot be bytes", hint="send bytes as BINARY")
+        return {"type": "JSON", "data": data}
+    raise DiasporaUsageError(f"type must be BINARY, JSON or STRING, not {data_type!r}",
+                             hint="e.g. value_type='STRING'")
+
+
+def rest_record(value: Any = None, *, key: Any = None, headers: Any = None,
+                timestamp: Any = None, value_type: str | None = None,
+                key_type: str | None = None) -> dict[str, Any]:
+    """One record in the body form of the v3 produce routes (the SDK's ``encode_record``): a
+    str value is JSON, a str key STRING, bytes BINARY; headers ``{name: bytes|str|None}`` or
+    pairs; a datetime timestamp must carry a UTC offset."""
+    import base64
+    import datetime as dt
+
+    record: dict[str, Any] = {}
+    if key is not None:
+        record["key"] = _rest_data(key, key_type, str_type="STRING")
+    if value is not None:
+        record["value"] = _rest_data(value, value_type, str_type="JSON")
+    if headers is not None:
+        items = headers.items() if isinstance(headers, Mapping) else headers
+        encoded = []
+        for name, raw in items:
+            data = raw.encode("utf-8") if isinstance(raw, str) else raw
+            if data is not None and not isinstance(data, _BYTES):
+                raise DiasporaUsageError(f"header {name!r} must be bytes, str or None",
+                                         hint="e.g. headers={'trace': b'\\x00\\x01'}")
+            encoded.append({"name": str(name), "value": None if data is None
+                            else base64.b64encode(bytes(data)).decode("ascii")})
+        record["headers"] = encoded
+    if isinstance(timestamp, dt.datetime):
+        if timestamp.utcoffset() is None:
+            raise DiasporaUsageError("timestamp must carry a UTC offset (tzinfo)",
+                                     hint="e.g. datetime.now(timezone.utc)")
+        record["timestamp"] = timestamp.isoformat()
+    elif timestamp is not None:
+        record["timestamp"] = str(timestamp)
+    return record

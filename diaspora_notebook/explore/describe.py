@@ -85,18 +85,24 @@ def describe_topic(topic: str, *, client: Client | None = None) -> TopicDetails:
     from kafka import TopicPartition
 
     client = client_or_default(client)
+    if getattr(client, "api", "v1") == "v3":
+        from diaspora_notebook.kafka.source import pick_engine
+
+        if pick_engine("auto", client=client) == "rest":
+            return _rest_details(client, topic)
+    name = getattr(client, "kafka_topic", str)(topic)  # v3: <namespace>.<topic>
     with admin(client) as adm:
         with translated(topic, "describe"):
-            found = {d["name"]: d for d in adm.describe_topics([topic])}.get(topic)
+            found = {d["name"]: d for d in adm.describe_topics([name])}.get(name)
         code = found.get("error_code") if found else None
         if code == TOPIC_AUTHORIZATION_FAILED:
             raise denied(topic, "describe")
         if not found or code != 0:
             return TopicDetails(topic, False)
-        configs = _configs(adm, topic)
-        size = _size(adm, topic)
+        configs = _configs(adm, name)
+        size = _size(adm, name)
     parts = sorted(found.get("partitions") or [], key=lambda p: p["partition_index"])
-    tps = [TopicPartition(topic, p["partition_index"]) for p in parts]
+    tps = [TopicPartition(name, p["partition_index"]) for p in parts]
     with consumer(client) as con, translated(topic, "read offsets of"):
         low, high = con.beginning_offsets(tps), con.end_offsets(tps)
     details = tuple(PartitionDetails(
@@ -104,6 +110,24 @@ def describe_topic(topic: str, *, client: Client | None = None) -> TopicDetails:
         tuple(p.get("isr_nodes") or ()), int(low[tp]), int(high[tp]))
         for p, tp in zip(parts, tps, strict=True))
     return TopicDetails(topic, True, details, configs, size)
+
+
+def _rest_details(client: Any, topic: str) -> TopicDetails:
+    """A v3 topic through the consumer REST API (brokers out of reach): partitions and
+    offsets only."""
+    from diaspora_notebook.kafka.source import client_config, make_source
+
+    source = make_source("rest", client_config(client, "rest"), topics=[topic])
+    try:
+        parts = source.partitions(topic)
+        if not parts:
+            return TopicDetails(topic, False)
+        marks = source.watermarks([(topic, p) for p in parts])
+    finally:
+        source.close(commit=False)
+    details = tuple(PartitionDetails(p, -1, (), (), marks[(topic, p)][0], marks[(topic, p)][1])
+                    for p in parts)
+    return TopicDetails(topic, True, details, {}, None)
 
 
 def _configs(adm: Any, topic: str) -> dict[str, str]:

@@ -2,7 +2,10 @@
 
 Only groups named ``<topic>/<name>`` (:mod:`diaspora_notebook.naming`) are shown: the broker lists
 just the groups your ACLs let you describe, and the prefix keeps another topic's groups (and the
-broker's own) out even where an ACL would let them through.
+broker's own) out even where an ACL would let them through. The owner of a topic uses every
+``<topic>/...`` group; a grantee only its own, ``<topic>/<grantee id>/<name>``
+(:func:`group_name` with ``member=`` or ``client=``), so a grantee sees and moves none of the
+owner's groups.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from diaspora_notebook.client import Client
+    from diaspora_notebook.errors import KafkaAccessDeniedError
     from diaspora_notebook.kafka.clients import KafkaAdmin
 
 GROUP_COLUMNS = ("group", "state", "members", "partition", "committed", "end", "lag")
@@ -42,12 +46,40 @@ def group_prefix(topic: str) -> str:
     return _named(naming.group_prefix, topic)
 
 
-def group_name(topic: str, name: str) -> str:
-    """The consumer-group id ``"<topic>/<name>"`` that the topic's owner and grantees may use.
+def group_name(topic: str, name: str, member: str | None = None, *,
+               client: Client | None = None) -> str:
+    """The consumer-group id of ``name`` on ``topic``: ``"<topic>/<name>"`` for the topic's
+    owner, ``"<topic>/<member>/<name>"`` for a grantee (``member``: its identity id).
 
+    :param client: find out who you are on ``topic`` (one call to the web service): the
+        owner's form if you own it, else the grantee's with your identity id
     :raises DiasporaUsageError: if ``name`` is empty, too long or has other characters
     """
-    return _named(naming.group_name, topic, name)
+    if member is None and client is not None:
+        member = grantee_id(topic, client=client)
+    return _named(naming.group_name, topic, name, *(() if member is None else (member,)))
+
+
+def grantee_id(topic: str, *, client: Client | None = None) -> str | None:
+    """Your identity id when you use ``topic`` as a grantee (your groups are then
+    ``<topic>/<id>/...``), ``None`` when you own it."""
+    from diaspora_notebook.errors import AccessDeniedError
+
+    group_prefix(topic)
+    client = client_or_default(client)
+    try:
+        client.list_topic_users(topic)  # answered to the owner only
+    except AccessDeniedError:
+        return client.subject_openid
+    return None
+
+
+def _not_yours(topic: str, group: str, what: str) -> KafkaAccessDeniedError:
+    err = denied(topic, what)
+    err.hint = (f"a grantee of {topic!r} may use only its own groups, "
+                f"'{topic}/<your identity id>/<name>' (group_name({topic!r}, 'name', "
+                "client=...)); the owner's groups and other grantees' are not yours to move")
+    return err
 
 
 def is_group_of(topic: str, group: str) -> bool:
@@ -147,6 +179,8 @@ def reset_group(group: str, to: Any = "earliest", *, client: Client | None = Non
         count = _partition_count(adm, topic, "reset a group of")
         with translated(topic, "describe the group"):
             desc = (adm.describe_groups([group]) or {}).get(group) or {}
+        if "Authorization" in str(desc.get("error") or ""):
+            raise _not_yours(topic, group, f"describe group {group!r} of")
         if desc.get("members"):
             raise DiasporaError(
                 f"group {group!r} has {len(desc['members'])} active member(s); a group is "
@@ -162,7 +196,7 @@ def reset_group(group: str, to: Any = "earliest", *, client: Client | None = Non
            if getattr(err, "__name__", "NoError") != "NoError"}
     if bad:
         if any("Authorization" in getattr(e, "__name__", "") for e in bad.values()):
-            raise denied(topic, f"reset group {group!r} of")
+            raise _not_yours(topic, group, f"reset group {group!r} of")
         raise DiasporaError(f"the broker refused to reset {group!r}: "
                             + ", ".join(f"partition {p}: {e.__name__}" for p, e in bad.items()),
                             hint="stop its consumers and retry")

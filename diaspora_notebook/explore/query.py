@@ -33,6 +33,7 @@ import ast
 import difflib
 import operator
 import re
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -113,10 +114,9 @@ def _error(text: str, pos: int, message: str, hint: str = _HINT) -> DiasporaUsag
 def unknown_name(text: str, pos: int, name: str) -> DiasporaUsageError:
     """The one place a name that is no column is reported (with a did-you-mean)."""
     close = difflib.get_close_matches(name, META, n=1)
-    if close:
-        suggestion = f"did you mean {close[0]}? "
-    elif "." not in name:
-        suggestion = f"did you mean {FIELD_PREFIX}{name}? "
+    if "." not in name:
+        suggestion = f"did you mean {FIELD_PREFIX}{name}" + (f" or {close[0]}" if close else "")
+        suggestion += "? "
     else:
         suggestion = ""
     return _error(text, pos, f"unknown name {name[:80]!r}: {suggestion}payload fields are "
@@ -517,7 +517,9 @@ def parse_filter(text: str) -> Filter:
     lead = len(probe) - len(probe.lstrip())
     source = probe.strip()
     try:
-        tree = ast.parse(source, mode="eval")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "invalid decimal literal" and the like
+            tree = ast.parse(source, mode="eval")
     except SyntaxError as exc:
         if not exc.offset:  # Python points before the start when the input ends too early
             raise _error(text, len(text.rstrip()), "the expression ends too early") from None

@@ -186,7 +186,7 @@ def scan(client: Any, topic: str, *, partitions: list[int] | None, start: StartS
     if stop is not None and direction == "backward":
         raise DiasporaUsageError("stop= bounds forward reads only",
                                  hint="read backward from start=; stop is where forward ends")
-    engine = pick_engine(engine)
+    engine = pick_engine(engine, client=client)
     conf = client_config(client, engine)
     with read_errors(topic):
         parts, source_marks = _plan(conf, engine, topic, partitions, start, direction, client)

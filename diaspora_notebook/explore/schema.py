@@ -215,4 +215,39 @@ def schema(topic: str, *, sample: int = 1000, partitions: list[int] | None = Non
         columns=["topic", "partition", "offset", "timestamp", "key", "headers", "value"])
     found = infer(topic, frame)
     found.ranges = {p: r for p, r in ranges.items() if spans[p]}
+    if runs > 1:  # between two runs: read the gap to find where the change happened
+        found.drift = [_pinned(d, frame, lambda p, lo, hi: read(
+            topic, partitions=[p], start={p: lo}, stop={p: hi}, limit=hi - lo,
+            timeout=timeout, engine=engine, client=client, **read_args).frame)
+            for d in found.drift]
     return found
+
+
+#: a gap between two runs longer than this is not read to pin a change down
+MAX_GAP = 50_000
+
+
+def _pinned(drift: Drift, frame: pd.DataFrame, read_gap: Any) -> Drift:
+    """``drift`` moved to the first message of the change: the messages between the sample's
+    previous one in its partition and the one where the change was seen are read."""
+    import dataclasses
+
+    same = frame["offset"][(frame["partition"] == drift.partition)
+                           & (frame["offset"] < drift.offset)]
+    if not len(same) or drift.offset - int(same.max()) - 1 > MAX_GAP:
+        return drift
+    lo = int(same.max()) + 1
+    if lo >= drift.offset:
+        return drift
+    gap = read_gap(drift.partition, lo, drift.offset)
+    if not len(gap):
+        return drift
+    gap = gap.sort_values("offset").reset_index(drop=True)
+    kind = drift.change.rsplit("-> ", 1)[-1] if drift.change != "new field" else None
+    for i, payload in enumerate(_payload_fields(gap)):
+        got = _type_name(payload.get(drift.field))
+        if got != "null" and (kind is None or got == kind):
+            row = gap.iloc[i]
+            return dataclasses.replace(drift, offset=int(row["offset"]),
+                                       timestamp=row["timestamp"])
+    return drift

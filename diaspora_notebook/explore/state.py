@@ -51,6 +51,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_PAGE = 1000
+#: most rows "export the whole range" writes
+EXPORT_MOST = 1_000_000
 STARTS = ("newest", "oldest", "offset", "time")
 Listener = Callable[[str], None]
 
@@ -84,6 +86,23 @@ def detail_of(row: dict[str, Any]) -> MessageDetail:
     return MessageDetail(int(row["partition"]), int(row["offset"]), row["timestamp"],
                          row["key"], dict(row["headers"] or {}), pretty,
                          raw.decode("utf-8", errors="replace"), hexed)
+
+
+def empty_reason(start: Any, direction: str, query: ExploreQuery) -> str:
+    """Why a page is empty, in one line (nothing after where it starts, yet)."""
+    with_filter = f" matching {query.filter!r}" if query.filter else ""
+    if direction == "backward":
+        return (f"no events{with_filter} before this page" if isinstance(start, dict)
+                else f"no events{with_filter} in this topic yet")
+    if isinstance(start, dict) and start:
+        spots = ", ".join(f"offset {off - 1:,} in partition {p}" if off else
+                          f"the start of partition {p}" for p, off in sorted(start.items()))
+        return f"no events{with_filter} after {spots} yet (this is the newest page)"
+    if isinstance(start, int):
+        return f"no events{with_filter} at or after offset {start:,} yet"
+    if isinstance(start, str) and start not in ("earliest", "latest"):
+        return f"no events{with_filter} at or after {start} yet (a time in the future?)"
+    return f"no events{with_filter} in this topic yet"
 
 
 @dataclass(frozen=True)
@@ -205,7 +224,7 @@ class ExplorerState:
     # --- what is shown (each read under the lock) ------------------------------------------
 
     query = _guarded("query", "What the next action reads (an :class:`ExploreQuery`).")
-    page = _guarded("page", "The page shown (oldest first), or ``None``.")
+    page = _guarded("page", "The page shown (newest first), or ``None``.")
     detail = _guarded("detail", "The message shown in detail, or ``None``.")
     schema = _guarded("schema", "The last schema inferred, or ``None``.")
     groups = _guarded("groups", "The last consumer groups table, or ``None``.")
@@ -399,8 +418,10 @@ class ExplorerState:
         page = read(self.topic, partitions=query.partitions, start=start, direction=direction,
                     limit=size, filter=query.filter or None, fields=query.fields,
                     progress=progress, cancel=cancel, engine=self.engine, client=self.client)
-        if direction == "backward":  # a page is shown oldest first, however it was read
+        if direction == "forward":  # a page is shown newest first, however it was read
             page.frame = page.frame.iloc[::-1].reset_index(drop=True)
+        if page.frame.empty:
+            page.extra["empty"] = empty_reason(start, direction, query)
         with self._lock:
             self._page, self._detail = page, None
         self._changed("page")
@@ -457,13 +478,20 @@ class ExplorerState:
             self._changed("detail")
         return self._submit("detail", work)
 
-    def load_schema(self, sample: int = 500) -> Future[None]:
-        """Infer the schema from the newest ``sample`` messages."""
-        partitions = self.query.partitions
+    def load_schema(self, sample: int = 1000) -> Future[None]:
+        """Infer the schema from ``sample`` messages spread over the range chosen: from the
+        chosen start (oldest, an offset, a time; "newest": the whole topic) to the newest, in
+        the chosen partitions, with the filter."""
+        query, bad = self._plan()
 
         def work() -> None:
-            found = schema(self.topic, sample=sample, partitions=partitions,
-                           engine=self.engine, client=self.client)
+            if bad:
+                raise DiasporaUsageError(bad)
+            start, direction = query.begin()
+            found = schema(self.topic, sample=sample, partitions=query.partitions,
+                           start=start if direction == "forward" else "earliest",
+                           filter=query.filter or None, engine=self.engine,
+                           client=self.client)
             with self._lock:
                 self._schema = found
             self._changed("schema")
@@ -486,12 +514,36 @@ class ExplorerState:
         frame: pd.DataFrame = page.frame.copy()
         return frame
 
-    def export(self, path: str | Path, format: str | None = None) -> Path:
-        """Write the page as a snapshot (see :func:`~diaspora_notebook.explore.export`)."""
+    def export(self, path: str | Path, format: str | None = None, *,
+               whole: bool = False) -> Path:
+        """Write the page as a snapshot (see :func:`~diaspora_notebook.explore.export`), or,
+        with ``whole``, every message of the range chosen (from the chosen start, "newest":
+        the whole topic, with the filter and fields; at most :data:`EXPORT_MOST` rows).
+
+        :raises DiasporaUsageError: the file cannot be written (a folder that cannot be made,
+            no permission), said in one line
+        """
         page = self.page
-        if page is None:
+        if page is None and not whole:
             raise DiasporaUsageError("nothing read yet", hint="load a page first")
-        return export(page, path, format, client=self.client)
+        query, bad = self._plan()
+        if whole and bad:
+            raise DiasporaUsageError(bad)
+        try:
+            if not whole:
+                assert page is not None
+                return export(page, path, format, client=self.client)
+            start, direction = query.begin()
+            return export(self.topic, path, format, client=self.client,
+                          partitions=query.partitions, filter=query.filter or None,
+                          fields=query.fields, limit=EXPORT_MOST, engine=self.engine,
+                          start=start if direction == "forward" else "earliest")
+        except OSError as exc:
+            where = Path(path).expanduser()
+            raise DiasporaUsageError(
+                f"cannot write {str(where)!r}: {exc.strerror or type(exc).__name__}",
+                hint="choose a file in a folder you can write to, e.g. "
+                f"{Path.home() / where.name}") from None
 
     # --- live tail ------------------------------------------------------------------------
 

@@ -109,11 +109,12 @@ def _follow(logs: dict[str, Path]) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from diaspora_notebook.fabric.demo import run_tutorials
+    from diaspora_notebook.fabric.demo import login_info, run_tutorials
 
     fabric = _fabric(args)
     started = time.monotonic()
     fabric.up(progress=_say)
+    _say(f"the fabric is running (home {fabric.home.root})")
     out = Path(args.out).resolve()
     written = run_tutorials(Path(args.notebooks), out, fabric=fabric, only=args.only,
                             progress=_say)
@@ -121,6 +122,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _say(f"Executed notebooks and HTML: {out}")
     _say("Open them live in JupyterLab with `make lab` (the fabric keeps running; "
          "`diaspora-fabric down` stops it).")
+    _say(login_info(fabric))
     return 0
 
 

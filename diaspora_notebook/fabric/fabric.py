@@ -334,6 +334,13 @@ class Fabric:
         if report.migrated:
             say(f"migrated the consumer-group ACLs of {len(report.topics)} topic(s) to the "
                 f"'<topic>/<name>' group convention: {', '.join(report.topics)}")
+        if report.narrowed:
+            say(f"narrowed the grantees' consumer-group ACLs of {len(report.narrowed_topics)} "
+                f"topic(s) to '<topic>/<grantee>/': {', '.join(report.narrowed_topics)}")
+        if report.owner_alter:
+            say(f"removed ALTER from the owners of {len(report.owner_alter_topics)} topic(s) "
+                "(partitions are added through the service, within max_partitions_per_topic): "
+                f"{', '.join(report.owner_alter_topics)}")
         if report.left_alone:
             names = sorted({e.resource_name for e in report.left_alone})
             say(f"left {len(report.left_alone)} old-style group ACL(s) alone (their principals "

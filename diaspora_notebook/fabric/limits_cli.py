@@ -4,8 +4,9 @@ Four are Kafka user quotas, enforced by the brokers on the account's principal (
 id): ``producer_byte_rate`` and ``consumer_byte_rate`` (bytes/s), ``request_percentage`` (% of
 one broker thread's time) and ``controller_mutation_rate`` (partitions created or deleted per
 second). The service sets the config's defaults when it creates an account's first key. The
-fifth, ``max_topics``, is the service's cap on the topics one account may own; a per-account
-value lives in the service's ``user-limits.json``. Changes take effect at once, without a
+fifth, ``max_topics``, is the service's cap on the topics one account may own, the sixth,
+``max_partitions``, its budget of partitions over all its topics (the brokers enforce each
+registration's share); a per-account value lives in the service's ``user-limits.json``. Changes take effect at once, without a
 restart; the brokers must answer.
 """
 
@@ -21,6 +22,7 @@ from diaspora_notebook.fabric.home import FabricHome
 from diaspora_notebook.fabric.service import acls
 from diaspora_notebook.fabric.service.limits import (
     QUOTA_KEYS,
+    PartitionCap,
     TopicCap,
     UserLimitsFile,
     default_quotas,
@@ -37,6 +39,8 @@ class UserLimits:
     max_topics: int
     max_topics_default: int
     owned_topics: int
+    max_partitions: int = 0
+    max_partitions_default: int = 0
 
     def lines(self) -> list[str]:
         out = []
@@ -49,6 +53,9 @@ class UserLimits:
         extra = "" if self.max_topics == self.max_topics_default else \
             f"  (default {self.max_topics_default})"
         out.append(f"{'max_topics':<26} {self.max_topics}{extra}; owns {self.owned_topics}")
+        extra = "" if self.max_partitions == self.max_partitions_default else \
+            f"  (default {self.max_partitions_default})"
+        out.append(f"{'max_partitions':<26} {self.max_partitions}{extra} (over all its topics)")
         if not self.quotas:
             out.append("(no Kafka quotas yet: the account gets the defaults with its first key)")
         return out
@@ -73,12 +80,14 @@ def identity_of(home: FabricHome, username: str) -> str:
 
 
 def user_limits(home: FabricHome, username: str, *, quotas: dict[str, float] | None = None,
-                max_topics: int | None = None, reset: bool = False) -> UserLimits:
+                max_topics: int | None = None, reset: bool = False,
+                max_partitions: int | None = None) -> UserLimits:
     """Change (if asked) and return one account's limits.
 
     :param quotas: Kafka quotas to set; the others keep their value (or get the default)
     :param max_topics: this account's own topic cap
-    :param reset: back to the config's defaults (quotas and topic cap) first
+    :param max_partitions: this account's own partition budget (over all its topics)
+    :param reset: back to the config's defaults (quotas, topic cap, partitions) first
     """
     from diaspora_notebook.fabric.kafka_cli import kafka_admin
 
@@ -94,11 +103,16 @@ def user_limits(home: FabricHome, username: str, *, quotas: dict[str, float] | N
             current = gateway.user_quotas(user)
         if reset:
             overrides.set_max_topics(user, None)
+            overrides.set_max_partitions(user, None)
         if max_topics is not None:
             overrides.set_max_topics(user, max_topics)
+        if max_partitions is not None:
+            overrides.set_max_partitions(user, max_partitions)
         owned = acls.owned_topics(user, gateway.principal_acls(acls.principal_of(user)))
         cap = TopicCap(settings.max_topics_per_user, overrides)(user)
-        return UserLimits(user, current, defaults, cap, settings.max_topics_per_user, len(owned))
+        partitions = PartitionCap(settings.max_partitions_per_user, overrides)(user)
+        return UserLimits(user, current, defaults, cap, settings.max_topics_per_user, len(owned),
+                          partitions, settings.max_partitions_per_user)
 
 
 def _positive(kind: type[Any]) -> Any:
@@ -120,6 +134,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         metavar="PER_S", help="partitions created or deleted per second")
     parser.add_argument("--max-topics", type=int, metavar="N",
                         help="topics this account may own (0 = none)")
+    parser.add_argument("--max-partitions", type=int, metavar="N",
+                        help="partitions all of this account's topics may hold together")
     parser.add_argument("--reset", action="store_true",
                         help="back to the service config's defaults")
 
@@ -129,8 +145,11 @@ def run(args: argparse.Namespace) -> int:
               if getattr(args, key) is not None}
     if args.max_topics is not None and args.max_topics < 0:
         raise FabricUsageError("--max-topics must be 0 or more")
+    if args.max_partitions is not None and args.max_partitions < 0:
+        raise FabricUsageError("--max-partitions must be 0 or more")
     limits = user_limits(FabricHome.resolve(args.home), args.username, quotas=quotas,
-                         max_topics=args.max_topics, reset=args.reset)
+                         max_topics=args.max_topics, reset=args.reset,
+                         max_partitions=args.max_partitions)
     print(f"limits of {args.username} ({limits.user}):")
     for line in limits.lines():
         print(f"  {line}")

@@ -10,8 +10,8 @@
 - :mod:`.errors`: errors classified by Kafka's codes, and as Diaspora errors
 - :mod:`.clients`: the seed's ``KafkaProducer``/``KafkaConsumer``/``KafkaAdmin``/``NewTopic``
   (kafka-python, logged in with your key); :mod:`.connections`: short-lived ones for one call;
-  :mod:`.diagnose`: why a connection failed; :mod:`.metadata_refresh`: kafka-python's metadata
-  refresh kept alive
+  :mod:`.metadata_refresh`: kafka-python's metadata refresh kept alive (why a connection
+  failed is :mod:`diaspora_notebook.diagnose`, below ``Client``, which uses it too)
 - :mod:`.documents`: JSON documents in (one per line) and a produce summary out
 
 Nothing is imported here: ``import diaspora_notebook.kafka.source`` does not load kafka-python.

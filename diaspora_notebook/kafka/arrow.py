@@ -127,39 +127,17 @@ def key_array(parts: Sequence[Any]) -> Any:
 
 
 def payload_table(chunks: Sequence[Chunk]) -> Any:
-    """The decoded payloads as one table (schemas unioned column by column, see
-    :func:`concat_columns`), or ``None`` for pandas-only chunks or chunks without columns."""
+    """The decoded payloads as one table (schemas unioned), or ``None`` if Arrow cannot hold
+    them together (types that differ between chunks, pandas-only chunks)."""
+    import pyarrow as pa
+
     tables = [c.payload for c in chunks]
     if any(hasattr(t, "iloc") or t.num_columns == 0 for t in tables):
         return None
-    return concat_columns(tables)
-
-
-def concat_columns(tables: Sequence[Any]) -> Any:
-    """Arrow tables one after the other, their schemas unified per column: a column missing
-    from a table is null there, types Arrow can promote are promoted (int and double ->
-    double, null -> anything), and only a column whose types cannot be unified (a field that
-    changed from a number to text) becomes text through :func:`as_text`; every other column
-    keeps its type."""
-    import pyarrow as pa
-
-    tables = list(tables)
     try:
         return pa.concat_tables(tables, promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-        pass
-    names = list(dict.fromkeys(n for t in tables for n in t.column_names))
-    columns = {}
-    for name in names:
-        parts = [t.column(name) if name in t.column_names else pa.nulls(t.num_rows)
-                 for t in tables]
-        try:
-            columns[name] = pa.concat_tables(
-                [pa.table({name: part}) for part in parts],
-                promote_options="permissive").column(name)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-            columns[name] = pa.chunked_array([as_text(part) for part in parts], pa.string())
-    return pa.table(columns)
+        return None
 
 
 def as_table(chunks: Sequence[Chunk], order: np.ndarray | None) -> Any:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from diaspora_notebook.diagnose import diagnosed_connection
 from diaspora_notebook.errors import (
+    DiasporaUsageError,
     KafkaAccessDeniedError,
     KafkaClientMissingError,
 )
@@ -76,12 +77,27 @@ def _value_serializer() -> Any:
     return JsonSerializer()
 
 
-def _settings(client: Client | None, user: dict[str, Any],
-              defaults: dict[str, Any]) -> dict[str, Any]:
+def _client(client: Client | None) -> Client:
     from diaspora_notebook.client import default_client
 
-    base = (client or default_client()).kafka_config()
-    return {**base, **defaults, **user}
+    return client or default_client()
+
+
+def _settings(client: Client | None, user: dict[str, Any],
+              defaults: dict[str, Any]) -> dict[str, Any]:
+    return {**_client(client).kafka_config(), **defaults, **user}
+
+
+def _total(wanted: Any) -> int:
+    """The new total of one ``create_partitions`` entry: an int, a ``NewPartitions`` or
+    kafka-python 3's ``{"count": n, ...}``."""
+    if isinstance(wanted, dict):
+        wanted = wanted.get("count")
+    wanted = getattr(wanted, "total_count", wanted)
+    if isinstance(wanted, bool) or not isinstance(wanted, int):
+        raise DiasporaUsageError(f"create_partitions takes {{topic: new total}}, not {wanted!r}",
+                                 hint="e.g. admin.create_partitions({'my-topic': 3})")
+    return wanted
 
 
 try:
@@ -106,6 +122,7 @@ if _kafka is not None:
 
         def __init__(self, *, client: Client | None = None, **kwargs: Any) -> None:
             conf = _settings(client, kwargs, {"bootstrap_timeout_ms": BOOTSTRAP_TIMEOUT_MS})
+            self._diaspora_client = _client(client)
             with diagnosed_connection(conf):
                 super().__init__(**conf)
 
@@ -114,6 +131,22 @@ if _kafka is not None:
                     isinstance(t, NewTopic) for t in new_topics):
                 new_topics = {t.name: t.as_options() for t in new_topics}
             return super().create_topics(new_topics, *args, **kwargs)
+
+        def create_partitions(self, topic_partitions: Any, timeout_ms: Any = None,
+                              validate_only: bool = False, **_ignored: Any) -> dict[str, Any]:
+            """Grow your topics to the new **totals** in ``{topic: total}`` (a kafka-python
+            ``NewPartitions`` or ``{"count": n}`` works too), through the web service: owners
+            hold no ALTER, since Kafka shows CreatePartitions to no broker policy, and the
+            service keeps each topic within the fabric's ``max_partitions_per_topic`` (past it:
+            an error naming the limit and how to raise it). Returns ``{topic: answer}``."""
+            if validate_only:
+                raise DiasporaUsageError("create_partitions(validate_only=True) is not "
+                                         "supported: the web service adds partitions",
+                                         hint="call it without validate_only")
+            answers = {}
+            for topic, wanted in dict(topic_partitions).items():
+                answers[topic] = self._diaspora_client.add_partitions(topic, _total(wanted))
+            return answers
 
     class KafkaProducer(_kafka.KafkaProducer):  # type: ignore[misc]
         """``kafka.KafkaProducer`` logged in with your key; values are JSON by default."""

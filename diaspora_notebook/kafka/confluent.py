@@ -63,6 +63,10 @@ _KP_TO_RDKAFKA = {
     "enable_auto_commit": "enable.auto.commit",
 }
 
+#: confluent-kafka's callback settings (no dot in their names): passed through as they are
+#: (``oauth_cb``: the IAM token of a v3 key, :mod:`diaspora_notebook.login.iam`)
+_CALLBACKS = frozenset({"oauth_cb"})
+
 
 def to_librdkafka(config: dict[str, Any]) -> dict[str, Any]:
     """kafka-python consumer settings -> librdkafka ones (dotted keys pass through unchanged).
@@ -72,7 +76,7 @@ def to_librdkafka(config: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     unknown = []
     for key, value in config.items():
-        if "." in key:
+        if "." in key or key in _CALLBACKS:
             out[key] = value
         elif key in _KP_TO_RDKAFKA:
             if key == "bootstrap_servers" and not isinstance(value, str):

@@ -6,30 +6,53 @@ Pure functions (no client, no network); :mod:`diaspora_notebook.topics` uses and
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from diaspora_notebook.errors import DiasporaUsageError
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Produced:
     """What :func:`diaspora_notebook.topics.produce` wrote.
 
-    :ivar offsets: each document's ``(partition, offset)``, in the order given.
+    Its repr is short however many documents were written (the count per partition, first and
+    last offsets); ``offsets`` has every one.
+
+    :ivar offsets: each document's ``(partition, offset)``, in the order given (kept for
+        writes of up to 100,000 rows; empty for larger ones)
+    :ivar landed: how many rows landed (``len(offsets)`` when not given)
     """
 
     topic: str
     offsets: tuple[tuple[int, int], ...]
+    landed: int | None = None
 
     @property
     def count(self) -> int:
-        return len(self.offsets)
+        return len(self.offsets) if self.landed is None else self.landed
 
     def summary(self) -> str:
-        """``partition 0: offsets 5-7; partition 1: offset 2``."""
+        """``partition 0: offsets 5-7; partition 1: offset 2`` (or the row count of a large
+        write)."""
+        if not self.offsets:
+            return f"{self.count:,} rows"
         return describe_offsets(self.offsets)
+
+    def per_partition(self) -> dict[int, tuple[int, int, int]]:
+        """``{partition: (count, first offset, last offset)}``."""
+        found: dict[int, tuple[int, int, int]] = {}
+        for partition, offset in self.offsets:
+            count, first, last = found.get(partition, (0, offset, offset))
+            found[partition] = (count + 1, min(first, offset), max(last, offset))
+        return dict(sorted(found.items()))
+
+    def __repr__(self) -> str:
+        parts = "; ".join(f"partition {p}: {n} at offsets {first}-{last}" if n > 1
+                          else f"partition {p}: 1 at offset {first}"
+                          for p, (n, first, last) in self.per_partition().items())
+        return f"Produced(topic={self.topic!r}, count={self.count}: {parts})"
 
 
 def parse_documents(text: str) -> list[Any]:
@@ -63,68 +86,3 @@ def describe_offsets(offsets: Iterable[tuple[int, int]]) -> str:
         parts.append(f"partition {partition}: {span}")
     return "; ".join(parts)
 
-
-# --- records over HTTPS (the v3 produce routes: Confluent REST v3 bodies) ---------------------
-
-_BYTES = (bytes, bytearray, memoryview)
-REST_TYPES = ("BINARY", "JSON", "STRING")
-
-
-def _rest_data(data: Any, data_type: str | None, *, str_type: str) -> dict[str, Any]:
-    """A key or value as ``{"type", "data"}``, chosen as diaspora-event-sdk 0.5.1 does."""
-    import base64
-
-    if data_type is None:
-        data_type = ("BINARY" if isinstance(data, _BYTES) else
-                     str_type if isinstance(data, str) else "JSON")
-    if data_type == "BINARY":
-        if not isinstance(data, _BYTES):
-            raise DiasporaUsageError(f"BINARY data must be bytes, not {type(data).__name__}",
-                                     hint="pass bytes, or value_type='JSON'")
-        return {"type": "BINARY", "data": base64.b64encode(bytes(data)).decode("ascii")}
-    if data_type == "STRING":
-        if not isinstance(data, str):
-            raise DiasporaUsageError(f"STRING data must be a str, not {type(data).__name__}",
-                                     hint="pass text, or value_type='JSON'")
-        return {"type": "STRING", "data": data}
-    if data_type == "JSON":
-        if isinstance(data, _BYTES):
-            raise DiasporaUsageError("JSON data cannot be bytes", hint="send bytes as BINARY")
-        return {"type": "JSON", "data": data}
-    raise DiasporaUsageError(f"type must be BINARY, JSON or STRING, not {data_type!r}",
-                             hint="e.g. value_type='STRING'")
-
-
-def rest_record(value: Any = None, *, key: Any = None, headers: Any = None,
-                timestamp: Any = None, value_type: str | None = None,
-                key_type: str | None = None) -> dict[str, Any]:
-    """One record in the body form of the v3 produce routes (the SDK's ``encode_record``): a
-    str value is JSON, a str key STRING, bytes BINARY; headers ``{name: bytes|str|None}`` or
-    pairs; a datetime timestamp must carry a UTC offset."""
-    import base64
-    import datetime as dt
-
-    record: dict[str, Any] = {}
-    if key is not None:
-        record["key"] = _rest_data(key, key_type, str_type="STRING")
-    if value is not None:
-        record["value"] = _rest_data(value, value_type, str_type="JSON")
-    if headers is not None:
-        items = headers.items() if isinstance(headers, Mapping) else headers
-        encoded = []
-        for name, raw in items:
-            data = raw.encode("utf-8") if isinstance(raw, str) else raw
-            if data is not None and not isinstance(data, _BYTES):
-                raise DiasporaUsageError(f"header {name!r} must be bytes, str or None",
-                                         hint="e.g. headers={'trace': b'\\x00\\x01'}")
-            encoded.append({"name": str(name), "value": None if data is None
-                            else base64.b64encode(bytes(data)).decode("ascii")})
-        record["headers"] = encoded
-    if isinstance(timestamp, dt.datetime):
-        if timestamp.utcoffset() is None:
-            raise DiasporaUsageError("timestamp must carry a UTC offset (tzinfo)",
-                                     hint="e.g. datetime.now(timezone.utc)")
-        record["timestamp"] = timestamp.isoformat()
-    elif timestamp is not None:
-        record["timestamp"] = str(timestamp)
-    return record

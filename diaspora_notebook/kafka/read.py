@@ -93,7 +93,7 @@ def read_raw(
     :param batch_size: most records asked for per consume call
     :param headers: also read each record's headers
     """
-    engine = pick_engine(engine)
+    engine = pick_engine(engine, client=client if config is None else None)
     first = Start.of(start)
     conf = config if config is not None else client_config(client, engine)
     source = make_source(engine, conf, topics=[topic], headers=headers)

@@ -8,7 +8,9 @@
 * :class:`NotebookLoginFlowManager` adds the non-blocking two-phase login behind
   ``Client.begin_login``/``Client.finish_login``: ``begin(app)`` returns the authorize URL (the
   PKCE verifier stays on the login client), ``finish(app, code)`` exchanges the code. A login
-  needed in the middle of a cell falls back to ``input()``.
+  needed in the middle of a cell falls back to ``input()``, except where a notebook logs in
+  with a widget (:func:`use_widget_login`): it fails there with a hint to use the widget. A
+  refused code keeps the login begun: ``finish`` may be called again with the right code.
 * :class:`ProgrammaticLoginFlowManager` fills the identity provider's login and consent forms
   with a username and password (:func:`~diaspora_notebook.login.form.complete_login_form`):
   for tests, CI and headless notebooks (``DIASPORA_LOGIN_USERNAME`` /
@@ -20,8 +22,11 @@ the client when the app is built.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import threading
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import globus_sdk
@@ -40,6 +45,45 @@ log = logging.getLogger(__name__)
 LOGIN_HINT = ("run Client().login() in a terminal or notebook, or set DIASPORA_LOGIN_USERNAME "
               "and DIASPORA_LOGIN_PASSWORD to log in headless")
 NAMED_GRANT = "diaspora-notebook"
+#: a refused code: the login begun is kept, so the right code still works
+REFUSED_CODE_HINT = ("check that the whole code from the login page was pasted and call "
+                     "finish_login() again; codes work once and expire: begin_login() starts "
+                     "over with a new link")
+
+
+#: set by a notebook extension that logs people in with a widget (:func:`use_widget_login`)
+_widget_login: Callable[[], str | None] | None = None
+
+
+def use_widget_login(hint: Callable[[], str | None] | None) -> None:
+    """Where a notebook logs people in with a widget: a login needed in the middle of a cell
+    then fails with the hint ``hint()`` returns instead of prompting with ``input()`` (a kernel
+    that shows a login widget must not also wait on a prompt Run All cannot answer). ``hint()``
+    returning None, or ``use_widget_login(None)``: prompt as before."""
+    global _widget_login
+    _widget_login = hint
+
+
+#: True while an explicit login runs (``Client.login()``): it may prompt wherever it runs
+_asked: contextvars.ContextVar[bool] = contextvars.ContextVar("diaspora_login_asked",
+                                                              default=False)
+
+
+@contextlib.contextmanager
+def asked_to_log_in() -> Iterator[None]:
+    """Mark a login someone asked for (``Client.login()``): it may prompt with ``input()``
+    even where a widget logs people in; only logins a cell needs on the way fail instead."""
+    token = _asked.set(True)
+    try:
+        yield
+    finally:
+        _asked.reset(token)
+
+
+def widget_login_hint() -> str | None:
+    """The hint of :func:`use_widget_login` now (None: a login may prompt with ``input()``)."""
+    hint = _widget_login
+    return None if hint is None or _asked.get() else hint()
 
 
 def default_redirect_uri(login_client: globus_sdk.AuthLoginClient) -> str:
@@ -139,13 +183,15 @@ class NotebookLoginFlowManager(CommandLineLoginFlowManager):
         try:
             app.login(force=True)
         except globus_sdk.AuthAPIError as exc:
+            # the login begun stays: a mistyped code, then the right one, logs in (a new
+            # begin() would give the right code a verifier it does not match)
             raise NotLoggedInError(f"the identity provider refused the code ({exc.code})",
-                                   hint="codes work once and expire; call begin_login() again "
-                                   "and paste the new code") from exc
+                                   hint=REFUSED_CODE_HINT) from exc
         finally:
             with self._lock:
                 self._pending_code = None
-                self._begun = False
+        with self._lock:
+            self._begun = False
 
     def run_login_flow(self, auth_parameters: GlobusAuthorizationParameters
                        ) -> globus_sdk.OAuthTokenResponse:
@@ -153,6 +199,9 @@ class NotebookLoginFlowManager(CommandLineLoginFlowManager):
             code, self._pending_code = self._pending_code, None
         if code is not None:
             return self.login_client.oauth2_exchange_code_for_tokens(code)
+        hint = widget_login_hint()
+        if hint is not None:  # a notebook with a login widget: never input()
+            raise NotLoggedInError("you are not logged in to Diaspora", hint=hint)
         return super().run_login_flow(auth_parameters)
 
 

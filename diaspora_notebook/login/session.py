@@ -33,7 +33,9 @@ from diaspora_notebook.login.flows import (
     LOGIN_HINT,
     NotebookLoginFlowManager,
     ProgrammaticLoginFlowManager,
+    asked_to_log_in,
     bind,
+    widget_login_hint,
 )
 from diaspora_notebook.login.storage import has_token_file, token_storage
 
@@ -70,6 +72,7 @@ class AuthSession:
         self._lock = threading.RLock()
         self._app: globus_sdk.GlobusApp | None = None
         self._manager: LoginFlowManager | None = None
+        self._checking = False  # verified_identity() runs: invalid tokens are reported
         self.logged_out = False
 
     # --- the app -------------------------------------------------------------------------
@@ -127,6 +130,8 @@ class AuthSession:
             raise NotLoggedInError(
                 "the login belongs to a different identity than the stored tokens",
                 hint="call Client().logout() first, then log in as the other user") from error
+        if self._checking:  # verified_identity(): report, never log in
+            raise error
         if self.logged_out:
             raise NotLoggedInError("you logged out of Diaspora", hint=LOGIN_HINT)
         try:
@@ -171,11 +176,61 @@ class AuthSession:
             except Exception:  # a repr must never fail
                 return None
 
+    def reread_tokens(self) -> None:
+        """Read the tokens from the store again at the next use: another process (a second
+        kernel) may have logged out, or in, since this one cached them."""
+        with self._lock:
+            if self._app is not None:
+                self._app._authorizer_factory.clear_cache()  # no public API (see forget_tokens)
+
+    def verified_identity(self) -> str | None:
+        """The identity id if the identity provider still honours the stored tokens, else None.
+
+        Checked for real (one call to the identity provider), so a logout in another process
+        that revoked the tokens is seen; stale tokens are forgotten here. Never starts a login;
+        when the provider cannot be reached the stored tokens are trusted.
+        """
+        with self._lock:
+            if self.logged_out:
+                return None
+            if self._credentials:
+                return self._credentials[0]
+            self.reread_tokens()
+            identity = self.identity_if_known()
+            if identity is None:
+                return None
+            app = self.app
+            self._checking = True
+            try:
+                if app.login_required():
+                    return None
+                from globus_sdk.scopes import AuthScopes
+
+                auth = globus_sdk.AuthClient(app=app, app_scopes=[AuthScopes.openid])
+                try:
+                    auth.userinfo()
+                finally:
+                    auth.close()
+                return identity
+            except (globus_sdk.GlobusAPIError, TokenValidationError) as exc:
+                if not (is_stale_login(exc) or getattr(exc, "http_status", None) == 401):
+                    return identity  # the provider failed otherwise: cannot tell
+                log.info("stored tokens rejected (%s); forgetting them", type(exc).__name__)
+            except globus_sdk.NetworkError:
+                return identity
+            finally:
+                self._checking = False
+            self.forget_tokens(app)
+            app.close()
+            self._app = None
+            self._manager = None
+            return None
+
     # --- login / logout ------------------------------------------------------------------
 
     def login(self, *, force: bool = False) -> str:
         """Log in (with the configured flow) and return the identity id."""
-        with self._lock:
+        with self._lock, asked_to_log_in():
             self.logged_out = False
             try:
                 self.app.login(force=force)
@@ -249,6 +304,13 @@ class AuthSession:
 
         Raises NotLoggedInError when no new login can happen here (logged out, or no input).
         """
+        hint = widget_login_hint() if self.kind == "interactive" else None
+        if hint is not None:  # a notebook with a login widget: no input() prompt
+            with self._lock:
+                self.forget_tokens()
+                self.close()
+            raise NotLoggedInError("your Diaspora login is no longer valid (a logout in "
+                                   "another kernel, or it expired)", hint=hint) from exc
         print("Your Diaspora login is no longer valid; please log in again.", flush=True)
         log.info("stored tokens rejected (%s); starting a fresh login", type(exc).__name__)
         with self._lock:

@@ -24,13 +24,17 @@ def load_ipython_extension(shell: Any) -> None:
     if getattr(shell, _STATE_ATTR, None) is not None:
         return
     from diaspora_notebook.client import Client
+    from diaspora_notebook.login.flows import use_widget_login
     from diaspora_notebook.notebook import errors
+    from diaspora_notebook.notebook.commands.login import WIDGET_LOGIN_HINT
     from diaspora_notebook.notebook.configurable import Diaspora
     from diaspora_notebook.notebook.html import client_html
     from diaspora_notebook.notebook.magics import DiasporaMagics
     from diaspora_notebook.notebook.widgets.live import register_views
 
     settings = Diaspora(parent=shell)
+    # a kernel that shows the login widget never waits on an input() prompt for a login
+    use_widget_login(lambda: WIDGET_LOGIN_HINT if settings.widget else None)
     magics = DiasporaMagics(shell, settings)
     shell.register_magics(magics)
     shell.configurables.append(settings)
@@ -67,6 +71,9 @@ def unload_ipython_extension(shell: Any) -> None:
     html.pop(Client, None)
     if state["previous_html"] is not None:
         html.for_type(Client, state["previous_html"])
+    from diaspora_notebook.login.flows import use_widget_login
+
+    use_widget_login(None)
     state["settings"].close()  # the clients of the environments the magics named
     delattr(shell, _STATE_ATTR)
 

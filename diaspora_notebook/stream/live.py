@@ -87,7 +87,7 @@ class LiveDataFrame:
                 f"topics must be a topic name or a list of them, not {topics!r}",
                 hint="e.g. LiveDataFrame('ns-0123456789ab.events')",
             )
-        self.engine = pick_engine(engine)
+        self.engine = pick_engine(engine, client=client)
         if (client is None) == (consumer_config is None):
             raise DiasporaUsageError(
                 "give exactly one of client= and consumer_config=",
@@ -348,6 +348,7 @@ class LiveDataFrame:
             if self.status.state in ("stopped", "failed"):
                 return
             self.status.paused = True
+            self.status.rate.freeze()  # the rate shown holds while paused
             if self.status.state == "running":
                 self.status.state = "paused"
 
@@ -355,6 +356,7 @@ class LiveDataFrame:
         """Continue after ``pause()``: every event produced meanwhile arrives, exactly once."""
         with self.status.lock:
             self.status.paused = False
+            self.status.rate.thaw(self.frame.events)
             if self.status.state == "paused":
                 self.status.state = "running"
 

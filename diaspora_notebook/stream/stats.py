@@ -78,6 +78,18 @@ class RateMeter:
     def __init__(self, window: float = 5.0) -> None:
         self.window = window
         self._samples: deque[tuple[float, int]] = deque()
+        self._frozen: float | None = None
+
+    def freeze(self, now: float | None = None) -> None:
+        """Hold the rate at its value now (a paused stream's rate does not decay to 0)."""
+        if self._frozen is None:
+            self._frozen = self.rate(now)
+
+    def thaw(self, count: int, now: float | None = None) -> None:
+        """Measure again from ``count`` events now (the pause is not part of any window)."""
+        self._frozen = None
+        self._samples.clear()
+        self.add(count, now)
 
     def add(self, count: int, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
@@ -86,6 +98,8 @@ class RateMeter:
             self._samples.popleft()
 
     def rate(self, now: float | None = None) -> float:
+        if self._frozen is not None:
+            return self._frozen
         now = time.monotonic() if now is None else now
         if not self._samples:
             return 0.0

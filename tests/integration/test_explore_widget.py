@@ -51,7 +51,7 @@ def test_pages_filter_detail_and_panels(owner, explored, tmp_path):
     assert page is not None and len(page.frame) == 10
     assert ui.partitions.options == (0, 1) and "value.n" in ui.fields.options
     assert "binary" in ui.table.value or "00ff" in ui.table.value  # the newest, non-JSON one
-    assert list(page.frame["offset"]) == sorted(page.frame["offset"])  # oldest first on screen
+    assert list(page.frame["offset"]) == sorted(page.frame["offset"], reverse=True)  # newest first
     newest = list(page.frame["value.n"].dropna())
     ui.buttons["previous"].click()
     ui.state.wait()
@@ -78,7 +78,7 @@ def test_pages_filter_detail_and_panels(owner, explored, tmp_path):
     ui.buttons["load"].click()
     ui.state.wait()
     frame = ui.state.page.frame
-    assert set(frame["partition"]) == {0} and frame["offset"].iloc[0] == 5
+    assert set(frame["partition"]) == {0} and frame["offset"].iloc[-1] == 5  # newest first
     assert "value.temp" not in frame.columns and "value.n" in frame.columns
     # detail of a message: key, headers, JSON, text and hex
     ui.partitions.value = ()
@@ -90,7 +90,7 @@ def test_pages_filter_detail_and_panels(owner, explored, tmp_path):
     ui.row.value = binary
     ui.state.wait()
     assert "00 ff 62 69 6e" in ui.detail.value and "h=1" in ui.detail.value
-    ui.row.value = 0
+    ui.row.value = binary + 1  # newest first: the JSON message before the binary one
     ui.state.wait()
     assert "JSON" in ui.detail.value and "&quot;n&quot;" in ui.detail.value
     # panels, DataFrame and export
@@ -171,7 +171,7 @@ def test_the_magic(monkeypatch, sdk_identity, capsys):
         assert isinstance(shown, Explorer)
         shown.state.wait()
         shown.buttons["frame"].click()
-        assert list(sh.user_ns["page"]["value.n"]) == [2, 3, 4, 5, 6]
+        assert list(sh.user_ns["page"]["value.n"]) == [6, 5, 4, 3, 2]  # newest first
         shown.close()
         sh.run_cell("%config Diaspora.widget = False")
         plain = ok(sh, f"%diaspora explore {name} --page-size 3")

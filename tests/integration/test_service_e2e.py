@@ -193,7 +193,8 @@ def test_two_users_register_share_and_revoke(fabric: Fabric, svc: Service, alice
     users = svc.ok("get", "v1/list_topic_users", alice.token, params={"topic": t})
     assert (users["owner"], users["users"]) == (alice.id, [bob.id])
     assert t in svc.topics(bob.token)
-    assert consume(fabric, bob.id, b_key["password"], t, 2, group=f"{t}/b1") == [b"one", b"two"]
+    assert consume(fabric, bob.id, b_key["password"], t, 2,
+                   group=f"{t}/{bob.id}/b1") == [b"one", b"two"]  # a grantee's own groups
 
     # revoke: B is denied again and no longer sees the topic
     revoked = svc.ok("post", "v1/revoke_user_access", alice.token,

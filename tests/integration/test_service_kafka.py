@@ -103,7 +103,7 @@ def test_register_share_revoke_with_real_clients(fabric, gateway, topic_name):
     assert topics.grant(topic_name, alice, bob) == "success"
     assert topics.users(topic_name, alice).users == [bob]
     assert topics.topics(bob) == [topic_name]
-    got = consume(fabric, bob, bob_pw, topic_name, 2, group=f"{topic_name}/bob")
+    got = consume(fabric, bob, bob_pw, topic_name, 2, group=f"{topic_name}/{bob}/readers")
     assert got == [b"one", b"two"]
     produce(fabric, bob, bob_pw, topic_name, [b"from-bob"])
 

@@ -56,16 +56,19 @@ def test_login_widget_two_phase(monkeypatch, sdk_identity, tmp_path):
     w = LoginWidget(client, settings)
     assert "Not logged in" in w.status.value and "Open login page" in w.link.value
     assert w.url.startswith(client.environment.auth_url)
-    # a wrong code: the error shows inline and a fresh link replaces the used one
+    # a wrong code: the error shows inline, in the widget's words; the link and the login
+    # begun stay, so the code of the page already opened still works (issue 24, defect 5)
     first_url = w.url
+    code = complete_login_form(w.url, person.username, person.password)
     w.code.value = "not-a-code"
     w.submit.click()
-    assert "NotLoggedInError" in w.message.value and w.identity is None
-    assert w.url != first_url and w.code.value == ""
-    # the real thing: open the link, log in, paste the code, Submit
+    assert "not accepted" in w.message.value and "New link" in w.message.value
+    assert "begin_login" not in w.message.value and w.identity is None
+    assert w.url == first_url and w.code.value == ""
+    # the real thing: the right code from the page opened first, Submit
     logins = []
     w.on_login(logins.append)
-    w.code.value = complete_login_form(w.url, person.username, person.password)
+    w.code.value = code
     w.submit.click()
     assert w.code.value == ""  # the secret field is cleared once read
     assert [d["id"] for d in logins] == [person.id]  # on_login registers, Submit acts
@@ -77,6 +80,14 @@ def test_login_widget_two_phase(monkeypatch, sdk_identity, tmp_path):
     assert person.username in again.status.value
     w.logout.click()
     assert "Logged out" in w.message.value and "Not logged in" in w.status.value
+    # New link starts over: a new login, and the code of the old link is refused
+    old_url = w.url
+    old_code = complete_login_form(old_url, person.username, person.password)
+    w.new_link.click()
+    assert w.url != old_url and "new login link" in w.message.value
+    w.code.value = old_code
+    w.submit.click()
+    assert "not accepted" in w.message.value and w.identity is None
 
 
 def test_login_magic_returns_the_widget(monkeypatch, sdk_identity, tmp_path):
@@ -183,10 +194,23 @@ def test_topic_manager_buttons(monkeypatch, sdk_identity, tmp_path, topic_name):
     assert "Click Delete again" in m.message.value and m.infos[0].on_broker
     m.buttons["delete"].click()
     assert "deleted" in m.message.value and not m.infos[0].on_broker
+    m.buttons["unregister"].click()  # asks first: unregistering deletes the events too
+    assert "Click Unregister again" in m.message.value and m.infos
     m.buttons["unregister"].click()
     assert "success" in m.message.value and not m.infos
     assert heard[:3] == [("register", True), ("create", True), ("refresh", True)]
     assert heard[-2:] == [("delete", True), ("unregister", True)]  # the arming click is none
+    # Explore on a topic that does not exist: no "success" first, then the error
+    missing = f"{topic_name}-missing"
+    m.topic.value = missing
+    m.buttons["explore"].click()
+    assert "success" not in m.message.value and f"exploring {missing}" not in m.message.value
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and ("explore", False) not in heard:
+        time.sleep(0.1)
+    assert ("explore", False) in heard and ("explore", True) not in heard
+    assert "success" not in m.message.value and "error" in m.message.value, m.message.value
+    m.explorer.close()
     # errors show inline: someone else's topic, an unknown user
     friend_client.register_topic(f"{topic_name}-x")
     m.topic.value = f"{topic_name}-x"

@@ -37,6 +37,8 @@ def test_topic_manager_clicks(lab, lab_page):
     cell.locator(".widget-html-content", has_text="Click Delete again").last.wait_for()
     click("Delete")
     cell.locator(".widget-html-content", has_text="deleted").last.wait_for()
+    click("Unregister")  # asks first too: unregistering deletes the topic's events
+    cell.locator(".widget-html-content", has_text="Click Unregister again").last.wait_for()
     click("Unregister")
     cell.locator(".widget-html-content", has_text="success").last.wait_for()
     assert "Error displaying widget" not in lab_page.text()

@@ -1,6 +1,6 @@
 """The explorer shows nobody else's topic or group: every explorer call as an outsider is
-refused by the broker, and a grantee sees exactly what a grant allows (the messages and the
-topic's groups; not the configs, which need more than READ)."""
+refused by the broker, and a grantee sees exactly what a grant allows (the messages and its own
+groups, ``<topic>/<its id>/...``; not the configs, which need more than READ)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 
 from diaspora_notebook import topics
 from diaspora_notebook.errors import KafkaAccessDeniedError
+from diaspora_notebook.explore.groups import group_name
 from diaspora_notebook.kafka.clients import KafkaConsumer
 from diaspora_notebook.testing.identities import login
 
@@ -86,10 +87,12 @@ def test_grantee_sees_what_the_grant_allows(sdk_identity, topic_name):
         info = topics.details(topic_name, client=bob)
         assert info.on_broker and info.messages == 4
         assert info.configs == {}  # reading configs needs DESCRIBE_CONFIGS, not granted
-        _commit_group(bob, topic_name, f"{topic_name}/bob")
+        bobs = group_name(topic_name, "bob", client=bob)  # a grantee's: <topic>/<its id>/bob
+        assert bobs == f"{topic_name}/{bob_id.id}/bob"
+        _commit_group(bob, topic_name, bobs)
         seen = topics.groups(topic_name, client=bob)
-        assert list(seen["group"].unique()) == [f"{topic_name}/bob"]
-        assert topics.reset_group(f"{topic_name}/bob", "earliest", client=bob) == {0: 0}
+        assert list(seen["group"].unique()) == [bobs]
+        assert topics.reset_group(bobs, "earliest", client=bob) == {0: 0}
         assert topics.groups(topic_name, client=alice)["lag"].sum() == 4  # the owner sees it
         alice.revoke_user_access(topic_name, bob_id.id)
         deadline = time.monotonic() + 15

@@ -169,13 +169,14 @@ def test_owner_of_a_prefix_is_refused_every_group_of_the_longer_topic(fabric, ow
     assert fetch_offsets(b, mine, xbar)[mine][TopicPartition(xbar, 0)].offset == 1
 
 
-def test_a_grantee_uses_the_topics_groups_and_no_others(owners):
+def test_a_grantee_uses_its_own_groups_of_the_topic_and_no_others(owners):
     _a, _b, c, x, xbar = owners
-    shared = group_name(xbar, "readers")
-    commit(c, shared, xbar, 1)
-    assert fetch_offsets(c, shared, xbar)[shared][TopicPartition(xbar, 0)].offset == 1
-    join(c, shared, xbar)
-    # the grant is for Xbar's groups only, not for a group of X nor a bare-prefix one
+    own = group_name(xbar, "readers", member=c.id)  # <topic>/<grantee id>/readers
+    commit(c, own, xbar, 1)
+    assert fetch_offsets(c, own, xbar)[own][TopicPartition(xbar, 0)].offset == 1
+    join(c, own, xbar)
+    # the grant is for c's groups of Xbar only: not the owner's, not X's, not a bare prefix
+    assert all_refused(c, group_name(xbar, "readers"), xbar)["commit"] == REFUSED
     assert all_refused(c, group_name(x, "readers"), xbar)["commit"] == REFUSED
     assert all_refused(c, f"{xbar}-readers", xbar)["join"] == REFUSED
 

@@ -98,7 +98,9 @@ def test_confluent_kafka_produces_and_consumes_through_iam(fabric: Fabric, owner
         while len(got) < 2 and time.monotonic() < deadline:
             message = consumer.poll(1.0)
             if message is not None and message.error() is None:
-                got.append(message.value())
+                value = message.value()
+                assert isinstance(value, bytes)
+                got.append(value)
         assert got == [b"one", b"two"]
         consumer.commit(asynchronous=False)  # the group ACL applies to the IAM principal too
     finally:

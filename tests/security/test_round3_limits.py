@@ -33,6 +33,7 @@ MIN_THROTTLED_SECONDS = 8.0
 def _burst_seconds(person: Actor, topic: str) -> float:
     producer = KafkaProducer(**person.config(acks=1, linger_ms=5, batch_size=4 * CHUNK,
                                              max_request_size=8 * CHUNK, max_block_ms=120000,
+                                             delivery_timeout_ms=180000,
                                              request_timeout_ms=120000))
     value = b"x" * CHUNK
     started = time.monotonic()

@@ -189,14 +189,15 @@ def test_unexpected_backend_failure_is_503_not_500(client, admin, caplog):
 def test_grant_revoke_and_list_users(client):
     client.post("/v1/register_topic", headers=H(Topic="shared"))
     r = client.post("/v1/grant_user_access", headers=H(Topic="shared", User=B))
-    assert r.json() == {"status": "success", "message": "access granted", "topic": "shared",
-                        "user": B}
+    assert r.json() == {"status": "success", "message": "access granted: produce and consume, "
+                        f"with consumer groups shared/{B}/<name>", "topic": "shared", "user": B,
+                        "access": "read-write", "groups": f"shared/{B}/"}  # says what it gives
     assert client.post("/v1/grant_user_access", headers=H(),
                        json={"topic": "shared", "user": B.upper()}).json()["status"] == "no-op"
     assert client.get("/v1/list_topics", headers=H("tok-b")).json()["topics"] == ["shared"]
     assert client.get("/v1/list_topic_users", params={"topic": "shared"},
                       headers=H()).json() == {"status": "success", "topic": "shared",
-                                              "owner": A, "users": [B]}
+                                              "owner": A, "users": [B], "read_only": []}
     _error(client.get("/v1/list_topic_users", headers=H("tok-b", Topic="shared")), 403,
            "not_topic_owner")
     _error(client.post("/v1/grant_user_access", headers=H("tok-b", Topic="shared", User=B)),

@@ -74,8 +74,10 @@ def test_identity_ids_are_canonical_uuids():
 def test_owner_entries_cover_every_topic_operation_and_prefixed_groups():
     entries = acls.owner_entries("t1", A)
     topic_ops = {e.operation for e in entries if e.resource_type == "TOPIC"}
+    # not ALTER: it allows CreatePartitions, which reaches no broker policy (issue 27 item 1)
     assert topic_ops == {"CREATE", "DELETE", "DESCRIBE", "DESCRIBE_CONFIGS", "ALTER_CONFIGS",
-                         "ALTER", "READ", "WRITE"}
+                         "READ", "WRITE"}
+    assert acls.OWNER_MARK in topic_ops
     assert all(e.principal == f"User:{A}" for e in entries)
     assert all(e.pattern_type == "LITERAL" for e in entries if e.resource_type == "TOPIC")
     groups = [e for e in entries if e.resource_type == "GROUP"]
@@ -109,13 +111,14 @@ def test_grantee_entries_never_include_alter():
     assert {e.operation for e in entries if e.resource_type == "TOPIC"} == {
         "READ", "WRITE", "DESCRIBE"}
     assert not any(e.operation.startswith("ALTER") for e in entries)
+    assert not any(e.operation == acls.OWNER_MARK for e in entries)
 
 
 def test_interpret_reads_owner_and_grantees_and_ignores_foreign_acls():
     found = acls.owner_entries("t1", A) + acls.grantee_entries("t1", B) + [
-        acls.AclEntry("User:C", "TOPIC", "t1", "PREFIXED", "ALTER"),  # not literal
-        acls.AclEntry("User:D", "TOPIC", "t10", "LITERAL", "ALTER"),  # other topic
-        acls.AclEntry("Group:x", "TOPIC", "t1", "LITERAL", "ALTER"),  # not a user
+        acls.AclEntry("User:C", "TOPIC", "t1", "PREFIXED", "DELETE"),  # not literal
+        acls.AclEntry("User:D", "TOPIC", "t10", "LITERAL", "DELETE"),  # other topic
+        acls.AclEntry("Group:x", "TOPIC", "t1", "LITERAL", "DELETE"),  # not a user
     ]
     state = acls.interpret("t1", found)
     assert state.owners == [A] and state.owner == A
@@ -482,3 +485,62 @@ def test_group_migration_moves_only_the_services_old_acls():
 def topics_state_is_owner(admin: InMemoryKafkaAdmin, topic: str, user: str) -> bool:
     state = TopicAccessManager(admin).access(topic)
     return state.owners == [user] and set(state.entries) == set(acls.owner_entries(topic, user))
+
+
+def old_owner_entries(topic: str, user: str) -> set[acls.AclEntry]:
+    """What an owner held before partition growth moved to the service: ALTER too."""
+    return set(acls.owner_entries(topic, user)) | {
+        acls.AclEntry(f"User:{user}", "TOPIC", topic, "LITERAL", "ALTER")}
+
+
+def test_owners_of_old_still_own_and_unregister_cleans_their_alter_up():
+    admin = InMemoryKafkaAdmin()
+    admin.acls |= old_owner_entries("t", A) | set(acls.grantee_entries("t", B))
+    topics = TopicAccessManager(admin, propagation_seconds=0)
+    state = topics.access("t")
+    assert state.owners == [A] and state.grantees == [B]
+    assert acls.legacy_owner_entries(state) == [
+        acls.AclEntry(f"User:{A}", "TOPIC", "t", "LITERAL", "ALTER")]
+    assert topics.unregister("t", A).outcome == "success"
+    assert admin.acls == set()
+
+
+def test_migration_takes_alter_from_owners_only_and_is_idempotent():
+    from diaspora_notebook.fabric.service.migrations import migrate_group_acls
+
+    admin = InMemoryKafkaAdmin()
+    foreign = acls.AclEntry(f"User:{B}", "TOPIC", "other", "LITERAL", "ALTER")
+    admin.acls |= (old_owner_entries("t", A) | old_owner_entries("u", B)
+                   | set(acls.grantee_entries("t", B)) | {foreign})
+    report = migrate_group_acls(admin)
+    assert report.owner_alter_topics == ["t", "u"]
+    assert all(e.operation == "ALTER" for e in report.owner_alter)
+    assert topics_state_is_owner(admin, "u", B)
+    assert admin.acls == (set(acls.owner_entries("t", A)) | set(acls.owner_entries("u", B))
+                          | set(acls.grantee_entries("t", B)) | {foreign})
+    assert migrate_group_acls(admin).owner_alter == []
+
+
+def test_add_partitions_is_the_owners_within_the_cap():
+    admin = InMemoryKafkaAdmin()
+    topics = TopicAccessManager(admin, propagation_seconds=0, max_partitions=8)
+    topics.register("t", A)
+    topics.grant("t", A, B)
+    with pytest.raises(ServiceError) as err:
+        topics.add_partitions("t", A, 2)
+    assert (err.value.status_code, err.value.code) == (404, "topic_not_found")
+    admin.topics["t"] = []
+    assert topics.add_partitions("t", A, 3) == ("success", 3)
+    assert admin.partitions["t"] == 3
+    assert topics.add_partitions("t", A, 3) == ("no-op", 3)
+    with pytest.raises(ServiceError) as err:
+        topics.add_partitions("t", A, 9)
+    assert (err.value.status_code, err.value.code) == (403, "partition_limit_reached")
+    assert "max_partitions_per_topic = 8" in err.value.message
+    assert "topic-limits.json" in (err.value.hint or "")
+    for who, total, code in [(B, 4, "not_topic_owner"), (A, 2, "invalid_partitions"),
+                             (A, 0, "invalid_partitions")]:
+        with pytest.raises(ServiceError) as err:
+            topics.add_partitions("t", who, total)
+        assert err.value.code == code
+    assert admin.partitions["t"] == 3

@@ -72,10 +72,12 @@ public class VerifyDriver {
         while ((line = in.readLine()) != null) {
             String[] p = line.split(" ");
             if (p[0].equals("SIGNINGKEY")) {
-                System.out.println(SigV4TokenVerifier.hex(SigV4TokenVerifier.signingKey(p[1], p[2], p[3], p[4])));
+                byte[] k = SigV4TokenVerifier.signingKey(p[1], p[2], p[3], p[4]);
+                System.out.println(SigV4TokenVerifier.hex(k));
             } else {
                 try {
-                    SigV4TokenVerifier.Verified ok = v.verify(p.length > 1 ? p[1] : "", Long.parseLong(p[0]));
+                    String token = p.length > 1 ? p[1] : "";
+                    SigV4TokenVerifier.Verified ok = v.verify(token, Long.parseLong(p[0]));
                     System.out.println("OK " + ok.principal + " " + ok.startMs + " " + ok.expiryMs);
                 } catch (SigV4TokenVerifier.InvalidTokenException e) {
                     System.out.println("ERR " + e.getMessage());

@@ -174,7 +174,8 @@ class TopicLimits:
         values: dict[str, Any] = {}
         for key, value in data.items():
             if key == "cleanup_policies":
-                ok = isinstance(value, list) and set(value) <= {"delete", "compact"} and value
+                ok = (isinstance(value, list) and bool(value)
+                      and set(value) <= {"delete", "compact"})
                 values[key] = tuple(value) if ok else None
             else:
                 ok = isinstance(value, int) and not isinstance(value, bool) and value > 0

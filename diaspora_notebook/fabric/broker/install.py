@@ -63,7 +63,7 @@ def find_java() -> str:
     if java is None:
         raise PrerequisiteMissingError(
             "java was not found on PATH (and JAVA_HOME is not set)",
-            hint="install a Java 17+ runtime, e.g. `apt-get install openjdk-17-jre-headless`, "
+            hint="install a Java 17+ JDK, e.g. `apt-get install openjdk-17-jdk-headless`, "
             "or set JAVA_HOME",
         )
     return java

@@ -49,6 +49,14 @@ def migrate(admin: KafkaAdminBackend) -> None:
         log.info("migrated %d consumer-group ACLs from PREFIXED '<topic>' to '<topic>/' "
                  "(groups are now named <topic>/<name>) for topics: %s",
                  len(report.migrated), ", ".join(report.topics))
+    if report.narrowed:
+        log.info("narrowed %d grantees' consumer-group ACLs from '<topic>/' to "
+                 "'<topic>/<grantee>/' (a grantee no longer reaches the owner's groups) for "
+                 "topics: %s", len(report.narrowed), ", ".join(report.narrowed_topics))
+    if report.owner_alter:
+        log.info("removed ALTER from the owners of %d topic(s) (partitions are added through "
+                 "the service's add_partitions route, within max_partitions_per_topic): %s",
+                 len(report.owner_alter_topics), ", ".join(report.owner_alter_topics))
     if report.left_alone:
         log.warning("left %d PREFIXED group ACLs alone: their principals hold no ACL on a topic "
                     "of that name (%s)", len(report.left_alone),

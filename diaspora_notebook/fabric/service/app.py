@@ -22,6 +22,7 @@ from diaspora_notebook.fabric.service.limits import (
 )
 from diaspora_notebook.fabric.service.metrics import RequestMetrics
 from diaspora_notebook.fabric.service.ownership import TopicAccessManager
+from diaspora_notebook.fabric.service.partition_budget import partition_budget
 from diaspora_notebook.fabric.service.provisioning import KafkaKeyProvisioner, KeyProvisioner
 from diaspora_notebook.fabric.service.routes import (
     access,
@@ -117,7 +118,9 @@ def create_app(settings: ServiceSettings, *, admin: KafkaAdminBackend | None = N
     app.state.topics = TopicAccessManager(
         backend, propagation_seconds=settings.key_propagation_seconds,
         max_topics=TopicCap(settings.max_topics_per_user,
-                            UserLimitsFile(settings.user_limits_file)))
+                            UserLimitsFile(settings.user_limits_file)),
+        max_partitions=settings.max_partitions_per_topic,
+        budget=partition_budget(settings, backend))
     app.state.keys = key_provisioner
     app.state.v3 = v3
     metrics = RequestMetrics()

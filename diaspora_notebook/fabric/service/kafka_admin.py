@@ -68,6 +68,9 @@ class KafkaAdminBackend(Protocol):
     def topic_names(self) -> list[str]:
         """Every topic on the brokers (Kafka's internal ones included)."""
 
+    def partition_counts(self, topics: list[str]) -> dict[str, int]:
+        """The partition count of each of ``topics`` that exists on the brokers."""
+
     def delete_topic(self, topic: str, timeout: float) -> bool:
         """Delete ``topic`` and its data; False if there was none. Waits until no broker
         lists it any more (at most ``timeout`` s), so a new topic of that name starts empty."""
@@ -75,6 +78,14 @@ class KafkaAdminBackend(Protocol):
     def delete_groups(self, prefix: str) -> list[str]:
         """Delete the consumer groups whose id starts with ``prefix`` (with their offsets);
         returns those left (still with members, or refused by their coordinator)."""
+
+    def partition_count(self, topic: str) -> int | None:
+        """How many partitions ``topic`` has (None: no such topic)."""
+
+    def add_partitions(self, topic: str, total: int, timeout: float) -> None:
+        """Grow ``topic`` to ``total`` partitions as the service's admin (owners may not:
+        Kafka shows CreatePartitions to no policy). Waits until every broker lists them (at
+        most ``timeout`` s)."""
 
     def create_acls(self, entries: Collection[AclEntry]) -> None: ...
 
@@ -135,8 +146,18 @@ def _filter(resource_type: ResourceType, name: str | None, pattern: ACLResourceP
 
 
 def _topic_filters(topic: str) -> list[ACLFilter]:
+    # every PREFIXED group ACL, kept where it lies under "<topic>/" (:func:`_of_topic`): the
+    # owner's "<topic>/" and each grantee's "<topic>/<grantee>/"
     return [_filter(ResourceType.TOPIC, topic, ACLResourcePatternType.LITERAL),
-            _filter(ResourceType.GROUP, group_prefix(topic), ACLResourcePatternType.PREFIXED)]
+            _filter(ResourceType.GROUP, None, ACLResourcePatternType.PREFIXED)]
+
+
+def _of_topic(topic: str, entries: Iterable[AclEntry]) -> list[AclEntry]:
+    """The ACLs of ``entries`` that belong to ``topic``: its literal topic ACLs and the
+    PREFIXED group ACLs under ``<topic>/``."""
+    prefix = group_prefix(topic)
+    return [e for e in entries if (e.resource_type == "TOPIC" and e.resource_name == topic)
+            or (e.resource_type == "GROUP" and e.resource_name.startswith(prefix))]
 
 
 def _unavailable(what: str, reason: str) -> ServiceError:
@@ -250,7 +271,7 @@ class KafkaAdminGateway:
             found: list[AclEntry] = []
             for acl_filter in _topic_filters(topic):
                 acls, _ = client.describe_acls(acl_filter)
-                found += from_kafka_acls(acls)
+                found += _of_topic(topic, from_kafka_acls(acls))
             return found
         return self._call("reading topic ACLs", run)
 
@@ -293,7 +314,7 @@ class KafkaAdminGateway:
                 for i, found in enumerate(self._describe_acls_each(client, acl_filter)):
                     if i >= len(per_broker):
                         per_broker.append(set())
-                    per_broker[i] |= set(found)
+                    per_broker[i] |= set(_of_topic(topic, found))
             return all(want <= seen and not (gone & seen) for seen in per_broker)
 
         return self._poll("waiting for ACLs to propagate", visible_everywhere, timeout)
@@ -324,6 +345,14 @@ class KafkaAdminGateway:
 
     def topic_exists(self, topic: str) -> bool:
         return self._call("looking the topic up", lambda c: any(self._listed_by(c, topic)))
+
+    def partition_counts(self, topics: list[str]) -> dict[str, int]:
+        def run(client: Any) -> dict[str, int]:
+            return {t["topic"]: len(t.get("partitions") or [])
+                    for t in client.describe_topics(list(topics))
+                    if t.get("error_code", 0) == 0}
+
+        return self._call("counting the topics' partitions", run) if topics else {}
 
     def delete_topic(self, topic: str, timeout: float) -> bool:
         def run(client: Any) -> bool:
@@ -356,6 +385,40 @@ class KafkaAdminGateway:
             return sorted(failed)
 
         return self._call("deleting the topic's consumer groups", run)
+
+    def _partitions_seen(self, client: Any, topic: str) -> list[int | None]:
+        """For each broker, how many partitions its metadata lists for ``topic``."""
+        request = MetadataRequest(topics=[MetadataRequest.MetadataRequestTopic(name=topic)],
+                                  allow_auto_topic_creation=False)
+        return [next((len(t.partitions) for t in response.topics
+                      if t.name == topic and t.error_code == 0), None)
+                for response in self._each_broker(client, request)]
+
+    def partition_count(self, topic: str) -> int | None:
+        seen = self._call("looking the topic up", lambda c: self._partitions_seen(c, topic))
+        counts = [n for n in seen if n is not None]
+        return max(counts) if counts else None
+
+    def add_partitions(self, topic: str, total: int, timeout: float) -> None:
+        def run(client: Any) -> None:
+            try:
+                client.create_partitions({topic: total}, timeout_ms=int(self._timeout * 1000))
+            except (kerr.InvalidPartitionsError, kerr.PolicyViolationError) as exc:
+                raise ServiceError(400, "invalid_partitions",
+                                   f"Kafka refused {total} partitions for {topic!r} "
+                                   f"({type(exc).__name__})",
+                                   hint="a topic only grows: ask for more partitions than it "
+                                        "has") from None
+
+        self._call("adding partitions", run)
+
+        def everywhere(client: Any) -> bool:
+            return all(n == total for n in self._partitions_seen(client, topic))
+
+        if timeout > 0 and not self._poll("waiting for the new partitions", everywhere,
+                                          timeout):
+            log.warning("the new partitions of a topic are not listed by every broker after "
+                        "%.1f s", timeout)
 
     # -- v3 namespaces (used by fabric.service.v3, not part of KafkaAdminBackend) ------------
 

@@ -89,6 +89,7 @@ DEFAULT_REQUEST_PERCENTAGE = 200.0
 DEFAULT_CONTROLLER_MUTATION_RATE = 10.0
 DEFAULT_MAX_TOPICS_PER_USER = 100
 MAX_TOPICS_KEY = "max_topics"
+MAX_PARTITIONS_KEY = "max_partitions"  # partitions over all of a user's topics
 
 
 def default_quotas(settings: Any) -> dict[str, float]:
@@ -117,11 +118,24 @@ class UserLimitsFile:
         return data if isinstance(data, dict) else {}
 
     def max_topics(self, user: str, default: int) -> int:
-        value = self.read().get(user, {}).get(MAX_TOPICS_KEY)
+        return self.value(user, MAX_TOPICS_KEY, default)
+
+    def max_partitions(self, user: str, default: int) -> int:
+        return self.value(user, MAX_PARTITIONS_KEY, default)
+
+    def value(self, user: str, key: str, default: int) -> int:
+        value = self.read().get(user, {}).get(key)
         return value if isinstance(value, int) and value >= 0 else default
 
     def set_max_topics(self, user: str, value: int | None) -> None:
         """Set (or, with None, remove) ``user``'s own topic cap."""
+        self.set_value(user, MAX_TOPICS_KEY, value)
+
+    def set_max_partitions(self, user: str, value: int | None) -> None:
+        """Set (or, with None, remove) ``user``'s own partition budget."""
+        self.set_value(user, MAX_PARTITIONS_KEY, value)
+
+    def set_value(self, user: str, key: str, value: int | None) -> None:
         from diaspora_notebook.fabric.home import write_private
 
         if self.path is None:
@@ -130,9 +144,9 @@ class UserLimitsFile:
         data = self.read()
         entry = dict(data.get(user, {}))
         if value is None:
-            entry.pop(MAX_TOPICS_KEY, None)
+            entry.pop(key, None)
         else:
-            entry[MAX_TOPICS_KEY] = value
+            entry[key] = value
         if entry:
             data[user] = entry
         else:
@@ -160,3 +174,23 @@ class TopicCap:
 
     def __call__(self, user: str) -> int:
         return self.overrides.max_topics(user, self.default)
+
+
+class PartitionCap(TopicCap):
+    """How many partitions a user's topics may hold together: its own limit, else the
+    service default."""
+
+    def __call__(self, user: str) -> int:
+        return self.overrides.max_partitions(user, self.default)
+
+
+def partition_limit_reached(topic: str, wanted: int, cap: int) -> ServiceError:
+    """The one error of growing a topic past the brokers' per-topic partition cap (the same
+    ``max_partitions_per_topic`` their create-topic policy enforces)."""
+    return ServiceError(
+        403, "partition_limit_reached",
+        f"topic {topic!r} may have at most {cap} partitions here (max_partitions_per_topic = "
+        f"{cap}), not {wanted}",
+        hint="ask for fewer partitions, or ask the fabric operator to raise the limit: "
+             "max_partitions_per_topic in <fabric home>/broker/topic-limits.json, then "
+             "`diaspora-fabric down` and `diaspora-fabric up`")

@@ -22,6 +22,7 @@ class InMemoryKafkaAdmin:
     def __init__(self) -> None:
         self.acls: set[AclEntry] = set()
         self.topics: dict[str, list[bytes]] = {}
+        self.partitions: dict[str, int] = {}  # topic -> partitions, when not 1
         self.groups: dict[str, int] = {}  # consumer group id -> members (tests add them)
         self.scram: dict[str, tuple[str, int, str]] = {}
         self.quotas: dict[str, dict[str, float]] = {}
@@ -41,8 +42,9 @@ class InMemoryKafkaAdmin:
         self._enter("topic_acls")
         with self._lock:
             return sorted(e for e in self.acls if (
-                (e.resource_type, e.pattern_type, e.resource_name) in {
-                    ("TOPIC", "LITERAL", topic), ("GROUP", "PREFIXED", group_prefix(topic))}))
+                (e.resource_type, e.pattern_type, e.resource_name) == ("TOPIC", "LITERAL", topic)
+                or ((e.resource_type, e.pattern_type) == ("GROUP", "PREFIXED")
+                and e.resource_name.startswith(group_prefix(topic)))))
 
     def principal_acls(self, principal: str) -> list[AclEntry]:
         self._enter("principal_acls")
@@ -65,10 +67,27 @@ class InMemoryKafkaAdmin:
         with self._lock:
             return sorted(self.topics)
 
+    def partition_counts(self, topics: list[str]) -> dict[str, int]:
+        self._enter("partition_counts")
+        with self._lock:
+            return {t: self.partitions.get(t, 1) for t in topics if t in self.topics}
+
     def delete_topic(self, topic: str, timeout: float) -> bool:
         self._enter("delete_topic")
         with self._lock:
             return self.topics.pop(topic, None) is not None
+
+    def partition_count(self, topic: str) -> int | None:
+        self._enter("partition_count")
+        with self._lock:
+            return self.partitions.get(topic, 1) if topic in self.topics else None
+
+    def add_partitions(self, topic: str, total: int, timeout: float) -> None:
+        self._enter("add_partitions")
+        with self._lock:
+            if topic not in self.topics or total <= self.partitions.get(topic, 1):
+                raise ServiceError(400, "invalid_partitions", "Kafka refused (fake)")
+            self.partitions[topic] = total
 
     def delete_groups(self, prefix: str) -> list[str]:
         self._enter("delete_groups")

@@ -16,13 +16,14 @@ import hashlib
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from diaspora_notebook.fabric.service import acls
 from diaspora_notebook.fabric.service.errors import ServiceError
 from diaspora_notebook.fabric.service.kafka_admin import KafkaAdminBackend
-from diaspora_notebook.fabric.service.limits import topic_limit_reached
+from diaspora_notebook.fabric.service.limits import partition_limit_reached, topic_limit_reached
+from diaspora_notebook.fabric.service.partition_budget import PartitionBudget
 from diaspora_notebook.naming import is_namespaced
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ class TopicUsers:
     topic: str
     owner: str
     users: list[str]
+    read_only: list[str] = field(default_factory=list)
 
 
 def _owned_by_another(topic: str) -> ServiceError:
@@ -67,9 +69,13 @@ class TopicAccessManager:
     """Topic ownership and sharing for callers identified by their identity id."""
 
     def __init__(self, admin: KafkaAdminBackend, *, propagation_seconds: float = 10.0,
-                 max_topics: Callable[[str], int] | None = None) -> None:
+                 max_topics: Callable[[str], int] | None = None,
+                 max_partitions: int | None = None,
+                 budget: PartitionBudget | None = None) -> None:
         self._admin = admin
         self._max_topics = max_topics
+        self._max_partitions = max_partitions
+        self.budget = budget  # partitions per user and in all (see partition_budget)
         self._propagation = propagation_seconds
         self._locks = [threading.Lock() for _ in range(_STRIPES)]
 
@@ -96,6 +102,9 @@ class TopicAccessManager:
                                hint="ask the topic's owner")
         return state
 
+    def _owned_topics(self, caller: str) -> list[str]:
+        return acls.owned_topics(caller, self._admin.principal_acls(acls.principal_of(caller)))
+
     def register(self, topic: str, caller: str) -> Outcome:
         with self._lock(topic):
             state = self.access(topic)
@@ -111,6 +120,9 @@ class TopicAccessManager:
                     raise topic_limit_reached(caller, len(owned), cap)
             if self._admin.topic_exists(topic):
                 raise _exists_without_owner(topic)
+            if self.budget is not None:
+                # before the ACLs: the brokers know the allotment before the caller may create
+                self.budget.allot(topic, caller, self._owned_topics(caller))
             # grants left behind without an owner must not carry over to the new owner's data
             if state.entries:
                 self._admin.delete_acls(state.entries)
@@ -145,11 +157,46 @@ class TopicAccessManager:
             deleted = self._admin.delete_topic(topic, self._propagation)
             self._admin.delete_acls(state.entries)
             self._wait(topic, [], state.entries)
+            if self.budget is not None:
+                self.budget.release(topic)
             # the groups' names and members would be the next owner's to see (the offsets of
             # this topic went with it). Best effort: the topic is gone either way, and the next
             # registration of the name sweeps the groups again
             self._forget_groups(topic)
             return Unregistered("success", deleted_topic=deleted)
+
+    def add_partitions(self, topic: str, caller: str, total: int) -> tuple[Outcome, int]:
+        """Grow the caller's ``topic`` to ``total`` partitions (the new total, as Kafka's
+        CreatePartitions), at most the brokers' per-topic cap. Owners hold no ALTER, so this is
+        the only way a topic grows. A total it already has is a no-op.
+
+        :returns: the outcome and the partition count now
+        """
+        if isinstance(total, bool) or not isinstance(total, int) or total < 1:
+            raise ServiceError(400, "invalid_partitions",
+                               f"partitions must be a whole number of at least 1, not {total!r}",
+                               hint="pass the new total number of partitions")
+        with self._lock(topic):
+            self._owned(topic, caller)
+            if self._max_partitions is not None and total > self._max_partitions:
+                raise partition_limit_reached(topic, total, self._max_partitions)
+            now = self._admin.partition_count(topic)
+            if now is None:
+                raise ServiceError(404, "topic_not_found",
+                                   f"topic {topic!r} is registered but not on the brokers",
+                                   hint="create it first (KafkaAdmin().create_topics or "
+                                        "topics.create)")
+            if total == now:
+                return "no-op", now
+            if total < now:
+                raise ServiceError(400, "invalid_partitions",
+                                   f"topic {topic!r} has {now} partitions; partitions can be "
+                                   f"added, never removed (asked for {total})",
+                                   hint=f"pass a total above {now}")
+            if self.budget is not None:  # the user's and the fabric's partitions
+                self.budget.grow(topic, caller, self._owned_topics(caller), total)
+            self._admin.add_partitions(topic, total, self._propagation)
+            return "success", total
 
     def purge(self, topic: str) -> tuple[bool, list[acls.AclEntry]]:
         """Operator: delete a topic that has no owner, and any grants left on it.
@@ -182,14 +229,23 @@ class TopicAccessManager:
                 if not t.startswith("__") and not is_namespaced(t)
                 and not self.access(t).registered]
 
-    def grant(self, topic: str, caller: str, user: str) -> Outcome:
+    def grant(self, topic: str, caller: str, user: str, *, read_only: bool = False) -> Outcome:
+        """Let ``user`` consume from ``topic`` (and produce, unless ``read_only``), with its
+        own consumer groups ``<topic>/<user>/...`` only. Granting again with the other
+        ``read_only`` changes the grant; a grant of the old shape is brought to this one."""
         with self._lock(topic):
             state = self._owned(topic, caller)
-            if user in state.owners or user in state.grantees:
+            if user in state.owners:
                 return "no-op"
-            wanted = acls.grantee_entries(topic, user)
-            self._admin.create_acls(wanted)
-            self._wait(topic, wanted, [])
+            have = set(state.entries_of(user))
+            wanted = acls.grantee_entries(topic, user, read_only=read_only)
+            if have == set(wanted):
+                return "no-op"
+            added = [e for e in wanted if e not in have]
+            removed = sorted(have - set(wanted))
+            self._admin.create_acls(added)  # first: a consumer keeps what it still may do
+            self._admin.delete_acls(removed)
+            self._wait(topic, wanted, removed)
             return "success"
 
     def revoke(self, topic: str, caller: str, user: str) -> Outcome:
@@ -208,7 +264,8 @@ class TopicAccessManager:
 
     def users(self, topic: str, caller: str) -> TopicUsers:
         state = self._owned(topic, caller)
-        return TopicUsers(topic=topic, owner=caller, users=state.grantees)
+        return TopicUsers(topic=topic, owner=caller, users=state.grantees,
+                          read_only=state.read_only)
 
     def topics(self, caller: str) -> list[str]:
         return acls.topics_of(caller, self._admin.principal_acls(acls.principal_of(caller)))

@@ -20,6 +20,22 @@ class UserAccessIn(TopicIn):
     """Alternative to the ``Topic`` and ``User`` headers."""
 
     user: str | None = Field(None, description="the other identity's id (UUID)")
+    read_only: bool = Field(False, description="grant_user_access: consume only (no produce)")
+
+
+class PartitionsIn(TopicIn):
+    """``add_partitions``: the topic (or the ``Topic`` header) and its new total."""
+
+    partitions: int = Field(strict=True, description="the topic's new total number of "
+                            "partitions")
+
+
+class PartitionsOut(BaseModel):
+    status: Outcome
+    message: str
+    topic: str
+    partitions: int = Field(description="the topic's partitions now")
+    max_partitions: int | None = Field(None, description="the most a topic may have here")
 
 
 class TopicOut(BaseModel):
@@ -53,6 +69,11 @@ class AccessOut(BaseModel):
     message: str
     topic: str
     user: str
+    access: Literal["read-write", "read-only", "none"] | None = Field(
+        None, description="what the user may do now: produce and consume, consume only, "
+        "nothing")
+    groups: str | None = Field(None, description="the prefix of the user's consumer groups "
+                               "on the topic, '<topic>/<user>/'")
 
 
 class TopicUsersOut(BaseModel):
@@ -60,6 +81,8 @@ class TopicUsersOut(BaseModel):
     topic: str
     owner: str
     users: list[str] = Field(description="identities granted access, owner excluded")
+    read_only: list[str] = Field(default_factory=list,
+                                 description="those of ``users`` who may consume only")
 
 
 class HealthOut(BaseModel):

@@ -68,6 +68,15 @@ class ServiceSettings(BaseModel):
     max_partitions_per_topic: int = Field(
         32, ge=1, description="the brokers' partition cap per topic (their topic policy); the "
                               "add_partitions route grows a topic at most to this")
+    max_partitions_per_user: int = Field(
+        256, ge=0, description="partitions one user's topics may hold together (the brokers "
+                               "enforce each registration's allotment; see partition_budget)")
+    max_partitions_total: int | None = Field(
+        None, ge=0, description="partitions all users' topics may hold together (what the "
+                                "brokers' open-file limit holds); None = no total")
+    partition_budget_file: Path | None = Field(
+        None, description="the allotment file (JSON, 0600) the brokers' create-topic policy "
+                          "reads; None = no per-user partition budget")
     iam_bootstrap_servers: list[str] | None = Field(
         None, description="host:port of the brokers' IAM (OAUTHBEARER) listener, the v3 key's "
                           "endpoint; None = bootstrap_servers")
@@ -152,7 +161,7 @@ def _env_value(name: str, raw: str) -> Any:
         if raw.lstrip().startswith("["):
             return json.loads(raw)
         return [part.strip() for part in raw.split(",") if part.strip()]
-    if (name in ("ca_file", "iam_key_store", "user_limits_file")
+    if (name in ("ca_file", "iam_key_store", "user_limits_file", "partition_budget_file")
             and raw.strip().lower() in ("", "null", "none")):
         return None
     return raw

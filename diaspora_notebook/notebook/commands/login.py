@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from diaspora_notebook.client import Client
     from diaspora_notebook.notebook.configurable import Diaspora
 
+#: a login needed in the middle of a cell, in a kernel that logs in with the widget
+WIDGET_LOGIN_HINT = "log in with the widget of %diaspora_login, then run this cell again"
 NO_INPUT_HINT = ("use the login widget (%diaspora_login without --no-widget), or set "
                  "DIASPORA_LOGIN_USERNAME/PASSWORD")
 
@@ -57,7 +59,8 @@ def run_login(settings: Diaspora, *, environment: str | None = None, widget: boo
     client = settings.client(environment)  # an unknown name fails here, before it sticks
     if environment:
         settings.environment = environment
-    identity = None if force else client.logged_in_identity()
+    # checked with the identity provider: tokens another kernel's logout revoked are not a login
+    identity = None if force else client.logged_in_identity(verify=True)
     use_widget = widget and settings.widget
     # a person in a kernel with DIASPORA_LOGIN_* (demo-env, Binder) who logged out or forces a
     # login gets the widget: the variables must not log them in again behind their back

@@ -100,7 +100,9 @@ class LiveChart(Companion):
                      tooltip=bq.Tooltip(fields=["name"]))
             for i, name in enumerate(self.y)]
         axes = [bq.Axis(scale=self.x_scale, label="event time" if time_axis else self.x,
-                        grid_lines="none"),
+                        grid_lines="none",
+                        # readable clock times, not d3's ".780 .800" for sub-second ticks
+                        **({"tick_format": "%H:%M:%S"} if time_axis else {})),
                 bq.Axis(scale=self.y_scale, orientation="vertical", grid_lines="dashed")]
         self.figure = bq.Figure(marks=self.lines, axes=axes, legend_location="top-left",
                                 interaction=bq.interacts.PanZoom(

@@ -10,6 +10,7 @@ one line; server and payload text is always escaped.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -29,16 +30,61 @@ _CELL = 80  # characters of a value shown in the table
 RECORD_ROWS = 20  # rows of the last page a record keeps (a record, not a copy of the topic)
 
 
+def as_json(value: Any) -> Any:
+    """A payload value for people: JSON for objects and lists (never a Python repr), text and
+    numbers as they are, ``None`` for missing."""
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+        value = value.tolist()
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
+
+
+def when(value: Any) -> str:
+    """A timestamp as ``2026-12-07 03:13:50.928`` (UTC, to the millisecond)."""
+    if value is None or value != value:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    return str(value)
+
+
+def shown_frame(frame: pd.DataFrame, *, fields_chosen: bool = False) -> pd.DataFrame:
+    """The page's columns as shown: no topic or headers, no raw ``value`` once fields are
+    chosen, values as JSON."""
+    drop = ["topic", "headers"] + (["value"] if fields_chosen else [])
+    shown = frame.drop(columns=[c for c in drop if c in frame.columns])
+    for name in shown.columns:
+        if shown[name].dtype == object:
+            shown[name] = shown[name].map(as_json).astype(object)
+    return shown
+
+
+def page_table(frame: pd.DataFrame, *, fields_chosen: bool = False) -> Any:
+    """The page as an Arrow table for the grid: typed columns stay typed (sortable numbers,
+    times), a column Arrow cannot type becomes text."""
+    from diaspora_notebook.kafka.arrow import frame_to_table
+
+    return frame_to_table(shown_frame(frame, fields_chosen=fields_chosen))
+
+
 def _short(value: Any) -> str:
     text = "" if value is None else str(value)
     return text if len(text) <= _CELL else text[:_CELL - 1] + "\u2026"
 
 
-def page_html(frame: pd.DataFrame, *, rows: int | None = None) -> str:
+def page_html(frame: pd.DataFrame, *, rows: int | None = None,
+              fields_chosen: bool = False) -> str:
     """The page as an escaped table (long values cut; ``rows``: only the first ones)."""
-    shown = frame.drop(columns=[c for c in ("topic", "headers") if c in frame.columns])
+    shown = shown_frame(frame, fields_chosen=fields_chosen)
     if rows is not None:
         shown = shown.head(rows)
+    if "timestamp" in shown.columns:
+        shown = shown.assign(timestamp=shown["timestamp"].map(when))
     columns = ["#", *[str(c) for c in shown.columns]]
     return grid(columns, ([i, *(_short(v) for v in row)] for i, row in
                           enumerate(shown.itertuples(index=False))))
@@ -85,15 +131,30 @@ class Explorer(Companion):
         self.pause_toggle = w.ToggleButton(description="Pause", disabled=True)
         self.progress = w.IntProgress(value=0, min=0, max=1, layout=w.Layout(width="14em"))
         self.message = w.HTML()
-        self.table = w.HTML()
-        self.row = w.Dropdown(description="Message:", options=[], layout=w.Layout(width="16em"))
+        self.table = w.HTML()  # the page as HTML: shown where perspective is not installed
+        self.grid: Any = None  # the page on the live table's grid (made with the first page)
+        self._retired: list[Any] = []
+        self.table_slot = w.Box([self.table], layout=w.Layout(flex="1 1 auto", min_width="0",
+                                                              overflow="visible"))
+        self.row = w.Select(description="", options=[], rows=14,
+                            layout=w.Layout(width="100%"))
         self.detail = w.HTML()
+        self.export_what = w.Dropdown(options=[("this page", "page"),
+                                               ("the whole range", "range")],
+                                      layout=w.Layout(width="11em"),
+                                      tooltip="the page shown, or every message from the "
+                                      "chosen start with the filter and fields")
         self.schema_box, self.groups_box = w.HTML(), w.HTML()
         self.export_path = w.Text(value=f"{topic}.parquet", description="File:",
                                   layout=w.Layout(width="22em"))
-        tabs = w.Tab(children=[w.VBox([self.table, self.row, self.detail]),
+        side = w.VBox([w.HTML("<b>Message</b> (newest first; pick one for its detail)"),
+                       self.row, self.detail],
+                      layout=w.Layout(width="34em", flex="0 0 auto", overflow="auto"))
+        tabs = w.Tab(children=[w.HBox([self.table_slot, side],
+                                      layout=w.Layout(align_items="flex-start")),
                                w.VBox([b["schema"], self.schema_box]),
                                w.VBox([b["groups"], self.groups_box])])
+        self.tabs = tabs
         for i, title in enumerate(("Messages", "Schema", "Consumer groups")):
             tabs.set_title(i, title)
         self.widget = w.VBox([
@@ -103,10 +164,10 @@ class Explorer(Companion):
             w.HBox([self.filter, self.page_size]), self.filter_error,
             w.HBox([b["load"], b["previous"], b["next"], self.tail_toggle, self.pause_toggle,
                     b["cancel"], self.progress]),
-            w.HBox([b["frame"], self.export_path, b["export"]]),
+            w.HBox([b["frame"], self.export_path, self.export_what, b["export"]]),
             self.message, tabs])
         actions = {"load": self.load, "previous": self.previous_page, "next": self.next_page,
-                   "cancel": self.state.cancel, "schema": self.state.load_schema,
+                   "cancel": self.state.cancel, "schema": self.infer_schema,
                    "groups": self.state.load_groups, "frame": self.to_dataframe,
                    "export": self.export}
         for name, button in b.items():
@@ -135,6 +196,11 @@ class Explorer(Companion):
         """Read the first page from the chosen start."""
         self._sync()
         self.state.load()
+
+    def infer_schema(self) -> None:
+        """The schema of the range chosen (start, partitions, filter), sampled across it."""
+        self._sync()
+        self.state.load_schema()
 
     def next_page(self) -> None:
         self._sync()
@@ -171,16 +237,31 @@ class Explorer(Companion):
         return frame
 
     def export(self) -> None:
-        """Write the page to the File box's path (format from its suffix)."""
+        """Write the page (or the whole range, as chosen) to the File box's path (format from
+        its suffix), and say which."""
+        whole = self.export_what.value == "range"
+        if whole:
+            self._sync()
         try:
-            path = self.state.export(self.export_path.value)
+            path = self.state.export(self.export_path.value, whole=whole)
         except Exception as exc:  # shown inline
             self.message.value = status_line(widget_message(exc), kind="error")
             return
-        self.message.value = status_line(f"wrote {path}", kind="success")
+        if whole:
+            self.message.value = status_line(
+                f"wrote every message of the range chosen (from the start, with the filter and "
+                f"fields) to {path}", kind="success")
+            return
+        page = self.state.page
+        rows = 0 if page is None else len(page.frame)
+        self.message.value = status_line(
+            f"wrote {rows} row(s), this page only, to {path} (choose \u201cthe whole "
+            "range\u201d to write every message from the start)", kind="success")
 
     def close(self) -> None:
         self.state.close()
+        if self.grid is not None:
+            self.grid.close()
         self.widget.close()
 
     # --- the record -----------------------------------------------------------------------
@@ -209,7 +290,8 @@ class Explorer(Companion):
             shown = min(len(page.frame), RECORD_ROWS)
             if shown < len(page.frame):
                 parts.append(status_line(f"the first {shown} of {len(page.frame)} rows"))
-            parts.append(page_html(page.frame, rows=RECORD_ROWS))
+            parts.append(page_html(page.frame, rows=RECORD_ROWS,
+                                   fields_chosen=bool(self.state.query.fields)))
         return "".join(parts)
 
     def record_text(self) -> str:
@@ -236,8 +318,13 @@ class Explorer(Companion):
         elif what == "detail" and s.detail is not None:
             self.detail.value = _detail_html(s)
         elif what == "schema" and s.schema is not None:
-            self.schema_box.value = f"<p>{esc(repr(s.schema))}</p>" + grid(
-                list(s.schema.fields.columns), s.schema.fields.itertuples(index=False))
+            fields = s.schema.fields.assign(examples=s.schema.fields["examples"].map(
+                lambda xs: ", ".join(xs)))
+            drift = "".join(f"<li>{esc(d.describe())}</li>" for d in s.schema.drift)
+            self.schema_box.value = (f"<p>{esc(repr(s.schema))}</p>"
+                                     + (f"<p><b>Drift</b></p><ul>{drift}</ul>" if drift else "")
+                                     + grid(list(fields.columns),
+                                            fields.itertuples(index=False)))
         elif what == "groups" and s.groups is not None:
             self.groups_box.value = grid(list(s.groups.columns),
                                          s.groups.itertuples(index=False)) \
@@ -251,13 +338,48 @@ class Explorer(Companion):
         names = [c for c in page.frame.columns if c not in META]
         if set(names) - set(self.fields.options):
             self.fields.options = sorted(set(self.fields.options) | set(names))
-        self.table.value = page_html(page.frame)
-        self.row.options = [(f"{i}: {p}/{o}", i) for i, (p, o) in
-                            enumerate(zip(page.frame["partition"], page.frame["offset"],
-                                          strict=True))]
+        chosen = bool(s.query.fields)
+        self.table.value = page_html(page.frame, fields_chosen=chosen)
+        self._draw_grid(page.frame, chosen)
+        frame = page.frame
+        self.row.options = [(f"{p}/{o}  {when(t)[11:]}  {'' if k is None else k}"[:60], i)
+                            for i, (p, o, t, k) in enumerate(zip(
+                                frame["partition"], frame["offset"], frame["timestamp"],
+                                frame["key"], strict=True))]
         self.row.value = None
-        self.message.value = status_line(page.summary(), kind="success")
+        self.detail.value = ""
+        empty = page.extra.get("empty")
+        if frame.empty and empty:
+            self.message.value = status_line(f"0 rows: {empty}", kind="info")
+        else:
+            self.message.value = status_line(page.summary(), kind="success")
         self.update_record()
+
+    def _draw_grid(self, frame: pd.DataFrame, fields_chosen: bool) -> None:
+        """The page on the live table's grid (Perspective), drawn anew in a new box (its
+        front end opens a table when it draws); the HTML table where it is not installed."""
+        from diaspora_notebook.notebook.widgets import grid as grids
+
+        if not grids.grid_available():
+            return
+        w = ipywidgets()
+        table = page_table(frame, fields_chosen=fields_chosen)
+        old_slot = self.table_slot
+        if self.grid is None:
+            self.grid = grids.page_grid(table, title=self.state.topic)
+        else:
+            old_slot.children = ()
+            self._retired.append(grids.load_page(self.grid, table))
+            waiting = []
+            for retired in self._retired[:-1]:
+                try:
+                    retired.delete()
+                except Exception:  # still viewed: a later page deletes it
+                    waiting.append(retired)
+            self._retired = [*waiting, self._retired[-1]]
+        self.table_slot = w.Box([self.grid], layout=old_slot.layout)
+        messages = self.tabs.children[0]
+        messages.children = (self.table_slot, *messages.children[1:])
 
 
 def _detail_html(state: ExplorerSnapshot) -> str:
@@ -281,8 +403,10 @@ _BUTTONS = (
     ("next", "Next >", "newer messages"),
     ("cancel", "Cancel", "stop the scan in progress"),
     ("frame", "to DataFrame", "the page as a DataFrame (-o VAR)"),
-    ("export", "Export", "write the page with where it came from (parquet, csv, jsonl)"),
-    ("schema", "Infer schema", "fields, types, null fraction, drift"),
+    ("export", "Export", "write the page, or the whole range, with where it came from "
+     "(parquet, csv, jsonl)"),
+    ("schema", "Infer schema", "fields, types, null fraction, drift: sampled across the "
+     "range chosen (from the start to the newest)"),
     ("groups", "Show groups", "consumer groups and their lag"),
 )
 

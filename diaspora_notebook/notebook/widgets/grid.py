@@ -125,7 +125,7 @@ def shared_esm() -> str:
 def _widget_class() -> type:
     from perspective.widget import PerspectiveWidget
 
-    class SharedPerspectiveWidget(PerspectiveWidget):  # type: ignore[misc]
+    class SharedPerspectiveWidget(PerspectiveWidget):
         """A ``PerspectiveWidget`` whose bundle runs once per page (see the module doc)."""
 
         _esm = shared_esm()
@@ -362,3 +362,30 @@ class LiveGrid:
         self._retired.append(self.widget.table)
         self.widget.close()
         self._free_retired()
+
+
+def page_grid(table: Any, *, title: str, height: str = GRID_HEIGHT) -> Any:
+    """A Perspective datagrid of a fixed table (the explorer's page), drawn as the live grid
+    is (same column formats, newest first) and sortable by a click on a column's header in the
+    browser. Give it a new table with :func:`load_page`."""
+    shown = displayable(table)
+    widget = perspective_widget(arrow_ipc(shown), binding_mode="client-server",
+                                plugin="Datagrid", settings=False, theme="Pro Light",
+                                title=title, sort=SORT, columns=list(shown.column_names),
+                                columns_config=copy.deepcopy(COLUMNS_CONFIG))
+    widget.layout.flex = "0 0 auto"  # see LiveGrid: a fixed height, or the viewer collapses
+    widget.layout.height = height
+    widget.add_class("diaspora-page-grid")
+    return widget
+
+
+def load_page(widget: Any, table: Any) -> Any:
+    """Give a :func:`page_grid` a new table (its columns may differ); returns the replaced
+    Perspective table, to delete once the browser has drawn the new one. As for
+    :meth:`LiveGrid.reload`, the caller draws the widget again in a new box."""
+    shown = displayable(table)
+    old = widget.table
+    widget.load(arrow_ipc(shown))
+    widget.columns = list(shown.column_names)
+    widget.sort = SORT
+    return old

@@ -17,7 +17,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from diaspora_notebook.errors import DiasporaUsageError
-from diaspora_notebook.notebook.widgets.grid import GRID_ROWS, LiveGrid, grid_available
+from diaspora_notebook.notebook.widgets.grid import (
+    GRID_HEIGHT,
+    GRID_ROWS,
+    LiveGrid,
+    grid_available,
+)
 from diaspora_notebook.notebook.widgets.record import Companion
 from diaspora_notebook.notebook.widgets.refresher import ENDED, Refresher
 from diaspora_notebook.notebook.widgets.renderers import (
@@ -29,8 +34,14 @@ from diaspora_notebook.notebook.widgets.renderers import (
 )
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from diaspora_notebook.stream.live import LiveDataFrame
     from diaspora_notebook.stream.views import LiveControl, LiveFeed
+
+#: rows of the static record (a stopped view, a reopened notebook), newest first like the grid,
+#: scrolled in a box of the grid's height
+RECORD_ROWS = 100
 
 
 def _ipywidgets() -> Any:
@@ -55,7 +66,8 @@ class LiveView(Companion):
     While the stream runs, a companion record (``Companion``: counters and the newest ``rows``
     rows, at most every 5 s) follows the view, hidden next to it; once the stream has stopped,
     the view's own output becomes that record. A saved notebook, reopened without its kernel or
-    exported, shows the table, not "model not found".
+    exported, shows the table, not "model not found". The record is ordered as the grid is
+    (newest first), with the grid's columns, in a box of the grid's height.
 
     :param live: the stream to show
     :param rows: rows in the static record (and in the table without perspective-python)
@@ -64,7 +76,7 @@ class LiveView(Companion):
     :param grid_rows: most rows the grid holds (append mode)
     """
 
-    def __init__(self, live: LiveControl, *, rows: int = 10, autorefresh: bool = True,
+    def __init__(self, live: LiveControl, *, rows: int = RECORD_ROWS, autorefresh: bool = True,
                  max_cols: int = 20, grid_rows: int = GRID_ROWS) -> None:
         w = _ipywidgets()
         self._w = w
@@ -123,9 +135,13 @@ class LiveView(Companion):
         self.refresh()
 
     def table_html(self) -> str:
-        """The newest ``rows`` rows as static HTML (the record, and the table without
-        perspective-python)."""
-        return table_html(self.live.tail(self.rows), max_cols=self.max_cols)
+        """The newest ``rows`` rows as static HTML, newest first as in the grid (the record,
+        and the table without perspective-python)."""
+        rows = newest_first(self.live.tail(self.rows))
+        if self.grid is not None and self.grid.columns:  # what the grid showed
+            rows = rows[[c for c in self.grid.columns if c in rows.columns]]
+        return (f'<div style="max-height:{GRID_HEIGHT};overflow:auto">'
+                f"{table_html(rows, max_cols=self.max_cols)}</div>")
 
     def refresh(self) -> None:
         """Bring the widgets up to date (the grid gets only the new rows)."""
@@ -185,6 +201,14 @@ class LiveView(Companion):
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
+
+
+def newest_first(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows in the grid's order: newest event time first, then the highest offset."""
+    keys = [c for c in ("timestamp", "offset") if c in df.columns]
+    if not keys or not len(df):
+        return df
+    return df.sort_values(keys, ascending=False, kind="stable")
 
 
 def _set(widget: Any, value: Any, name: str = "value") -> None:
@@ -264,7 +288,7 @@ def _in_kernel() -> bool:
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
-def display_view(live: LiveControl, *, rows: int = 10) -> LiveView | None:
+def display_view(live: LiveControl, *, rows: int = RECORD_ROWS) -> LiveView | None:
     """What displaying a ``LiveDataFrame`` shows: the live table in a kernel, else nothing."""
     return LiveView(live, rows=rows) if _in_kernel() else None
 

@@ -2,7 +2,9 @@
 
 Non-blocking by design (a cell that waits cannot receive widget clicks): the cell displays the
 link and returns; the Submit callback exchanges the code while the kernel is idle. The code box
-is cleared as soon as it is read, server text is escaped, errors show inline.
+is cleared as soon as it is read, server text is escaped, errors show inline. A refused code
+keeps the login begun (the page the person opened still gives a code that works): only the
+"New link" button, or a login that succeeded, ends it.
 
 A skin over the plain API: ``Client.begin_login``/``finish_login``/``logout``, the same calls a
 script makes. Methods named as verbs act (:meth:`LoginWidget.begin_login`,
@@ -15,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from diaspora_notebook.errors import DiasporaUsageError, NotLoggedInError
 from diaspora_notebook.notebook.errors import widget_message
 from diaspora_notebook.notebook.html import badge, esc, status_line
 from diaspora_notebook.notebook.links import browser_url
@@ -26,6 +29,9 @@ if TYPE_CHECKING:
     from diaspora_notebook.notebook.configurable import Diaspora
 
 LoginCallback = Callable[[dict[str, Any]], None]
+#: what to do after a refused code, in the widget's own words (the link stays valid)
+REFUSED_CODE = ("Paste the code again (all of it, from the page the link above opened), or "
+                "click New link to start over.")
 
 
 def describe_identity(details: Mapping[str, Any]) -> str:
@@ -53,12 +59,15 @@ class LoginWidget(Recorded):
         self.code = w.Text(placeholder="paste the authorization code here",
                            description="Code:", layout=w.Layout(width="28em"))
         self.submit = w.Button(description="Submit", button_style="primary")
+        self.new_link = w.Button(description="New link",
+                                 tooltip="start over with a new login link")
         self.logout = w.Button(description="Logout")
         self.message = w.HTML()
-        self.code_row = w.HBox([self.code, self.submit])
+        self.code_row = w.HBox([self.code, self.submit, self.new_link])
         self.widget = w.VBox([self.status, self.link, self.code_row, self.logout,
                               self.message])
         self.submit.on_click(lambda _b: self.submit_code())
+        self.new_link.on_click(lambda _b: self.start_over())
         self.logout.on_click(lambda _b: self.log_out())
         if identity is not None:  # nothing left to do: shown as a record at once
             self._show_identity(identity)
@@ -128,12 +137,28 @@ class LoginWidget(Recorded):
             self.message.value = ""
             # the login's work is done: the output becomes a record a reopened notebook shows
             self.finish(self.record_html())
-        except Exception as exc:  # shown inline; a fresh link replaces the used one
+        except NotLoggedInError as exc:  # refused: the same link and login stay
+            self.message.value = status_line(
+                f"The code was not accepted: {exc.message}. {REFUSED_CODE}", kind="error")
+            return
+        except DiasporaUsageError:  # no login begun in this kernel (any more)
+            self.message.value = status_line("This login link has ended (a logout or another "
+                                             "login since). Click New link to start over.",
+                                             kind="error")
+            return
+        except Exception as exc:  # shown inline; the login begun stays
             self.message.value = status_line(widget_message(exc), kind="error")
-            self._restart()
             return
         for callback in list(self._login_callbacks):
             callback(dict(self.identity or {}))
+
+    def start_over(self) -> None:
+        """A new login link (the New link button); a code from the old one no longer works."""
+        self.message.value = ""
+        self._restart()
+        if not self.message.value:
+            self.message.value = status_line("A new login link is ready above: open it, log "
+                                             "in, then paste the new code.")
 
     def _restart(self) -> None:
         try:

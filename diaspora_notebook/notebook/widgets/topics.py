@@ -3,7 +3,9 @@
 Register / unregister (ACLs, through the web service), create / delete (on the brokers, with a
 partition count), grant / revoke another identity by username, list a topic's users, refresh.
 Every action reports in the message line; errors show there too, never as a traceback. Delete
-asks for a second click because it destroys messages.
+and Unregister ask for a second click because they destroy messages (unregistering deletes the
+topic and its events too). Explore reports once the explorer has read its first page (or
+failed), never before.
 
 A skin over :mod:`diaspora_notebook.topics` and :class:`~diaspora_notebook.client.Client`: each
 button calls the method of the same name (``register()``, ``create()``, ...), which calls the
@@ -12,6 +14,7 @@ same function a magic or a script does. ``on_action(callback)`` hears about ever
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -49,7 +52,7 @@ class TopicManager(Companion):
         self.infos: list[topics.TopicInfo] = []
         # who owns and shares each topic: asked once per topic, again after Refresh or a change
         self.sharing: dict[str, Sharing] = {}
-        self._armed_delete: str | None = None
+        self._armed: tuple[str, str] | None = None  # (action, topic) clicked once, to confirm
         self._action_callbacks = dispatcher()
         self.title = w.HTML("<b>Diaspora topics</b>")
         self.table = w.HTML()
@@ -59,6 +62,9 @@ class TopicManager(Companion):
                                            layout=w.Layout(width="12em"))
         self.user = w.Text(placeholder="username or identity id", description="User:",
                            layout=w.Layout(width="24em"))
+        self.read_only = w.Checkbox(value=False, description="read-only", indent=False,
+                                    tooltip="Grant: consume only (no produce)",
+                                    layout=w.Layout(width="auto"))
         b = self.buttons = {name: w.Button(description=label, tooltip=tip, icon=icon,
                                            layout=w.Layout(width="auto"))
                             for name, label, tip, icon in _BUTTONS}
@@ -72,7 +78,7 @@ class TopicManager(Companion):
             self.title, self.table,
             w.HBox([self.topic, self.partitions]),
             w.HBox([b["register"], b["create"], b["delete"], b["unregister"], b["refresh"]]),
-            w.HBox([self.user, b["grant"], b["revoke"], b["users"]]),
+            w.HBox([self.user, self.read_only, b["grant"], b["revoke"], b["users"]]),
             w.HBox([b["explore"]]), self.message, self.explorer_box])
         actions: dict[str, Callable[[], bool]] = {
             "register": self.register, "create": self.create, "delete": self.delete,
@@ -175,9 +181,23 @@ class TopicManager(Companion):
         return self._act("register", f"Registering {name}...",
                          lambda: topics.register(name, client=self.client))
 
+    def _confirmed(self, action: str, name: str, question: str) -> bool:
+        """True on the second click of ``action`` on ``name``; the first one only asks."""
+        if self._armed != (action, name):
+            self._armed = (action, name)
+            self.message.value = status_line(question, kind="error")
+            return False
+        self._armed = None
+        return True
+
     def unregister(self) -> bool:
-        """Unregister the topic in the Topic box (the service deletes its data too)."""
+        """Unregister the topic in the Topic box (the service deletes its data too); the first
+        call only asks for a second one."""
         name = self._name()
+        if not self._confirmed("unregister", name,
+                               f"Click Unregister again to unregister {name}: this deletes "
+                               "the topic and all its messages too."):
+            return False
         return self._act("unregister", f"Unregistering {name}...",
                          lambda: topics.unregister(name, client=self.client))
 
@@ -190,18 +210,22 @@ class TopicManager(Companion):
     def delete(self) -> bool:
         """Delete the topic from the brokers; the first call only asks for a second one."""
         name = self._name()
-        if self._armed_delete != name:
-            self._armed_delete = name
-            self.message.value = status_line(
-                f"Click Delete again to delete {name} and all its messages.", kind="error")
+        if not self._confirmed("delete", name,
+                               f"Click Delete again to delete {name} and all its messages."):
             return False
-        self._armed_delete = None
         return self._act("delete", f"Deleting {name}...",
                          lambda: topics.delete(name, client=self.client))
 
     def grant(self) -> bool:
-        """Let the identity in the User box produce to and consume from the topic."""
+        """Let the identity in the User box produce to and consume from the topic (only
+        consume when the read-only box is ticked); its groups are ``<topic>/<its id>/...``."""
         name, user = self._name(), str(self.user.value).strip()
+        if self.read_only.value:
+            return self._act("grant", f"Granting {user} read-only access to {name}...",
+                             lambda: self._changing_sharing(
+                                 name, lambda: self.client.grant_user_access(
+                                     name, user, read_only=True)),
+                             reload=False)
         return self._act("grant", f"Granting {user} access to {name}...",
                          lambda: self._changing_sharing(
                              name, lambda: self.client.grant_user_access(name, user)),
@@ -255,8 +279,36 @@ class TopicManager(Companion):
         # the explorer lives inside this widget: its page goes into this record (throttled)
         self.explorer.state.on_change(
             lambda what: self.update_record() if what in ("page", "error") else None)
-        return self._act("explore", f"Exploring {name}...", lambda: f"exploring {name}",
-                         reload=False)
+        self.message.value = status_line(f"Opening the explorer of {name}...", kind="busy")
+        report = self._explore_reporter(self.explorer, name)
+        self.explorer.state.on_change(report)
+        if self.explorer.state.error is not None:  # done before the listener was added
+            report("error")
+        elif self.explorer.state.page is not None:
+            report("page")
+        return True
+
+    def _explore_reporter(self, explorer: Any, name: str) -> Callable[[str], None]:
+        """A listener that reports the explorer's first page (success) or error, once."""
+        once = threading.Lock()
+
+        def report(what: str) -> None:
+            if what not in ("page", "error") or self.explorer is not explorer:
+                return
+            if not once.acquire(blocking=False):  # reported already
+                return
+            explorer.state.on_change(report, remove=True)
+            error = explorer.state.error if what == "error" else None
+            if error is not None:
+                text = widget_message(error)
+                self.message.value = _message_html("error", text)
+            else:
+                text = f"exploring {name}"
+                self.message.value = _message_html("success", text)
+            self._action_callbacks("explore", error is None, text)
+            self.update_record()
+
+        return report
 
 
 def _message_html(status: str, text: str) -> str:
@@ -287,7 +339,10 @@ def sharing(client: Client, names: list[str], *, strict: bool = False) -> dict[s
             found[name] = None
             continue
         owner = str(answer.get("owner") or "")
-        users = tuple(usernames.get(str(u), str(u)) for u in answer.get("users", []))
+        readers = {str(u) for u in answer.get("read_only") or ()}
+        users = tuple(usernames.get(str(u), str(u)) + (" (read-only)" if str(u) in readers
+                                                        else "")
+                      for u in answer.get("users", []))
         found[name] = (usernames.get(owner, owner), users)
     return found
 
@@ -298,7 +353,8 @@ _BUTTONS = (  # name, label, tooltip, Font Awesome icon
     ("delete", "Delete", "delete the topic and its messages from the brokers", "trash"),
     ("unregister", "Unregister", "remove the topic's ACLs", "unlock"),
     ("refresh", "Refresh", "reload topics and offsets", "refresh"),
-    ("grant", "Grant", "let the user produce and consume", "user-plus"),
+    ("grant", "Grant", "let the user produce and consume (only consume if read-only is "
+     "ticked); the user's consumer groups are <topic>/<user id>/...", "user-plus"),
     ("revoke", "Revoke", "take the user's access back", "user-times"),
     ("users", "Users", "who may use this topic", "users"),
     ("explore", "Explore", "browse the topic's messages, schema and groups", "search"),

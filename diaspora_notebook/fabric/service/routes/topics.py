@@ -7,9 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Body
 
 from diaspora_notebook.fabric.service.auth import Caller
-from diaspora_notebook.fabric.service.deps import TopicHeader, Topics, topic_from
+from diaspora_notebook.fabric.service.deps import Settings, TopicHeader, Topics, topic_from
 from diaspora_notebook.fabric.service.errors import AUTH_RESPONSES, TOPIC_RESPONSES
-from diaspora_notebook.fabric.service.schemas import TopicIn, TopicListOut, TopicOut
+from diaspora_notebook.fabric.service.schemas import (
+    PartitionsIn,
+    PartitionsOut,
+    TopicIn,
+    TopicListOut,
+    TopicOut,
+)
 
 router = APIRouter(prefix="/v1", tags=["topics"])
 OptionalTopicBody = Annotated[TopicIn | None, Body()]
@@ -52,3 +58,20 @@ def unregister_topic(caller: Caller, topics: Topics, topic: TopicHeader = None,
     else:
         message = "the topic's ACLs were removed (it did not exist on the brokers)"
     return TopicOut(status=result.outcome, message=message, topic=name)
+
+
+@router.post("/add_partitions", response_model=PartitionsOut, responses=TOPIC_RESPONSES)
+def add_partitions(caller: Caller, topics: Topics, body: PartitionsIn, settings: Settings,
+                   topic: TopicHeader = None) -> PartitionsOut:
+    """Grow the caller's topic to ``partitions`` in total (owner only), at most the brokers'
+    per-topic cap ``max_partitions_per_topic`` (403 ``partition_limit_reached`` past it).
+
+    Owners hold no ALTER on their topics: Kafka's CreatePartitions reaches no broker policy,
+    so the service grows topics, with its own admin identity, within the cap.
+    """
+    name = topic_from(topic, body.topic)
+    outcome, count = topics.add_partitions(name, caller.id, body.partitions)
+    message = (f"the topic now has {count} partitions" if outcome == "success"
+               else f"the topic already has {count} partitions")
+    return PartitionsOut(status=outcome, message=message, topic=name, partitions=count,
+                         max_partitions=settings.max_partitions_per_topic)

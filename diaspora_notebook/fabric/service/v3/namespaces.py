@@ -18,9 +18,10 @@ import time
 from collections.abc import Callable, Collection
 from typing import Any, Protocol
 
-from diaspora_notebook.fabric.service.acls import AclEntry, principal_of
+from diaspora_notebook.fabric.service.acls import AclEntry, owned_topics, principal_of
 from diaspora_notebook.fabric.service.errors import ServiceError
 from diaspora_notebook.fabric.service.kafka_admin import KafkaAdminBackend
+from diaspora_notebook.fabric.service.limits import topic_limit_reached
 from diaspora_notebook.fabric.service.v3.errors import failure, success
 from diaspora_notebook.fabric.service.v3.keystore import KeyStore
 from diaspora_notebook.naming import (
@@ -62,8 +63,10 @@ class NamespaceManager:
 
     def __init__(self, admin: NamespaceAdmin, keys: KeyStore | None, *,
                  endpoint: Callable[[], str],
-                 on_user_deleted: Callable[[str], None] = lambda _sub: None) -> None:
+                 on_user_deleted: Callable[[str], None] = lambda _sub: None,
+                 max_topics: Callable[[str], int] | None = None) -> None:
         self._admin = admin
+        self._max_topics = max_topics
         self._keys = keys
         self._endpoint = endpoint
         self._on_user_deleted = on_user_deleted
@@ -196,12 +199,28 @@ class NamespaceManager:
             if topic in self.topics(namespace):
                 return success(f"Topic {topic} already exists in {namespace}",
                                topics=self.topics(namespace))
+            refused = self._over_topic_cap(subject, namespace)
+            if refused:
+                return refused
             try:
                 self._admin.create_topic(kafka_name, PARTITIONS, self._replication())
             except ServiceError as exc:
                 return failure(f"Failed to create Kafka topic: {exc.message}")
             return success(f"Topic {topic} created in {namespace}",
                            topics=self.topics(namespace))
+
+    def _over_topic_cap(self, subject: str, namespace: str) -> dict[str, Any] | None:
+        """The per-user topic cap of v1 (``max_topics_per_user`` or the user's own limit)
+        counts the namespace's topics and the v1 topics the user owns together."""
+        if self._max_topics is None:
+            return None
+        cap = self._max_topics(subject)
+        owned = len(self.topics(namespace)) + len(owned_topics(
+            subject, self._admin.principal_acls(principal_of(subject))))
+        if owned < cap:
+            return None
+        refused = topic_limit_reached(subject, owned, cap)
+        return failure(f"Failed to create topic: {refused.message}; {refused.hint}")
 
     def delete_topic(self, subject: str, namespace: str, topic: str) -> dict[str, Any]:
         refused = self._owned(subject, namespace)  # before anything is deleted

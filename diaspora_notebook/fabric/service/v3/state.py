@@ -8,6 +8,7 @@ from typing import Annotated, Any, cast
 from fastapi import Depends, Request
 
 from diaspora_notebook.fabric.service.errors import ServiceError
+from diaspora_notebook.fabric.service.limits import TopicCap, UserLimitsFile
 from diaspora_notebook.fabric.service.settings import ServiceSettings
 from diaspora_notebook.fabric.service.v3.consumers import ConsumerRegistry
 from diaspora_notebook.fabric.service.v3.keystore import KeyStore
@@ -38,7 +39,10 @@ class V3Services:
         consumers = ConsumerRegistry(config, topic_exists=gateway.topic_exists,
                                      idle_seconds=idle_seconds)
         namespaces = NamespaceManager(gateway, keys, endpoint=endpoint,
-                                      on_user_deleted=consumers.drop_user)
+                                      on_user_deleted=consumers.drop_user,
+                                      max_topics=TopicCap(settings.max_topics_per_user,
+                                                          UserLimitsFile(
+                                                              settings.user_limits_file)))
         return cls(settings, gateway, namespaces, RecordWriter(config), consumers)
 
     def close(self) -> None:

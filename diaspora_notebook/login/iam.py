@@ -181,7 +181,7 @@ def kafka_python_token_provider(tokens: IamTokens) -> Any:
 
 def aiokafka_token_provider(tokens: IamTokens) -> Any:
     """An aiokafka ``sasl_oauth_token_provider`` over ``tokens`` (async ``token()``)."""
-    from aiokafka.abc import AbstractTokenProvider
+    from aiokafka.abc import AbstractTokenProvider  # type: ignore[import-untyped]
 
     class IamAsyncTokenProvider(AbstractTokenProvider):  # type: ignore[misc]
         async def token(self) -> str:

@@ -94,6 +94,12 @@ class NotTopicOwnerError(AccessDeniedError):
     """Only the topic's owner may share it or list its users."""
 
 
+class LimitReachedError(AccessDeniedError):
+    """The service refused because a limit of the fabric was reached (topics per user,
+    partitions per topic, partitions per user or in all); the message names the limit and
+    the hint how to raise it."""
+
+
 class InvalidTopicNameError(DiasporaAPIError, ValueError):
     """The topic name breaks Kafka's rules (400)."""
 
@@ -128,6 +134,12 @@ class TopicError(DiasporaError):
 
 class KafkaAccessDeniedError(TopicError):
     """The Kafka broker refused this identity access to a topic (no ACL for it)."""
+
+
+class TopicLimitError(TopicError):
+    """The brokers' topic policy refused a topic or a config value (Kafka's POLICY_VIOLATION):
+    partitions per topic or per user, replication, retention, segments, cleanup policy. The
+    message is the broker's, naming the limit; the hint says how to raise it."""
 
 
 class TopicMissingError(TopicError):

@@ -24,6 +24,7 @@ from diaspora_notebook.errors import (
     DiasporaError,
     DiasporaUsageError,
     InvalidTopicNameError,
+    LimitReachedError,
     NotLoggedInError,
     NotTopicOwnerError,
     ServiceUnavailableError,
@@ -229,6 +230,11 @@ _BY_CODE: dict[str, type[DiasporaAPIError]] = {
     "invalid_topic_name": InvalidTopicNameError,
     "missing_topic": InvalidTopicNameError,
     "topic_not_registered": TopicNotRegisteredError,
+    # the fabric's limits (issue 27): each names the limit and how to raise it
+    "topic_limit_reached": LimitReachedError,
+    "partition_limit_reached": LimitReachedError,
+    "partition_budget_reached": LimitReachedError,
+    "fabric_partitions_full": LimitReachedError,
 }
 
 

@@ -171,6 +171,7 @@ def reset_group(group: str, to: Any = "earliest", *, client: Client | None = Non
     :raises DiasporaError: the group has members (stop its consumers first)
     """
     from kafka import TopicPartition
+    from kafka.errors import GroupAuthorizationFailedError
     from kafka.structs import OffsetAndMetadata
 
     topic = _topic_of(group)
@@ -178,7 +179,10 @@ def reset_group(group: str, to: Any = "earliest", *, client: Client | None = Non
     with admin(client) as adm:
         count = _partition_count(adm, topic, "reset a group of")
         with translated(topic, "describe the group"):
-            desc = (adm.describe_groups([group]) or {}).get(group) or {}
+            try:
+                desc = (adm.describe_groups([group]) or {}).get(group) or {}
+            except GroupAuthorizationFailedError:
+                raise _not_yours(topic, group, f"describe group {group!r} of") from None
         if "Authorization" in str(desc.get("error") or ""):
             raise _not_yours(topic, group, f"describe group {group!r} of")
         if desc.get("members"):
@@ -190,8 +194,11 @@ def reset_group(group: str, to: Any = "earliest", *, client: Client | None = Non
         with plain_consumer(client) as con, translated(topic, "read offsets of"):
             target = _targets(con, parts, to)
         with translated(topic, "reset the group"):
-            errors = adm.alter_group_offsets(
-                group, {tp: OffsetAndMetadata(off, "", -1) for tp, off in target.items()})
+            try:
+                errors = adm.alter_group_offsets(
+                    group, {tp: OffsetAndMetadata(off, "", -1) for tp, off in target.items()})
+            except GroupAuthorizationFailedError:
+                raise _not_yours(topic, group, f"reset group {group!r} of") from None
     bad = {tp.partition: err for tp, err in (errors or {}).items()
            if getattr(err, "__name__", "NoError") != "NoError"}
     if bad:

@@ -29,6 +29,7 @@ from diaspora_notebook.fabric.broker.config import (
     NodePorts,
     broker_open_files,
     check_open_file_limit,
+    partitions_that_fit,
 )
 from diaspora_notebook.fabric.broker.install import (
     DEFAULT_KAFKA_VERSION,
@@ -321,7 +322,11 @@ class Fabric:
         """What the service must know of the brokers: the IAM listeners (a v3 key's
         ``endpoint``) and the per-topic partition cap (its ``add_partitions`` route)."""
         return {"iam_bootstrap_servers": cluster.iam_bootstrap_servers or None,
-                "max_partitions_per_topic": cluster.topic_limits().max_partitions_per_topic}
+                "max_partitions_per_topic": cluster.topic_limits().max_partitions_per_topic,
+                # every node holds a replica of every partition (one node, or three with
+                # replication factor 3): the users' total is what one node's open files hold
+                "max_partitions_total": partitions_that_fit(broker_open_files()),
+                "partition_budget_file": str(cluster.partition_budget_file)}
 
     def _migrate(self, say: Progress) -> None:
         """Bring an existing home's ACLs to today's conventions and say what changed (the

@@ -6,8 +6,8 @@ one broker thread's time) and ``controller_mutation_rate`` (partitions created o
 second). The service sets the config's defaults when it creates an account's first key. The
 fifth, ``max_topics``, is the service's cap on the topics one account may own, the sixth,
 ``max_partitions``, its budget of partitions over all its topics (the brokers enforce each
-registration's share); a per-account value lives in the service's ``user-limits.json``. Changes take effect at once, without a
-restart; the brokers must answer.
+registration's share); a per-account value lives in the service's ``user-limits.json``.
+Changes take effect at once, without a restart; the brokers must answer.
 """
 
 from __future__ import annotations

@@ -71,6 +71,7 @@ def write_service_config(home: FabricHome, reg: Registration, bootstrap: list[st
     """Write the service config; ``broker`` adds what the brokers decide (the IAM listeners'
     ``iam_bootstrap_servers``, the topic limits' ``max_partitions_per_topic``)."""
     from diaspora_notebook.fabric.service import limits
+    from diaspora_notebook.fabric.service.partition_budget import DEFAULT_MAX_PARTITIONS_PER_USER
 
     # per-user limits (Kafka user quotas at a user's first key, topics per user): written with
     # their defaults at the first `up`; an operator's edits of these keys survive later `up`s
@@ -80,7 +81,8 @@ def write_service_config(home: FabricHome, reg: Registration, bootstrap: list[st
                 "consumer_byte_rate": limits.DEFAULT_CONSUMER_BYTE_RATE,
                 "request_percentage": limits.DEFAULT_REQUEST_PERCENTAGE,
                 "controller_mutation_rate": limits.DEFAULT_CONTROLLER_MUTATION_RATE,
-                "max_topics_per_user": limits.DEFAULT_MAX_TOPICS_PER_USER}
+                "max_topics_per_user": limits.DEFAULT_MAX_TOPICS_PER_USER,
+                "max_partitions_per_user": DEFAULT_MAX_PARTITIONS_PER_USER}
     config = {
         "bootstrap_servers": bootstrap,
         "admin_username": ADMIN_USER,

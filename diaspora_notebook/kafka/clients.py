@@ -25,7 +25,7 @@ from diaspora_notebook.errors import (
     KafkaAccessDeniedError,
     KafkaClientMissingError,
 )
-from diaspora_notebook.kafka.errors import CLUSTER_AUTHORIZATION_FAILED, code_of
+from diaspora_notebook.kafka.errors import CLUSTER_AUTHORIZATION_FAILED, code_of, policy_refused
 from diaspora_notebook.kafka.metadata_refresh import restart_metadata_refresh
 
 if TYPE_CHECKING:
@@ -130,7 +130,12 @@ if _kafka is not None:
             if isinstance(new_topics, (list, tuple)) and new_topics and all(
                     isinstance(t, NewTopic) for t in new_topics):
                 new_topics = {t.name: t.as_options() for t in new_topics}
-            return super().create_topics(new_topics, *args, **kwargs)
+            try:
+                return super().create_topics(new_topics, *args, **kwargs)
+            except _kafka.errors.PolicyViolationError as exc:
+                # a limit of the fabric (its brokers' topic policy): one error naming it
+                names = ", ".join(str(getattr(t, "name", t)) for t in new_topics)
+                raise policy_refused(names, "create", exc) from exc
 
         def create_partitions(self, topic_partitions: Any, timeout_ms: Any = None,
                               validate_only: bool = False, **_ignored: Any) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from diaspora_notebook.errors import (
     DiasporaUsageError,
     KafkaAccessDeniedError,
     TopicExistsError,
+    TopicLimitError,
     TopicMissingError,
 )
 
@@ -29,6 +30,7 @@ UNKNOWN_TOPIC = 3
 TOPIC_AUTHORIZATION_FAILED = 29
 CLUSTER_AUTHORIZATION_FAILED = 31
 SASL_AUTHENTICATION_FAILED = 58
+POLICY_VIOLATION = 44  # the brokers' topic policy (the fabric's limits) refused it
 PARTITION_EOF = -191  # librdkafka: the end of a partition was reached (not a problem)
 MAX_PARTITIONS = 1000
 
@@ -120,6 +122,24 @@ def partitions_error(topic: str, partitions: object = None) -> DiasporaUsageErro
                               hint=f"use a whole number from 1 to {MAX_PARTITIONS}")
 
 
+def is_policy_violation(exc: object) -> bool:
+    """The brokers' create-topic or alter-config policy refused it (a limit of the fabric)."""
+    return code_of(exc) == POLICY_VIOLATION
+
+
+def policy_refused(topic: str, what: str, exc: BaseException) -> TopicLimitError:
+    """The brokers' topic policy refused to ``what`` ``topic``: the broker's own text names
+    the limit (``max_partitions_per_topic=32``, ``retention.ms ... allowed range``)."""
+    text = str(exc).split(":", 1)[-1].strip() if ":" in str(exc) else ""
+    reason = text or type(exc).__name__
+    return TopicLimitError(
+        f"the brokers refused to {what} topic {topic!r}: {reason}",
+        hint="stay within the fabric's limits (fewer partitions, allowed config values); to "
+        "raise one, ask the fabric operator (partitions per topic and config bounds: "
+        "<fabric home>/broker/topic-limits.json; partitions per user: `diaspora-fabric user "
+        "limits <username> --max-partitions N`)", topic=topic)
+
+
 @contextlib.contextmanager
 def translated(topic: str, what: str) -> Iterator[None]:
     """Turn kafka-python's exceptions raised inside into Diaspora errors about ``topic``.
@@ -141,6 +161,8 @@ def translated(topic: str, what: str) -> Iterator[None]:
                                f"topics.delete({topic!r})", topic=topic) from exc
     except errors.InvalidPartitionsError as exc:
         raise partitions_error(topic) from exc
+    except errors.PolicyViolationError as exc:
+        raise policy_refused(topic, what, exc) from exc
     except errors.KafkaTimeoutError as exc:
         raise DiasporaError(f"the broker did not answer in time while trying to {what} "
                             f"{topic!r}", hint="retry; check the fabric with "

@@ -280,6 +280,11 @@ class Replay:
             raise self.error
         return self
 
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait up to ``timeout`` s for the end (never raises); True once it has ended."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
     @property
     def done(self) -> bool:
         return self.state in ("done", "stopped", "failed")

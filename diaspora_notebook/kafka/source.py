@@ -11,8 +11,8 @@ partition is ``(topic, partition)``.
 
 On a v3 environment (``client.api == "v3"``) the Kafka engines authenticate with the key's
 IAM token (:mod:`diaspora_notebook.login.iam`; :func:`client_config` gets the settings from
-the client) and topics are named as the SDK names them, without the namespace: :func:`client_config` says which namespace
-and :func:`make_source` wraps the engine's source in :class:`NamespacedSource`, which reads
+the client) and topics are named as the SDK names them, without the namespace:
+:func:`client_config` says which namespace and :func:`make_source` wraps the engine's source in :class:`NamespacedSource`, which reads
 ``<namespace>.<topic>`` and hands batches back under the name the caller used. ``auto`` picks
 ``rest`` for a v3 client whose brokers cannot be reached (:func:`pick_engine`), and says so.
 """

@@ -605,13 +605,13 @@ class _Failure:
 class _Batch:
     """A batch in flight: its records until each has been delivered, and what failed."""
 
-    __slots__ = ("failed", "left", "lock", "records", "start")
+    __slots__ = ("content", "failed", "left", "records")
 
     def __init__(self, records: Records) -> None:
+        self.content: dict[tuple[Any, ...], list[int]] | None = None
         self.records = records
         self.left = len(records)
-        self.failed: list[tuple[Any, Any]] = []  # (error, message)
-        self.lock = threading.Lock()
+        self.failed: list[tuple[Any, Any]] = []  # (error, row position)
 
 
 class Writer:
@@ -692,7 +692,7 @@ class ConfluentWriter(Writer):
     engine = "confluent"
 
     def __init__(self, config: dict[str, Any], *, timeout: float,
-                 overrides: Mapping[str, Any] | None = None) -> None:
+                 overrides: Mapping[str, Any] | None = None, exact: bool = False) -> None:
         from confluent_kafka import Producer
 
         from diaspora_notebook.kafka.confluent import RDKAFKA_LOG, to_librdkafka
@@ -708,11 +708,16 @@ class ConfluentWriter(Writer):
         conf["logger"] = RDKAFKA_LOG
         self._errors: list[Any] = []
         conf["error_cb"] = self._errors.append
+        self.exact = exact
+        if not exact:  # librdkafka reports failures only: no Python call per delivered row
+            conf["delivery.report.only.error"] = True
         self.producer = Producer(conf)
-        self._inflight: list[_Batch] = []
+        self._inflight: list[_Batch] = []  # exact mode: until each row is reported
+        self._recent: list[tuple[_Batch, int]] = []  # fast mode: (batch, rows sent after it)
+        self._late: list[tuple[Any, Any]] = []  # fast mode: (error, message) reported
+        self._sent = 0
         self._failed: list[_Failure] = []
         self._done: list[tuple[int, int, int]] = []
-        self._exact_rows: list[tuple[int, Any]] = []
 
     def partitions(self, topic: str) -> int:
         from diaspora_notebook.kafka.errors import UNKNOWN_TOPIC, SourceError
@@ -731,17 +736,21 @@ class ConfluentWriter(Writer):
         return len(info.partitions)
 
     def send(self, topic: str, records: Records, exact: bool) -> None:
+        exact = self.exact
         batch = _Batch(records)
-        self._inflight.append(batch)
         produce = self.producer.produce
         poll = self.producer.poll
         failed = batch.failed
         counter = [len(records)]
+        if exact:
+            self._inflight.append(batch)
+        else:
+            self._sent += len(records)
+            self._recent.append((batch, self._sent))
+        delivered = self._late.append if not exact else None
 
-        def delivered(err: Any, msg: Any) -> None:
-            counter[0] -= 1
-            if err is not None:
-                failed.append((err, msg))
+        def reported(err: Any, msg: Any) -> None:
+            self._late.append((err, msg))
 
         def one(row: int, err: Any, msg: Any) -> None:
             counter[0] -= 1
@@ -762,15 +771,15 @@ class ConfluentWriter(Writer):
                 if plain:
                     if keys is None:
                         for i in range(i, n):  # noqa: B020  (resumed after BufferError)
-                            produce(topic, values[i], on_delivery=delivered)
+                            produce(topic, values[i], on_delivery=reported)
                     else:
                         for i in range(i, n):  # noqa: B020
-                            produce(topic, values[i], keys[i], on_delivery=delivered)
+                            produce(topic, values[i], keys[i], on_delivery=reported)
                     i = n
                 else:
                     for i in range(i, n):  # noqa: B020
                         kwargs: dict[str, Any] = {
-                            "on_delivery": functools.partial(one, i) if exact else delivered}
+                            "on_delivery": functools.partial(one, i) if exact else reported}
                         if keys is not None:
                             kwargs["key"] = keys[i]
                         if ts is not None:
@@ -785,20 +794,53 @@ class ConfluentWriter(Writer):
                 poll(0.05)
             except Exception as exc:  # this row cannot be sent at all (e.g. too large)
                 counter[0] -= 1
-                failed.append((exc, i if exact else _Local(records, i)))
+                if exact:
+                    failed.append((exc, i))
+                else:
+                    self._failed.append(_Failure(records, i, _reason(exc)))
                 i += 1
+        del delivered
         poll(0)
         self._retire()
 
-    def _retire(self) -> None:
+    def _retire(self, everything: bool = False) -> None:
         keep = []
         for batch in self._inflight:
             left = batch.left[0]  # type: ignore[index]
-            if left > 0:
+            if left > 0 and not everything:
                 keep.append(batch)
                 continue
             self._failed.extend(_match(batch))
         self._inflight = keep
+        # fast mode: failures matched to the batches still held; a batch is let go once the
+        # rows sent after it that are done exceed two batches (librdkafka completes a
+        # partition's rows in order, and partitions at about the same pace)
+        late, self._late = self._late, []
+        for err, msg in late:
+            self._failed.append(self._find(err, msg))
+        done = self._sent - len(self.producer)
+        slack = 2 * BATCH_ROWS
+        self._recent = [] if everything or not len(self.producer) else [
+            (b, end) for b, end in self._recent if end + slack > done]
+
+    def _find(self, err: Any, msg: Any) -> _Failure:
+        """The row of a failed message: matched by content in the batches held, else (a batch
+        long done) the message itself, row number -1."""
+        for batch, _end in self._recent:
+            records = batch.records
+            if batch.content is None:
+                batch.content = {}
+                for pos in range(len(records)):
+                    batch.content.setdefault(_content(records, pos), []).append(pos)
+            candidates = batch.content.get(_msg_content(records, msg), [])
+            while candidates:
+                pos = candidates.pop(0)  # the first of identical rows not yet named
+                return _Failure(records, pos, _reason(err))
+        headers = [(str(k), bytes(v or b"")) for k, v in (msg.headers() or [])] or None
+        stamp = _ts(Records([]), msg.timestamp())
+        orphan = Records([msg.value()], [msg.key()], [stamp] if stamp else None, [headers],
+                         None, np.array([-1], np.int64))
+        return _Failure(orphan, 0, _reason(err))
 
     def pending(self) -> int:
         return len(self.producer)
@@ -817,13 +859,13 @@ class ConfluentWriter(Writer):
             self.producer.purge()
             self.producer.flush(5)
         self.producer.poll(0)
-        self._retire()
-        for batch in self._inflight:  # not even a report: every row not accounted for failed
-            self._failed.extend(_match(batch))
-            self._failed.extend(_Failure(batch.records, pos, "no delivery report")
-                                for pos in range(len(batch.records) - batch.left[0],  # type: ignore[index]
-                                                 len(batch.records)))
-        self._inflight = []
+        for batch in self._inflight:  # exact mode, not even a report: those rows failed
+            left = batch.left[0]  # type: ignore[index]
+            if left > 0:
+                self._failed.extend(_Failure(batch.records, pos, "no delivery report")
+                                    for pos in range(len(batch.records) - left,
+                                                     len(batch.records)))
+        self._retire(everything=True)
 
     def collect(self) -> tuple[list[_Failure], list[tuple[int, int, int]]]:
         out = self._failed, self._done
@@ -832,15 +874,6 @@ class ConfluentWriter(Writer):
 
     def close(self) -> None:
         self.producer.flush(0)
-
-
-class _Local:
-    """A row librdkafka refused at ``produce()`` (no message object exists)."""
-
-    __slots__ = ("pos", "records")
-
-    def __init__(self, records: Records, pos: int) -> None:
-        self.records, self.pos = records, pos
 
 
 def _code(exc: Any) -> int | None:
@@ -861,35 +894,14 @@ def _reason(err: Any) -> str:
 
 
 def _match(batch: _Batch) -> list[_Failure]:
-    """The failed messages of a batch matched back to its rows."""
-    if not batch.failed:
-        return []
-    records = batch.records
-    out: list[_Failure] = []
-    by_content: dict[tuple[Any, ...], list[int]] | None = None
-    taken: set[int] = set()
-    for err, what in batch.failed:
-        reason = _reason(err)
-        if isinstance(what, int):  # exact: the row position
-            out.append(_Failure(records, what, reason))
-            continue
-        if isinstance(what, _Local):
-            out.append(_Failure(records, what.pos, reason))
-            continue
-        if by_content is None:
-            by_content = {}
-            for pos in range(len(records)):
-                by_content.setdefault(_content(records, pos), []).append(pos)
-        key = (what.value(), what.key(),
-               _ts(records, what.timestamp()) if records.timestamps is not None else None,
-               tuple(what.headers() or ()) if records.headers is not None else None)
-        candidates = by_content.get(key, [])
-        pos = next((c for c in candidates if c not in taken), None)
-        if pos is None:
-            continue  # cannot happen: every message came from a row
-        taken.add(pos)
-        out.append(_Failure(records, pos, reason))
-    return out
+    """The failed rows of a batch sent in exact mode (each report names its row)."""
+    return [_Failure(batch.records, pos, _reason(err)) for err, pos in batch.failed]
+
+
+def _msg_content(records: Records, msg: Any) -> tuple[Any, ...]:
+    return (msg.value(), msg.key(),
+            _ts(records, msg.timestamp()) if records.timestamps is not None else None,
+            tuple(msg.headers() or ()) if records.headers is not None else None)
 
 
 def _ts(records: Records, stamp: Any) -> int | None:
@@ -970,7 +982,7 @@ class KafkaPythonWriter(Writer):
 
 
 def make_writer(client: Any, engine: str, *, timeout: float,
-                config: Mapping[str, Any] | None = None) -> Writer:
+                config: Mapping[str, Any] | None = None, exact: bool = False) -> Writer:
     """A writer of ``engine`` (already picked) for ``client``; ``config`` overrides the
     producer's settings (librdkafka or kafka-python names)."""
     from diaspora_notebook.kafka.source import client_config
@@ -979,7 +991,7 @@ def make_writer(client: Any, engine: str, *, timeout: float,
         return MemoryWriter(client_config(client, "memory"))
     if engine == "confluent":
         return ConfluentWriter(client_config(client, "confluent"), timeout=timeout,
-                               overrides=config)
+                               overrides=config, exact=exact)
     return KafkaPythonWriter(client, timeout=timeout, overrides=config)
 
 
@@ -1067,15 +1079,15 @@ def write(client: Any, topic: str, data: Any, opts: Options, *, engine: str = "a
 
     engine = pick_engine(engine)
     batches, total = prepare(data, opts)
-    writer = make_writer(client, engine, timeout=timeout, config=config)
     exact = total is not None and total <= EXACT_ROWS
+    writer = make_writer(client, engine, timeout=timeout, config=config, exact=exact)
     failures: list[_Failure] = []
     done: list[tuple[int, int, int]] = []
     sent = 0
     bar = Progress(total, progress, f"produce {topic}")
     try:
         _check_topic(writer, topic)
-        for batch in batches:
+        for batch in ahead(batches):
             writer.send(topic, batch, exact)
             sent += len(batch)
             f, d = writer.collect()
@@ -1094,6 +1106,44 @@ def write(client: Any, topic: str, data: Any, opts: Options, *, engine: str = "a
         raise DiasporaUsageError("nothing to produce", hint="pass at least one row")
     return _outcome(client, topic, data, opts, engine, timeout, config, sent, failures, done,
                     exact)
+
+
+def ahead(batches: Iterator[Records], depth: int = 2) -> Iterator[Records]:
+    """``batches`` encoded in a thread, up to ``depth`` ahead of the one being sent (Arrow's
+    kernels release the GIL: encoding runs beside librdkafka's produce calls)."""
+    import queue
+
+    box: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def fill() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        box.put(batch, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            box.put(end)
+        except BaseException as exc:  # handed to the sending thread, raised there
+            box.put(exc)
+
+    worker = threading.Thread(target=fill, name="diaspora-encode", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = box.get()
+            if item is end:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
 
 
 def _check_topic(writer: Writer, topic: str) -> int:

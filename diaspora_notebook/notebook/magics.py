@@ -26,6 +26,7 @@ from diaspora_notebook.notebook.commands import key as key_cmd
 from diaspora_notebook.notebook.commands import login as login_cmd
 from diaspora_notebook.notebook.commands import peek as peek_cmd
 from diaspora_notebook.notebook.commands import produce as produce_cmd
+from diaspora_notebook.notebook.commands import replay as replay_cmd
 from diaspora_notebook.notebook.commands import stream as stream_cmd
 from diaspora_notebook.notebook.commands import topics as topics_cmd
 from diaspora_notebook.notebook.configurable import Diaspora
@@ -40,7 +41,8 @@ COMMANDS = {
     "unregister": "unregister a topic (deletes it and its events from the brokers)",
     "key": "your Kafka key, password hidden (--reveal, --rotate)",
     "connection": "connection details and a snippet (--library, -o VAR)",
-    "produce": "send JSON documents to a topic",
+    "produce": "send JSON documents (or CSV rows) to a topic",
+    "replay": "play an export, a DataFrame or a topic back into topics, paced by event time",
     "peek": "the last (or first) messages of a topic as a DataFrame",
     "stream": "a live DataFrame of a topic",
     "explore": "browse a topic: pages, filter, detail, schema, groups, export (-o VAR)",
@@ -211,12 +213,19 @@ class DiasporaMagics(Magics):
     @no_var_expand
     @magic_arguments()
     @argument("topic", help="the topic to write to")
-    @argument("-k", "--key", help="message key (text)")
+    @argument("-k", "--key", help="message key (text), the same for every message")
+    @argument("--key-field", metavar="F", help="each row's key is its field (column) F")
+    @argument("--timestamp-field", metavar="F",
+              help="each row's event time is its field (column) F (ISO text or ms)")
+    @argument("--format", dest="fmt", default="auto", choices=produce_cmd.FORMATS,
+              help="cell body: JSON Lines or CSV with a header (default: told by its first "
+              "line)")
     @argument("--timeout", type=float, help="seconds to wait for the broker")
     @reporting
     def diaspora_produce(self, line: str = "", cell: str | None = None) -> Any:
         """Send JSON to TOPIC: ``%diaspora_produce TOPIC {"x": 1}``, or ``%%diaspora_produce
-        TOPIC`` with one JSON document per line. Reports the count and the offsets."""
+        TOPIC`` with one JSON document per line, or CSV with a header line. Reports the count
+        and the offsets."""
         if cell is None:
             tokens, text = produce_cmd.split_line(line)
         else:
@@ -225,7 +234,39 @@ class DiasporaMagics(Magics):
         expanded = self.shell.var_expand(" ".join(tokens)) if self.shell else " ".join(tokens)
         args = parse_argstring(self.diaspora_produce, expanded)
         return produce_cmd.run_produce(self.settings, topic=args.topic, text=text,
-                                       key=args.key, timeout=args.timeout)
+                                       key=args.key, timeout=args.timeout,
+                                       key_field=args.key_field,
+                                       timestamp_field=args.timestamp_field, fmt=args.fmt)
+
+    @line_magic
+    @magic_arguments()
+    @argument("source", help="an export file (.parquet, .csv, .jsonl), a variable holding a "
+              "DataFrame or a read() result, or a topic")
+    @argument("topics", nargs="+", metavar="TOPIC", help="topic(s) to play into")
+    @argument("--speed", default="1", metavar="X",
+              help="1 as recorded (default), 10 ten times faster, max as fast as possible")
+    @argument("--loop", action="store_true", help="start over at the end, until stopped")
+    @argument("--keep-timestamps", action="store_true",
+              help="give each event its original time (default: the time it is sent)")
+    @argument("--timestamp-field", metavar="F", help="the column of event times (default "
+              "timestamp)")
+    @argument("--start", metavar="S", help="the earliest event time (for a topic: where to "
+              "start reading)")
+    @argument("--stop", metavar="S", help="the event time to stop before")
+    @argument("-o", "--output", metavar="VAR", help="also store the replay handle in VAR")
+    @reporting
+    def diaspora_replay(self, line: str = "") -> Any:
+        """Play recorded events back into TOPIC(s), paced by their event times, in the
+        background; shows a progress bar with Pause and Stop."""
+        args = parse_argstring(self.diaspora_replay, line)
+        var = _var_name(args.output)
+        source = self._ip.user_ns.get(args.source, args.source) \
+            if args.source.isidentifier() else args.source
+        return replay_cmd.run_replay(
+            self.settings, source=source, topics=args.topics, speed=args.speed,
+            loop=args.loop, keep_timestamps=args.keep_timestamps,
+            timestamp_field=args.timestamp_field, start=args.start, stop=args.stop,
+            store=self._store(var, "the replay") if var else None)
 
     @line_magic
     @magic_arguments()

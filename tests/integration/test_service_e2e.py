@@ -302,15 +302,21 @@ def test_expired_token_is_refused(fabric: Fabric, svc: Service) -> None:
     assert "expired" in body["message"]
 
 
-def test_token_without_the_service_scope_is_403(fabric: Fabric, svc: Service) -> None:
+def test_token_without_the_service_scope_is_401_naming_the_scope(fabric: Fabric,
+                                                                   svc: Service) -> None:
+    """A token for another resource server only (``openid email``): the IdP, like Globus
+    Auth, introspects it as inactive for the service, which is not in its audience (issue 27
+    item 7), so the service cannot tell it from a revoked token: 401, and the hint names the
+    scope to log in with. (A token of the service's audience without the scope is still 403
+    ``missing_scope``: tests/unit/test_service_http.py.)"""
     person = create_identity(fabric)
     username, password = person.username, person.password
     tokens = user_tokens(fabric, username, password, ["openid", "email"])
     assert set(tokens) == {"auth.globus.org"}
     token = tokens["auth.globus.org"]["access_token"]
     for method, path in (("get", "v1/list_topics"), ("post", "v1/create_key")):
-        body = svc.error(403, "missing_scope", method, path, token)
-        assert fabric.describe()["service"]["scope"] in body["message"]
+        body = svc.error(401, "invalid_token", method, path, token)
+        assert fabric.describe()["service"]["scope"] in body["hint"]
 
 
 def test_subject_header_must_match_the_token(svc: Service, alice: User) -> None:

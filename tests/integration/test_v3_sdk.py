@@ -5,8 +5,19 @@ The SDK pins kafka-python < 3, so it never goes into the project's venv: the tes
 ``pip install 'diaspora-event-sdk[kafka-python]==0.5.1'``. The SDK's ``local`` environment calls
 ``http://localhost:8000``: when the session fabric's service is elsewhere, the test runs a second
 replica of it on 127.0.0.1:8000 (same config, same Kafka and IdP). The environment comes from
-``diaspora-fabric sdk-env``'s function. The journey here is HTTP only; Kafka through IAM waits
-for the broker's OAUTHBEARER plugin.
+``diaspora-fabric sdk-env``'s function.
+
+The journey: users, keys, namespaces and topics over HTTP, records over HTTPS and the consumer
+REST API, then the SDK's own ``KafkaProducer`` / ``KafkaConsumer`` (kafka-python 2.x,
+OAUTHBEARER with the SDK's SigV4 ``generate_auth_token``, the fabric CA through
+``SSL_CERT_FILE`` only) through the brokers' IAM listener, and a deleted key: refused at once
+for a new connection, and on an open producer's connection within the broker's session window
+(``connections.max.reauth.ms``, 30 s by default: the broker closes the session, kafka-python
+2.x reconnects with a token of the deleted key, which the broker refuses).
+
+Then the SDK's example notebooks (``DiasporaDemo.ipynb``, ``ConsumerRESTDemo.ipynb`` from its
+wheel) run with nbclient in a kernel of the SDK's venv, every cell except the explicit,
+documented :data:`OFFLINE_CHANGES` (docs/v3.md says the same).
 """
 
 from __future__ import annotations
@@ -21,16 +32,21 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import nbformat
 import pytest
+from nbclient import NotebookClient
 
+from diaspora_notebook.fabric.broker.config import reauth_ms
 from diaspora_notebook.fabric.fabric import Fabric
 from diaspora_notebook.fabric.launcher import port_is_free
 from diaspora_notebook.fabric.sdk_env import SDK_SERVICE_PORT, sdk_environment
 
 SDK_REQUIREMENT = "diaspora-event-sdk[kafka-python]==0.5.1"
+KERNEL_REQUIREMENT = "ipykernel"  # to run the SDK's example notebooks in its own venv
+SDK_KERNEL = "diaspora-event-sdk-0.5.1"
 
 JOURNEY = textwrap.dedent('''
-    import datetime, json, sys
+    import datetime, json, os, sys
     from diaspora_event_sdk import Client, RESTConsumer
     out = {}
     c = Client()
@@ -68,13 +84,54 @@ JOURNEY = textwrap.dedent('''
             if len(got) >= 3:
                 break
         out["json_values"] = [repr(r.value if hasattr(r, "value") else r["value"]) for r in got]
+    # Kafka itself through IAM: the SDK's wrappers (kafka-python 2.x, OAUTHBEARER, SigV4)
+    import time
+    import kafka
+    from kafka.errors import KafkaError
+    from diaspora_event_sdk.sdk.kafka_client import (KafkaConsumer, KafkaProducer,
+                                                     MSKTokenProvider)
+    out["iam_topic"] = c.create_topic("iam")
+    kafka_topic = f"{c.namespace}.iam"
+    p = KafkaProducer(kafka_topic)
+    out["endpoint_env"] = os.environ["OCTOPUS_BOOTSTRAP_SERVERS"]
+    out["iam_offsets"] = [p.send(kafka_topic, {"i": i}).get(timeout=30).offset for i in range(3)]
+    consumer = KafkaConsumer(kafka_topic, auto_offset_reset="earliest")
+    got, deadline = [], time.monotonic() + 60
+    while len(got) < 3 and time.monotonic() < deadline:
+        for batch in consumer.poll(timeout_ms=2000).values():
+            got += [json.loads(m.value) for m in batch]
+    consumer.close()
+    out["iam_consumed"] = got
     out["recreate"] = c.recreate_topic("journey")
     out["delete_topic"] = c.delete_topic("journey")
     out["delete_key"] = c.delete_key()
+    # a new connection with the deleted key (the SDK's token provider, the old key still in
+    # OCTOPUS_*; the SDK's own KafkaProducer would create a new key) is refused
+    try:
+        kafka.KafkaProducer(bootstrap_servers=out["endpoint_env"], security_protocol="SASL_SSL",
+                            sasl_mechanism="OAUTHBEARER", api_version=(3, 8, 1),
+                            sasl_oauth_token_provider=MSKTokenProvider(), max_block_ms=10000,
+                            request_timeout_ms=10000).send(kafka_topic, b"x").get(timeout=15)
+        out["new_connection_after_delete"] = "accepted"
+    except Exception as exc:
+        out["new_connection_after_delete"] = type(exc).__name__
+    # the producer opened before stops working within the broker's session window
+    started, out["open_connection_after_delete"] = time.monotonic(), None
+    while time.monotonic() - started < WINDOW_S:
+        try:
+            p.send(kafka_topic, {"after": "delete"}).get(timeout=5)
+        except (KafkaError, Exception) as exc:
+            out["open_connection_after_delete"] = [type(exc).__name__,
+                                                   round(time.monotonic() - started, 1)]
+            break
+        time.sleep(1)
+    p.close(timeout=5)
+    out["delete_topic_iam"] = c.delete_topic("iam")
     out["delete_user"] = c.delete_user()
     out["list_after"] = c.list_namespaces()
     print("JOURNEY " + json.dumps(out, default=str))
 ''')
+SLACK_S = 30  # reconnect backoff, a send's own timeout, a slow CI machine
 
 
 def _sdk_python(config: pytest.Config) -> Path:

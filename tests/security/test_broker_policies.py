@@ -116,14 +116,25 @@ def test_unsafe_configs_are_refused_by_alter_and_sane_ones_pass(owner: Actor) ->
     assert found is None
 
 
-@pytest.mark.xfail(strict=True, reason="issue 27 item 1, partition growth: CreatePartitions "
-                   "never reaches a policy and owners hold ALTER; the fix (owners lose ALTER, "
-                   "the service grows topics within the cap) is not built yet")
 def test_a_topic_cannot_grow_past_the_cap(owner: Actor) -> None:
+    """CreatePartitions reaches no broker policy, so owners hold no ALTER (a raw AdminClient is
+    refused, past the cap or not); the service's add_partitions route grows a topic, with the
+    service's admin identity, within max_partitions_per_topic and refuses past it."""
     topic = fresh_topic("grow")
     owner.register(topic, create=False)
     admin = admin_of(owner)
     assert outcome(admin.create_topics([NewTopic(topic, 1, 1)])) is None
-    error = outcome(admin.create_partitions(
-        [NewPartitions(topic, LIMITS.max_partitions_per_topic + 1)]))
-    assert error is not None, "grew past max_partitions_per_topic"
+    for total in (LIMITS.max_partitions_per_topic + 1, 4000, 2):
+        error = outcome(admin.create_partitions([NewPartitions(topic, total)]))
+        assert error is not None, f"the owner grew its topic to {total} partitions itself"
+        assert error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, error
+    over = owner.call("post", "v1/add_partitions",
+                      json={"topic": topic, "partitions": LIMITS.max_partitions_per_topic + 1})
+    assert over.status_code == 403, over.text
+    body = over.json()
+    assert body["code"] == "partition_limit_reached"
+    assert f"max_partitions_per_topic = {LIMITS.max_partitions_per_topic}" in body["message"]
+    assert "topic-limits.json" in body["hint"]
+    grown = owner.ok("post", "v1/add_partitions", json={"topic": topic, "partitions": 3})
+    assert grown["status"] == "success" and grown["partitions"] == 3
+    assert len(admin.list_topics(topic, timeout=30).topics[topic].partitions) == 3

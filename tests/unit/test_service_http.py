@@ -139,6 +139,24 @@ def test_register_list_unregister(client, admin):
     assert client.post("/v1/unregister_topic", headers=H(Topic="t1")).json()["status"] == "no-op"
 
 
+def test_add_partitions_grows_the_owners_topic_within_the_cap(client, admin, settings):
+    cap = settings.max_partitions_per_topic
+    assert client.post("/v1/register_topic", headers=H(Topic="t1")).status_code == 200
+    admin.topics["t1"] = []
+    r = client.post("/v1/add_partitions", json={"topic": "t1", "partitions": 3}, headers=H())
+    assert r.status_code == 200, r.text
+    assert r.json() == {"status": "success", "message": "the topic now has 3 partitions",
+                        "topic": "t1", "partitions": 3, "max_partitions": cap}
+    body = _error(client.post("/v1/add_partitions", json={"topic": "t1", "partitions": cap + 1},
+                              headers=H()), 403, "partition_limit_reached")
+    assert f"max_partitions_per_topic = {cap}" in body["message"] and body["hint"]
+    _error(client.post("/v1/add_partitions", json={"topic": "t1", "partitions": 4},
+                       headers=H("tok-b")), 403, "not_topic_owner")
+    _error(client.post("/v1/add_partitions", json={"topic": "t1", "partitions": "4"},
+                       headers=H()), 400, "invalid_request")
+    assert admin.partitions["t1"] == 3
+
+
 def test_registering_a_name_left_on_the_brokers_is_409_naming_the_operator_command(client,
                                                                                     admin):
     admin.topics["left"] = [b"someone's old event"]
@@ -286,6 +304,7 @@ def test_openapi_documents_every_route_and_error(client):
     paths = doc["paths"]
     expected = {("post", "/v1/create_key"), ("get", "/v1/list_topics"),
                 ("post", "/v1/register_topic"), ("post", "/v1/unregister_topic"),
+                ("post", "/v1/add_partitions"),
                 ("get", "/v1/cluster"), ("post", "/v1/grant_user_access"),
                 ("post", "/v1/revoke_user_access"), ("get", "/v1/list_topic_users"),
                 ("get", "/healthz"), ("get", "/metrics")}

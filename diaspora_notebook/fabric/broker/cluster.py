@@ -18,7 +18,10 @@ from typing import Any
 
 from diaspora_notebook.fabric.broker.config import (
     ADMIN_USER,
+    BASE_OPEN_FILES,
     IAM_KEY_STORE,
+    OPEN_FILES_VARIABLE,
+    PARTITION_BUDGET_FILE,
     TOPIC_LIMITS_FILE,
     NodePorts,
     TopicLimits,
@@ -138,6 +141,11 @@ class BrokerCluster:
     def topic_limits_file(self) -> Path:
         return self.home.broker_dir / TOPIC_LIMITS_FILE
 
+    @property
+    def partition_budget_file(self) -> Path:
+        """Each registration's partition allotment: the service writes, the policy reads."""
+        return self.home.broker_dir / PARTITION_BUDGET_FILE
+
     def topic_limits(self) -> TopicLimits:
         """What the nodes' topic policies allow (defaults + the operator's overrides)."""
         return TopicLimits.load(self.topic_limits_file)
@@ -175,6 +183,7 @@ class BrokerCluster:
                 reauth_ms=session_ms,
                 iam_key_store=self.iam_key_store,
                 limits=limits,
+                partition_budget=self.partition_budget_file,
             ))
 
     def _java_base(self, heap: list[str], logs_dir: Path) -> list[str]:
@@ -264,6 +273,8 @@ class BrokerCluster:
         to_start = [n for n in targets if not n.process.is_running()]
         offsets = {n.node_id: _size(n.server_log) for n in to_start}
         open_files = check_open_file_limit(broker_open_files())
+        for node in to_start:
+            check_data_fits(node, open_files)
         for node in to_start:
             node.process.open_files = open_files
             node.process.argv = [
@@ -388,3 +399,67 @@ def _fatal_in_log(node: BrokerNode, offset: int) -> bool:
             hint=f"read {node.server_log}",
         )
     return False
+
+
+# --- partition folders left on disk ---------------------------------------------------------
+
+def _data_open_files(data_dir: Path) -> tuple[int, int, int]:
+    """``(partitions, segments, removed)`` of a node's data directory: the partition folders
+    Kafka opens at start, their segments (one open file each), and how many ``*-delete``
+    folders were removed first (topics already deleted: Kafka would remove them itself, but
+    only after opening them, which a broker that died of too many open files cannot)."""
+    import shutil
+
+    partitions = segments = removed = 0
+    try:
+        entries = list(os.scandir(data_dir))
+    except FileNotFoundError:
+        return 0, 0, 0
+    for entry in entries:
+        if not entry.is_dir(follow_symlinks=False):
+            continue
+        if entry.name.endswith("-delete"):
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed += 1
+            continue
+        partitions += 1
+        try:
+            segments += sum(1 for f in os.scandir(entry.path) if f.name.endswith(".log"))
+        except OSError:
+            segments += 1
+    return partitions, segments, removed
+
+
+def data_open_files_needed(partitions: int, segments: int) -> int:
+    """The open files a broker needs for its data: one per segment plus one per partition (its
+    indexes and checkpoints while written), on top of the base (sockets, jars, logs)."""
+    return BASE_OPEN_FILES + segments + partitions
+
+
+def check_data_fits(node: BrokerNode, open_files: int) -> None:
+    """Refuse to start ``node`` when the partition folders on its disk need more open files
+    than it gets (it would exit at start with "Too many open files"): one error with the
+    numbers and the one command that repairs it."""
+    import resource
+
+    partitions, segments, removed = _data_open_files(node.data_dir)
+    if removed:
+        log.info("removed %d folder(s) of deleted topics from %s", removed, node.data_dir)
+    needed = data_open_files_needed(partitions, segments)
+    if needed <= open_files:
+        return
+    wanted = -(-needed * 5 // 4 // 1024) * 1024  # a quarter more, to grow; whole KiB
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    facts = (f"broker {node.node_id}'s data directory {node.data_dir} holds {partitions} "
+             f"partition folders ({segments} segments): they need about {needed} open files, "
+             f"but the broker gets {open_files} ({OPEN_FILES_VARIABLE})")
+    if hard == resource.RLIM_INFINITY or hard >= wanted:
+        raise FabricStartError(
+            facts, hint=f"run `{OPEN_FILES_VARIABLE}={wanted} diaspora-fabric up` (nothing "
+            "was started); then delete the topics nobody needs, and later `up`s need no "
+            "more than the default")
+    raise FabricStartError(
+        facts + f", and this system allows at most {hard} (`ulimit -Hn`)",
+        hint=f"raise the hard open-file limit to {wanted} (e.g. `* hard nofile {wanted}` in "
+        f"/etc/security/limits.conf, log in again), then run `{OPEN_FILES_VARIABLE}={wanted} "
+        "diaspora-fabric up` and delete the topics nobody needs")

@@ -131,6 +131,9 @@ IAM_KEY_STORE = "iam-keys.json"  # in the home's secrets/: written by the servic
 # credential scope must agree), the list only documents what the SDK sends
 IAM_REGION = "us-east-1"
 TOPIC_LIMITS_FILE = "topic-limits.json"
+# in the home's broker/: the web service writes each registration's partition allotment (its
+# owner's share of the per-user budget), the create-topic policy reads it
+PARTITION_BUDGET_FILE = "partition-budget.json"
 
 
 @dataclass(frozen=True)
@@ -226,6 +229,7 @@ def render_server_properties(
     reauth_ms: int = DEFAULT_REAUTH_MS,
     iam_key_store: Path | None = None,
     limits: TopicLimits | None = None,
+    partition_budget: Path | None = None,
 ) -> str:
     voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in nodes)
     replicas = min(3, len(nodes))
@@ -300,6 +304,8 @@ def render_server_properties(
         "create.topic.policy.class.name": f"{PLUGIN_PACKAGE}.DiasporaCreateTopicPolicy",
         "alter.config.policy.class.name": f"{PLUGIN_PACKAGE}.DiasporaAlterConfigPolicy",
         **limits.properties(),
+        **({"diaspora.policy.partition.budget.file": _escape(str(partition_budget))}
+           if partition_budget is not None else {}),
         "offsets.topic.replication.factor": str(replicas),
         "offsets.topic.num.partitions": "1",
         "transaction.state.log.replication.factor": str(replicas),

@@ -107,26 +107,35 @@ def get_introspector(request: Request) -> Introspector:
     return request.app.state.introspector  # type: ignore[no-any-return]
 
 
-def _unauthorized(code: str, message: str) -> ServiceError:
+def _unauthorized(code: str, message: str, hint: str | None = None) -> ServiceError:
     return ServiceError(401, code, message,
-                        hint="send the access token of your login (not its refresh token); "
-                             "if it expired, log in again",
+                        hint=hint or "send the access token of your login (not its refresh "
+                                     "token); if it expired, log in again",
                         headers={"WWW-Authenticate": "Bearer"})
 
 
 _ACCESS_TOKEN_TYPES = frozenset({"bearer", "access_token"})
 
 
-def _require_access_token(info: dict[str, Any]) -> None:
+def _require_access_token(info: dict[str, Any], scope: str = "") -> None:
     """Only an active ACCESS token authorizes a call: never a refresh token, never forever.
 
     Our IdP (like Globus Auth) introspects a refresh token as inactive; other IdPs call it
     active with a ``token_type`` such as ``refresh_token``, or leave out ``exp``. All three are
     refused, so a stolen long-lived refresh token is no bearer credential here.
+
+    A token issued for another resource server (e.g. only ``openid email``) is inactive too:
+    the IdP, like Globus Auth, answers introspection only for tokens whose audience includes
+    the asking client, so the service cannot tell it from a revoked one (and must not be able
+    to). The hint names the scope to log in with.
     """
     if info.get("active") is not True:
         raise _unauthorized("invalid_token", "the bearer token is not an active access token "
-                            "(it is expired, revoked, unknown, or a refresh token)")
+                            "for this service (it is expired, revoked, unknown, a refresh "
+                            "token, or issued for another service)",
+                            hint=("send the access token of a login that requested "
+                                  f"{scope} (not its refresh token); if it expired, log in "
+                                  "again") if scope else None)
     token_type = info.get("token_type")
     if token_type is not None and str(token_type).lower() not in _ACCESS_TOKEN_TYPES:
         raise _unauthorized("not_an_access_token",
@@ -158,13 +167,13 @@ def require_caller(
     if len(token) > _MAX_TOKEN_LENGTH or not token.isascii() or not token.isprintable():
         raise _unauthorized("malformed_authorization", "the bearer token is malformed")
     info = introspector.introspect(token)
-    _require_access_token(info)
+    settings = request.app.state.settings
+    _require_access_token(info, settings.required_scope)
     sub = info.get("sub")
     if not isinstance(sub, str) or not is_safe_principal(sub):
         raise ServiceError(403, "unsupported_identity",
                            "the token's identity cannot be used as a Kafka user",
                            hint="log in with a Globus identity")
-    settings = request.app.state.settings
     scopes = frozenset(str(info.get("scope") or "").split())
     if settings.required_scope not in scopes:
         raise ServiceError(403, "missing_scope",

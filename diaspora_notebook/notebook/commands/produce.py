@@ -1,13 +1,16 @@
-"""``%diaspora_produce TOPIC JSON`` and ``%%diaspora_produce TOPIC`` (one JSON per line).
+"""``%diaspora_produce TOPIC JSON`` and ``%%diaspora_produce TOPIC`` (JSON Lines or CSV).
 
 The line form takes everything after the topic as the JSON document, verbatim (no IPython
-``{}``/``$`` expansion, which would turn JSON into Python reprs).
+``{}``/``$`` expansion, which would turn JSON into Python reprs). The cell body is one JSON
+document per line, or CSV with a header line (``--format csv``, or told apart by its first
+line: one that is not JSON); ``--key-field`` and ``--timestamp-field`` name the field (or
+column) each row's key and event time come from, ``--key`` is one key for all.
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from diaspora_notebook import topics
 from diaspora_notebook.errors import DiasporaUsageError
@@ -17,7 +20,8 @@ if TYPE_CHECKING:
     from diaspora_notebook.notebook.configurable import Diaspora
 
 #: options that take a value (they must come before the topic)
-VALUE_OPTIONS = ("-k", "--key", "--timeout")
+VALUE_OPTIONS = ("-k", "--key", "--timeout", "--key-field", "--timestamp-field", "--format")
+FORMATS = ("auto", "jsonl", "csv")
 
 
 def split_line(line: str) -> tuple[list[str], str]:
@@ -42,13 +46,64 @@ def split_line(line: str) -> tuple[list[str], str]:
     return tokens, ""
 
 
+def body_format(text: str) -> str:
+    """``"jsonl"`` or ``"csv"``: JSON Lines unless the first line (not a comment) is not JSON."""
+    import json
+
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped[0] in "{[\"":
+            return "jsonl"
+        try:
+            json.loads(stripped)
+        except ValueError:
+            return "csv" if "," in stripped else "jsonl"
+        return "jsonl"
+    return "jsonl"
+
+
+def parse_body(text: str, fmt: str = "auto") -> Any:
+    """The cell body as JSON values (JSON Lines) or a DataFrame (CSV with a header line)."""
+    if fmt not in FORMATS:
+        raise DiasporaUsageError(f"unknown format {fmt!r}", hint=f"use one of {', '.join(FORMATS)}")
+    if fmt == "auto":
+        fmt = body_format(text)
+    if fmt == "jsonl":
+        return topics.parse_documents(text)
+    import io
+
+    import pandas as pd
+
+    lines = "\n".join(ln for ln in text.splitlines() if ln.strip()
+                      and not ln.lstrip().startswith("#"))
+    try:
+        frame = pd.read_csv(io.StringIO(lines))
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise DiasporaUsageError(f"the CSV body cannot be read: {exc}",
+                                 hint="a header line, then one row per line") from None
+    if frame.empty:
+        raise DiasporaUsageError("nothing to produce", hint="a header line, then rows")
+    return frame
+
+
 def run_produce(settings: Diaspora, *, topic: str, text: str, key: str | None = None,
-                timeout: float | None = None) -> Result:
+                timeout: float | None = None, key_field: str | None = None,
+                timestamp_field: str | None = None, fmt: str = "auto") -> Result:
     if not text.strip():
         raise DiasporaUsageError("no JSON document given",
                                  hint=f"%diaspora_produce {topic} " + '{"x": 1}, or use '
                                  "%%diaspora_produce with one JSON document per line")
-    produced = topics.produce(topic, topics.parse_documents(text), key=key,
+    if key is not None and key_field is not None:
+        raise DiasporaUsageError("--key and --key-field contradict each other",
+                                 hint="--key K: one key for all; --key-field F: each row's F")
+    data = parse_body(text, fmt)
+    the_key: Any = topics.literal(key) if key is not None else (
+        topics.column(key_field) if key_field else None)
+    produced = topics.produce(topic, data, key=the_key,
+                              timestamp=topics.column(timestamp_field) if timestamp_field
+                              else None,
                               timeout=timeout or settings.kafka_timeout,
                               client=settings.logged_in_client())
     noun = "message" if produced.count == 1 else "messages"

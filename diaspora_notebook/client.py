@@ -333,6 +333,19 @@ class Client:
         self._key_cache(str(key.get("username") or self.subject_openid)).put(key)
         return key
 
+    def rotate_key(self) -> dict[str, Any]:
+        """A new key in place of the current one, on either API (the key widget's Rotate and
+        ``%diaspora_key --rotate``).
+
+        v1: :meth:`create_key` (it always makes a new password). v3: ``create_key`` returns the
+        existing key as it is, so the key is deleted first (:meth:`delete_key`) and then
+        created: the old access key stops authenticating new connections at once, open ones
+        within the service's re-authentication window.
+        """
+        if self.environment.is_v3:
+            self.delete_key()
+        return self.create_key()
+
     def retrieve_key(self) -> dict[str, Any]:
         """The cached key, or a new one from :meth:`create_key` when none is cached."""
         if self.environment.is_v3:

@@ -157,7 +157,20 @@ def check_readable(topic: str, *, client: Client | None = None) -> int:
     :raises TopicMissingError: it is not on the brokers.
     :raises KafkaAccessDeniedError: you may not read it.
     """
-    return _partitions(client_or_default(client), _check_name(topic), "read")
+    client = client_or_default(client)
+    name = _check_name(topic)
+    if _is_v3(client):
+        from diaspora_notebook.kafka.source import brokers_reachable
+
+        if not brokers_reachable(client.bootstrap_servers()):
+            # engine="auto" reads over REST here (no Kafka admin): the service says whether
+            # the topic is in your namespace (a v3 topic has one partition)
+            from diaspora_notebook.kafka.errors import missing
+
+            if name not in names(client=client):
+                raise missing(name)
+            return 1
+    return _partitions(client, name, "read")
 
 
 def names(*, client: Client | None = None) -> list[str]:

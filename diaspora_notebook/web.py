@@ -9,6 +9,7 @@ error bodies (``{"status": "error", "code", "message", "hint"}``) into typed err
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -16,7 +17,8 @@ from urllib.parse import quote
 
 import globus_sdk
 from globus_sdk.scopes import Scope, ScopeCollection
-from globus_sdk.transport import RequestsTransport, RetryConfig
+from globus_sdk.transport import RequestsTransport, RetryCheckResult, RetryConfig, RetryContext
+from globus_sdk.transport.default_retry_checks import check_retry_after_header
 
 from diaspora_notebook.errors import (
     AccessDeniedError,
@@ -35,6 +37,44 @@ from diaspora_notebook.errors import (
 log = logging.getLogger(__name__)
 HTTP_TIMEOUT = 30.0
 MAX_RETRIES = 2
+#: what the produce routes answer before any record is sent, so a retry cannot write a record
+#: twice: 429 (42901, not admitted) and 503 (50302, the cluster cannot be reached). A 500, 502
+#: or 504 may come after the records were written (diaspora-event-sdk 0.5.1, web_client.py)
+PRODUCE_RETRY_STATUSES = (429, 503)
+
+# set while a produce request is in flight in this thread (or task)
+_producing: contextvars.ContextVar[bool] = contextvars.ContextVar("diaspora_producing",
+                                                                  default=False)
+
+
+def _never_connected(error: BaseException | None) -> bool:
+    """Whether a network error came before any connection was made (nothing was sent)."""
+    import requests
+    import urllib3
+
+    if isinstance(error, requests.exceptions.ConnectTimeout):
+        return True
+    if isinstance(error, requests.exceptions.ConnectionError) and error.args:
+        reason = getattr(error.args[0], "reason", None)
+        return isinstance(reason, urllib3.exceptions.NewConnectionError)
+    return False
+
+
+def check_produce_retry(ctx: RetryContext) -> RetryCheckResult:
+    """A produce request is retried only where it cannot write a record twice: on 429 and 503
+    (after ``Retry-After``), on 401 (globus-sdk refreshes the token) and on a network error
+    raised before any connection was made. Other requests are left to globus-sdk's checks."""
+    if not _producing.get():
+        return RetryCheckResult.no_decision
+    if ctx.response is None:
+        return (RetryCheckResult.do_retry if _never_connected(ctx.exception)
+                else RetryCheckResult.do_not_retry)
+    status = ctx.response.status_code
+    if status in PRODUCE_RETRY_STATUSES:
+        return check_retry_after_header(ctx)  # waits as Retry-After says, when it says
+    if status == 401:
+        return RetryCheckResult.no_decision  # globus-sdk's expired-token check
+    return RetryCheckResult.do_not_retry
 
 
 class DiasporaScopes(ScopeCollection):
@@ -130,6 +170,25 @@ class V3WebClient(WebClient):
         self.subject = subject
         super().__init__(**kwargs)
 
+    def _register_standard_retry_checks(self, retry_config: RetryConfig) -> None:
+        retry_config.checks.register_check(check_produce_retry)  # before globus-sdk's own
+        super()._register_standard_retry_checks(retry_config)
+
+    def _records_url(self, namespace: str, topic: str, route: str) -> str:
+        """An absolute URL: globus-sdk percent-encodes a relative path, colons included
+        (``records%3Abatch``), and sends an absolute one as given (as the SDK does)."""
+        return (f"{self.base_url.rstrip('/')}/api/v3/{quote(namespace, safe='')}/topics/"
+                f"{quote(topic, safe='')}/{route}")
+
+    def _post_records(self, path: str, body: dict[str, Any]) -> globus_sdk.GlobusHTTPResponse:
+        """POST records: retried only on what cannot write them twice
+        (:func:`check_produce_retry`)."""
+        token = _producing.set(True)
+        try:
+            return self.post(path, data=body, headers=self._h())
+        finally:
+            _producing.reset(token)
+
     def _h(self, **extra: str) -> dict[str, str]:
         return {"Subject": self.subject, **extra}
 
@@ -165,14 +224,12 @@ class V3WebClient(WebClient):
     # records over HTTPS (Confluent REST v3 bodies)
     def produce(self, namespace: str, topic: str, record: dict[str, Any]
                 ) -> globus_sdk.GlobusHTTPResponse:
-        path = f"/api/v3/{quote(namespace, safe='')}/topics/{quote(topic, safe='')}/records"
-        return self.post(path, data=record, headers=self._h())
+        return self._post_records(self._records_url(namespace, topic, "records"), record)
 
     def produce_batch(self, namespace: str, topic: str, entries: list[dict[str, Any]]
                       ) -> globus_sdk.GlobusHTTPResponse:
-        path = (f"/api/v3/{quote(namespace, safe='')}/topics/{quote(topic, safe='')}"
-                "/records:batch")
-        return self.post(path, data={"entries": entries}, headers=self._h())
+        return self._post_records(self._records_url(namespace, topic, "records:batch"),
+                                  {"entries": entries})
 
     # the consumer REST API (Confluent REST Proxy v2; the service adds the namespace)
     def instance_path(self, group: str, instance_id: str) -> str:

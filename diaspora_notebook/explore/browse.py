@@ -34,9 +34,11 @@ def read(topic: str | None = None, *, partitions: list[int] | None = None,
     :param limit: most rows returned (at most this many per partition are held while reading)
     :param direction: ``"forward"`` or ``"backward"`` (the messages before ``start``, newest
         first); default: backward from ``"latest"``, forward otherwise
-    :param filter: a pandas-query expression over the columns, e.g.
-        ``'value.temp > 30 and key == "s1"'`` (dotted names need no backticks; see
-        :mod:`diaspora_notebook.explore.query`), or a function ``row dict -> bool``
+    :param filter: a condition over the columns in the whitelisted filter language (written
+        like a pandas query: comparisons, ``and or not``, arithmetic, a few text/null functions;
+        no other call or attribute; the rules are in :mod:`diaspora_notebook.explore.query`),
+        e.g. ``'value.temp > 30 and key == "s1"'`` (dotted names need no backticks), or a
+        function ``row dict -> bool``
     :param fields: JSON paths to keep as columns (``"temp"``, ``"deep.x"``); default all
     :param decoder: ``bytes -> object`` in place of JSON (text, then hex, when it fails)
     :param scan_budget: most records read (``None``: no budget); the result says if it stopped

@@ -34,7 +34,7 @@ import difflib
 import operator
 import re
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -303,8 +303,10 @@ class _Compiler:
     """The whitelist: each allowed AST node -> a function of the frame; anything else is an
     error at its position."""
 
-    def __init__(self, text: str, source: str, lead: int, names: dict[int, str]) -> None:
+    def __init__(self, text: str, source: str, lead: int, names: dict[int, str],
+                 columns: frozenset[str] = frozenset()) -> None:
         self.text, self.lead, self.names = text, lead, names
+        self.columns = columns
         self.lines = source.splitlines(keepends=True) or [""]
         self.meta: set[str] = set()
         self.fields: list[str] = []
@@ -453,7 +455,9 @@ class _Compiler:
         return ".".join(["value", *reversed(parts)])
 
     def column(self, name: str, node: ast.AST) -> Compiled:
-        if name in META:
+        if name in self.columns:
+            pass  # a column of the caller's frame (a live aggregate's result)
+        elif name in META:
             self.meta.add(name)
         elif name.startswith(FIELD_PREFIX) and len(name) > len(FIELD_PREFIX):
             if name not in self.fields:
@@ -497,8 +501,11 @@ class _Compiler:
         return lambda frame: fn(*(c(frame) for c in compiled))
 
 
-def parse_filter(text: str) -> Filter:
+def parse_filter(text: str, *, columns: Iterable[str] = ()) -> Filter:
     """Check ``text`` against the whitelist and compile it (see the module's rule).
+
+    :param columns: more names a condition may use, as they are (the columns of a live
+        aggregate's result: ``"mean > 30"``)
 
     :raises DiasporaUsageError: it is empty, not an expression, or uses anything outside the
         whitelist; the message shows where
@@ -545,7 +552,7 @@ def parse_filter(text: str) -> Filter:
         else:
             expr.append(_FIELD.sub(lambda m: f"`{m.group(0)}`", piece))
         at += len(piece)
-    compiler = _Compiler(text, source, lead, names)
+    compiler = _Compiler(text, source, lead, names, frozenset(columns))
     try:
         run = compiler.compile(tree.body)
     except RecursionError:

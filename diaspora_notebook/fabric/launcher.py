@@ -194,16 +194,18 @@ class ManagedProcess:
 
 
 def _open_files_setter(wanted: int | None) -> Callable[[], None] | None:
-    """A preexec function raising the child's soft open-file limit to ``wanted`` (at most the
-    hard limit, which ``check_open_file_limit`` verified before anything started)."""
+    """A preexec function setting the child's soft open-file limit to ``wanted`` (at most the
+    hard limit, which ``check_open_file_limit`` verified before anything started): raised or
+    lowered, so the broker gets exactly what its checks at `up` counted with. The child's
+    hard limit is set to it too: the JVM raises its soft limit to the hard one at start
+    (``-XX:+MaxFDLimit``, the default), which would make the setting meaningless."""
     if wanted is None:
         return None
 
     def raise_limit() -> None:
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-        if soft == resource.RLIM_INFINITY or soft < target:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, target))
 
     return raise_limit
 

@@ -40,7 +40,7 @@ from diaspora_notebook.kafka.write import (
 
 #: librdkafka settings of a paced replay: small batches leave at once (the schedule is the
 #: point); ``speed="max"`` keeps the bulk settings of ``produce``
-PACED_PRODUCER = {"linger.ms": 1}
+PACED_PRODUCER = {"confluent": {"linger.ms": 1}, "kafka-python": {"linger_ms": 1}}
 _LAG_KEEP = 1_000_000  # lateness samples kept for the percentiles
 
 
@@ -373,7 +373,8 @@ class Replay:
     def _run(self) -> None:
         try:
             self.state = "running"
-            overrides = {**(PACED_PRODUCER if self.speed != "max" else {}), **self.config}
+            paced = PACED_PRODUCER.get(self.engine, {}) if self.speed != "max" else {}
+            overrides = {**paced, **self.config}
             self._writer = make_writer(self.client, self.engine, timeout=self.timeout,
                                        config=overrides)
             for topic in self.topics:

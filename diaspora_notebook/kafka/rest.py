@@ -9,12 +9,22 @@ answer.
 What the API gives, and so what this engine can do:
 
 * one consumer instance per source, in the ``binary`` format (keys and values come back as
-  base64 and are handed over as bytes), named without the namespace like the SDK's groups;
+  base64 and are handed over as bytes);
+* consumer groups: the service names a group ``<namespace>.<group>`` and allows only
+  ``a-z A-Z 0-9 . _ -`` in ``<group>``, so a toolkit group ``<topic>/<name>`` is sent as
+  ``<topic>.<name>``; the Kafka engines name v3 groups by the same rule
+  (:func:`~.source.v3_group`), so one toolkit group is one Kafka group,
+  ``<namespace>.<topic>.<name>``, whichever engine reads;
 * topics of your own namespace only (the service adds it), named without it;
 * no timestamps in fetched records (``timestamp`` is -1) and no offsets-for-times, so a time
-  ``start=`` needs a Kafka engine;
-* no watermark route: :meth:`RestSource.watermarks` asks a short-lived second instance in a
-  throwaway group (seek to the end and the beginning, commit, read the committed offsets);
+  ``start=`` (a datetime, ``"-5m"``, milliseconds) needs a Kafka engine (a usage error says so);
+  a live stream's ``"latest"`` starts at the end offsets when it connects;
+* no watermark route and no position route: the only way to learn where a partition ends is to
+  seek there, commit, and read the committed offset back. :meth:`RestSource.watermarks` does
+  that with a short-lived second instance in a group of its own, one per process
+  (``dnb-watermarks-<12 hex>``, never a group anyone reads with), so the probes of one kernel
+  leave one group's commits behind, not one group per probe (Kafka expires them with the
+  broker's offsets retention);
 * an instance idle for 5 minutes is dropped by the service: the source re-creates it and
   replays its assignment and positions, as the SDK's ``RESTConsumer`` recovers.
 """
@@ -23,6 +33,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -31,7 +42,7 @@ import numpy as np
 
 from diaspora_notebook.errors import DiasporaUsageError
 from diaspora_notebook.kafka.errors import UNKNOWN_TOPIC, SourceError
-from diaspora_notebook.kafka.source import TP, OnAssign, RawBatch
+from diaspora_notebook.kafka.source import TP, OnAssign, RawBatch, v3_group
 
 #: bytes of keys and values one fetch may return (the service returns at most 500 records)
 FETCH_MAX_BYTES = 8 * 1024 * 1024
@@ -40,6 +51,13 @@ MAX_FETCH_MS = 30_000
 INSTANCE_GONE = 40403
 NOT_ASSIGNED = 40903
 READER_GROUP = "dnb-reader"
+#: the group of this process's watermark probes (their commits land there and nowhere else)
+PROBE_GROUP = f"dnb-watermarks-{uuid.uuid4().hex[:12]}"
+_probe_lock = threading.Lock()  # one probe at a time: they share PROBE_GROUP's commits
+TIME_START_NEEDS_KAFKA = (
+    "records read over the consumer REST API (engine='rest') carry no timestamps, and the API "
+    "cannot look up offsets by time, so a time start (a datetime, '-5m', milliseconds) needs a "
+    "Kafka engine")
 
 
 def _b64(data: Any) -> bytes | None:
@@ -50,6 +68,8 @@ class RestSource:
     """The v3 consumer REST API as a :class:`~.source.Source` (``config={"client": Client}``)."""
 
     name = "rest"
+    #: records carry no timestamps and offsets cannot be looked up by time
+    by_time = False
 
     def __init__(self, config: dict[str, Any], *, group_id: str | None,
                  auto_offset_reset: str = "latest", topics: Sequence[str] = (),
@@ -61,10 +81,14 @@ class RestSource:
         self.client = client
         self.web = client.v3_web()
         self.prefix = client.namespace + "."
-        # REST group names are path segments of a-z A-Z 0-9 . _ - : a toolkit group
-        # "<topic>/<name>" becomes "<topic>.<name>" (a Kafka group of its own)
-        self.group = (group_id.replace("/", ".") if group_id
-                      else f"{READER_GROUP}-{uuid.uuid4().hex[:12]}")
+        # the service adds "<namespace>." (a name given with it is taken without it) and allows
+        # a-z A-Z 0-9 . _ - only: "<topic>/<name>" is sent as "<topic>.<name>", the group the
+        # Kafka engines use too
+        if group_id:
+            own = group_id[len(self.prefix):] if group_id.startswith(self.prefix) else group_id
+            self.group = v3_group(own)
+        else:
+            self.group = f"{READER_GROUP}-{uuid.uuid4().hex[:12]}"
         self._group_mode = group_id is not None
         self._settings = {"format": "binary", "auto.offset.reset": auto_offset_reset,
                           "auto.commit.enable": "false"}
@@ -154,8 +178,13 @@ class RestSource:
         tps = list(tps)
         if not tps:
             return {}
-        probe = self._create(f"{READER_GROUP}-probe-{uuid.uuid4().hex[:12]}",
-                             {"format": "binary", "auto.commit.enable": "false"})
+        with _probe_lock:
+            return self._probe_watermarks(tps)
+
+    def _probe_watermarks(self, tps: list[TP]) -> dict[TP, tuple[int, int]]:
+        """Seek a probe instance to each edge, commit it, read the commit back (the API has
+        no other way to tell an end offset; see the module's docstring)."""
+        probe = self._create(PROBE_GROUP, {"format": "binary", "auto.commit.enable": "false"})
         parts = self._parts(tps)
         try:
             self._call(lambda: self.web.assign(probe, parts), recover=False)
@@ -178,9 +207,10 @@ class RestSource:
 
     def offsets_for_times(self, tps: Iterable[TP], ms: int,
                           timeout: float = 10.0) -> dict[TP, int | None]:
-        raise SourceError("the REST engine cannot look up offsets by time (the consumer REST "
-                          "API has no such route); use start='earliest', an offset or -n, or "
-                          "a Kafka engine", retriable=False)
+        raise DiasporaUsageError(
+            TIME_START_NEEDS_KAFKA,
+            hint="use engine='confluent' or engine='kafka-python' where the Kafka ports are "
+            "open, or over REST start='earliest', 'latest', an offset or -n")
 
     def assign(self, offsets: dict[TP, int]) -> None:
         for tp in offsets:

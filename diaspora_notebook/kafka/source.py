@@ -12,9 +12,10 @@ partition is ``(topic, partition)``.
 On a v3 environment (``client.api == "v3"``) the Kafka engines authenticate with the key's
 IAM token (:mod:`diaspora_notebook.login.iam`; :func:`client_config` gets the settings from
 the client) and topics are named as the SDK names them, without the namespace:
-:func:`client_config` says which namespace and :func:`make_source` wraps the engine's source in :class:`NamespacedSource`, which reads
-``<namespace>.<topic>`` and hands batches back under the name the caller used. ``auto`` picks
-``rest`` for a v3 client whose brokers cannot be reached (:func:`pick_engine`), and says so.
+:func:`client_config` says which namespace and :func:`make_source` wraps the engine's source
+in :class:`NamespacedSource`, which reads ``<namespace>.<topic>`` and hands batches back under
+the name the caller used. ``auto`` picks ``rest`` for a v3 client whose brokers cannot be
+reached (:func:`pick_engine`), and says so.
 """
 
 from __future__ import annotations
@@ -254,6 +255,17 @@ def client_config(client: Any, engine: str) -> dict[str, Any]:
 # --- v3 names ---------------------------------------------------------------------------------
 
 
+def v3_group(group_id: str) -> str:
+    """A toolkit consumer group as v3 names it (before the namespace): ``/`` becomes ``.``.
+
+    The consumer REST API allows only ``a-z A-Z 0-9 . _ -`` in a group name, so every engine
+    reading a v3 topic uses this one rule: ``<topic>/<name>`` is the Kafka group
+    ``<namespace>.<topic>.<name>`` on confluent, kafka-python and rest alike (a v3 topic name
+    has no ``.``, so the name stays unambiguous).
+    """
+    return group_id.replace("/", ".")
+
+
 class TopicNamer:
     """Short v3 names (``t``) <-> Kafka names (``<namespace>.t``); a name already namespaced
     (``ns-….t``) is read as it is. Remembers which name the caller used for each Kafka name."""
@@ -276,13 +288,14 @@ class TopicNamer:
         return self._given.get(kafka_name, kafka_name)
 
     def group(self, group_id: str | None) -> str | None:
-        """A consumer group in the namespace (``<namespace>.<group>``, as the SDK's REST groups
-        are), unless it is namespaced already."""
+        """A consumer group in the namespace: ``<namespace>.`` + :func:`v3_group` of it (as
+        the service names the consumer REST API's groups), unless it is namespaced already."""
         if group_id is None:
             return None
         from diaspora_notebook.naming import is_namespaced
 
-        return group_id if is_namespaced(group_id) else self.prefix + group_id
+        group = v3_group(group_id)
+        return group if is_namespaced(group) else self.prefix + group
 
     def tp(self, tp: TP) -> TP:
         return (self.kafka(tp[0]), tp[1])

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -680,8 +681,9 @@ class MemoryWriter(Writer):
                 self._done.append((row, p, off))
 
     def collect(self) -> tuple[list[_Failure], list[tuple[int, int, int]]]:
-        out = self._failed, self._done
-        self._failed, self._done = [], []
+        out = list(self._failed), list(self._done)  # emptied in place: callbacks hold them
+        self._failed.clear()
+        self._done.clear()
         return out
 
 
@@ -868,8 +870,9 @@ class ConfluentWriter(Writer):
         self._retire(everything=True)
 
     def collect(self) -> tuple[list[_Failure], list[tuple[int, int, int]]]:
-        out = self._failed, self._done
-        self._failed, self._done = [], []
+        out = list(self._failed), list(self._done)  # emptied in place: callbacks hold them
+        self._failed.clear()
+        self._done.clear()
         return out
 
     def close(self) -> None:
@@ -961,9 +964,15 @@ class KafkaPythonWriter(Writer):
                 self._failed.append(_Failure(records, i, _reason(exc)))
                 continue
             futures.append((i, fut))
-        self.producer.flush(timeout=self.timeout)
+        broke: BaseException | None = None
+        try:
+            self.producer.flush(timeout=self.timeout)
+        except Exception as exc:  # e.g. batches aborted after a fatal error: rows say which
+            broke = exc
         for i, fut in futures:
             try:
+                if not fut.is_done and broke is not None:
+                    raise broke
                 meta = fut.get(timeout=0 if fut.is_done else self.timeout)
             except Exception as exc:
                 self._failed.append(_Failure(records, i, _reason(exc)))
@@ -973,12 +982,17 @@ class KafkaPythonWriter(Writer):
                                    int(meta.offset)))
 
     def collect(self) -> tuple[list[_Failure], list[tuple[int, int, int]]]:
-        out = self._failed, self._done
-        self._failed, self._done = [], []
+        out = list(self._failed), list(self._done)  # emptied in place: callbacks hold them
+        self._failed.clear()
+        self._done.clear()
         return out
 
     def close(self) -> None:
-        self.producer.close(timeout=5)
+        try:
+            self.producer.close(timeout=5)
+        except Exception:  # a producer broken by a fatal error: its rows are accounted for
+            logging.getLogger(__name__).debug("kafka-python producer close failed",
+                                              exc_info=True)
 
 
 def make_writer(client: Any, engine: str, *, timeout: float,

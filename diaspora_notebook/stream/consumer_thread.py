@@ -272,8 +272,10 @@ class ConsumerLoop:
             return out
         marks = source.watermarks(fresh)
         # "latest": the events from the stream's creation on, even those that arrived between
-        # creating it and connecting
-        out.update(self.start_at.resolve(source, marks, latest_ms=self.created_ms))
+        # creating it and connecting (a source without timestamps, engine="rest": the end now)
+        by_time = getattr(source, "by_time", True)
+        out.update(self.start_at.resolve(source, marks,
+                                         latest_ms=self.created_ms if by_time else None))
         self._highwater.update({tp: marks[tp][1] for tp in fresh})
         self._positions.update(out)
         return out

@@ -234,6 +234,26 @@ class LiveFrame:
             done += chunk.n
         return done
 
+    def decoded(self, chunk: Chunk) -> Chunk:
+        """``chunk`` with its payload decoded (parsed outside the lock, as
+        :meth:`decode_pending` does; a chunk decoded meanwhile is left as it is)."""
+        with self.lock:
+            if chunk.payload is not None:
+                return chunk
+            values = chunk.values
+        decoded = decode_batch(values or [], self.decoder)
+        with self.lock:
+            if chunk.payload is None:
+                self._store(chunk, *decoded)
+        return chunk
+
+    def subscribe_point(self) -> tuple[list[Chunk], int, int]:
+        """The held chunks (append mode; ``[]`` by key), the sequence number the next record
+        gets and the events so far, at one moment: where a new subscriber starts (call with
+        the lock held)."""
+        chunks = list(self._chunks) if self.mode == "append" else []
+        return chunks, self._seq, self.events
+
     def _decode(self, chunk: Chunk) -> None:
         self._store(chunk, *decode_batch(chunk.values or [], self.decoder))
 

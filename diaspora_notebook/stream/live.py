@@ -36,6 +36,8 @@ from diaspora_notebook.stream.views import require_view, view_factory
 if TYPE_CHECKING:
     import pandas as pd
 
+    from diaspora_notebook.stream.aggregate import Plan
+
 log = logging.getLogger(__name__)
 
 BatchCallback = Callable[["pd.DataFrame"], Any]
@@ -106,6 +108,7 @@ class LiveDataFrame:
         )
         self.status = StreamStatus()
         self._callbacks: list[BatchCallback] = []
+        self._subscribers: list[Callable[[Chunk], None]] = []  # decoded chunks (analytics)
         self._parked: list[list[RawBatch]] = []
         # The thread holds only a weak reference: a LiveDataFrame nobody uses any more is
         # collected, and then its thread stops (see the finalizer below).
@@ -169,7 +172,14 @@ class LiveDataFrame:
         for raw in batch:
             fresh = self.frame.ingest_columns(raw.topic, raw.partition, raw.offsets,
                                               raw.timestamps, raw.keys, raw.values)
-            if callbacks and fresh is not None:
+            if fresh is None:
+                continue
+            for subscriber in self._subscribers:
+                try:
+                    subscriber(fresh)
+                except Exception as exc:  # an aggregate's bug must not kill the stream
+                    self.status.record_callback_error(exc)
+            if callbacks:
                 self._run_callbacks(fresh)
         with self.status.lock:
             self.status.rate.add(self.frame.events)
@@ -391,6 +401,113 @@ class LiveDataFrame:
         self._callbacks = callbacks  # replaced, not mutated: the thread reads it without a lock
         return callback
 
+    # --- live analytics (diaspora_notebook.stream.aggregate) -----------------------------------
+
+    def _subscribe(self, on_chunk: Callable[[Chunk], None],
+                   on_replay: Callable[[list[Chunk], int], None] | None = None,
+                   ) -> Callable[[], None]:
+        """Internal: call ``on_chunk(chunk)`` in the consumer thread with each batch of fresh
+        events, decoded (Arrow payloads), each event once. ``on_replay(chunks, missed)`` first
+        gets the rows held now (append mode) and how many events came before them (dropped by
+        the window, or replaced by key); no batch reaches ``on_chunk`` before it returns.
+        Returns the function that unsubscribes."""
+        frame = self.frame
+        gate = threading.Lock()
+        gate.acquire()
+        with frame.lock:
+            held, first_seq, events = frame.subscribe_point()
+
+            def deliver(chunk: Chunk) -> None:
+                if chunk.seqs is not None and len(chunk.seqs) and chunk.seqs[0] < first_seq:
+                    return  # held when the subscriber came: it was replayed
+                with gate:
+                    on_chunk(frame.decoded(chunk))
+
+            self._subscribers = [*self._subscribers, deliver]
+        try:
+            if on_replay is not None:
+                on_replay([frame.decoded(c) for c in held], events - sum(c.n for c in held))
+        finally:
+            gate.release()
+
+        def unsubscribe() -> None:
+            self._subscribers = [d for d in self._subscribers if d is not deliver]
+        return unsubscribe
+
+    def groupby(self, by: str | list[str]) -> Plan:
+        """Running aggregates per key, updated as events arrive:
+        ``live.groupby("sensor").agg(mean=("temp", "mean"), n="size")`` (a
+        :class:`~diaspora_notebook.stream.aggregate.LiveAggregate`, one row per key).
+
+        :param by: key column(s): ``"key"`` (the Kafka key) or payload fields as in ``df``
+        """
+        from diaspora_notebook.stream.aggregate import Plan
+
+        return Plan(self, by, None)
+
+    def window(self, size: Any, every: Any = None, *, on: str = "timestamp",
+               by: str | list[str] | None = None, grace: Any = None) -> Plan:
+        """Event-time windows: ``live.window("10s", by="sensor").agg(mean=("temp", "mean"))``
+        (a :class:`~diaspora_notebook.stream.aggregate.LiveAggregate`: one row per key and
+        window; ``.final()`` closed windows only). Rules in
+        :mod:`~diaspora_notebook.stream.windows`.
+
+        :param size: window length: ``"10s"``, seconds, a ``timedelta``; with a numeric
+            ``on`` field, a number in the field's units
+        :param every: hop between window starts (hopping windows); ``None``: tumbling
+        :param on: ``"timestamp"`` (the Kafka timestamp) or a payload field (a time, or a
+            number)
+        :param by: key column(s) (``None``: one group)
+        :param grace: how long after its end a window still takes late events (default 0);
+            later events are counted in the ``late`` column, never merged
+        """
+        from diaspora_notebook.stream.aggregate import Plan
+        from diaspora_notebook.stream.windows import Windows
+
+        return Plan(self, by, Windows.make(size, every, on=on, grace=grace))
+
+    def when(self, condition: str, callback: Callable[[Any], Any], *,
+             by: str | list[str] | None = None) -> Any:
+        """Call ``callback(row)`` once each time ``condition`` becomes true for the raw
+        events (``"value.temp > 30"``: the filter language of ``topics.read``), with the event
+        (a ``pandas.Series``) that made it true; again only after it was false. In the
+        consumer thread; exceptions are counted in ``alert.errors``.
+
+        :param by: track crossings per key column(s) (e.g. ``"key"``)
+        :returns: the alert (``alert.fired``; ``alert.cancel()`` stops it)
+        """
+        from diaspora_notebook.stream.alerts import Alert
+
+        keys = [] if by is None else [by] if isinstance(by, str) else list(by)
+        alert = Alert(condition, callback, by=keys, raw=True)
+        frame = self.frame
+
+        def on_chunk(chunk: Chunk) -> None:
+            rows = frame.batch_frame(chunk)
+            try:
+                alert.feed(rows)
+            except DiasporaUsageError as exc:  # a condition that does not apply to the data
+                alert.errors += 1
+                alert.last_error = str(exc)
+
+        alert.cancel = self._subscribe(on_chunk)
+        return alert
+
+    def _writer_client(self, engine: str) -> Any:
+        """Who an aggregate's ``to_topic`` writes as: the stream's client (the in-memory
+        topics for ``engine="memory"``)."""
+        if self._client is not None:
+            return self._client
+        if engine == "memory" and self._consumer_config is not None:
+            config = self._consumer_config
+
+            class _Memory:
+                def connection_config(self, _library: str) -> dict[str, Any]:
+                    return dict(config)
+            return _Memory()
+        raise DiasporaUsageError("this stream has no client to write with",
+                                 hint="agg.to_topic(topic, client=Client())")
+
     def wait(self, n: int | None = None, timeout: float = 30.0) -> LiveDataFrame:
         """Block until ``n`` events arrived in total (``None``: until caught up with the topics).
 
@@ -434,15 +551,21 @@ class LiveDataFrame:
             state = self.status.state
         return state == "running" and bool(lag) and all(v == 0 for v in lag.values())
 
-    def plot(self, y: str | list[str], *, x: str | None = None, last: int = 500) -> Any:
-        """A live line plot of numeric columns (an ipywidgets view; display it in Jupyter).
+    def plot(self, y: str | list[str], *, x: str | None = None, by: str | bool | None = None,
+             window: Any = None) -> Any:
+        """A live line plot of numeric columns over the newest ``window`` of event time (an
+        ipywidgets view; display it in Jupyter). Lines keep each slice's extremes, so a
+        peak of one event shows however fast the stream is.
 
         :param y: column name(s) to draw
-        :param x: column for the x axis (default: ``timestamp``)
-        :param last: newest rows shown
+        :param x: column for the x axis (default: the event ``timestamp``)
+        :param by: the column whose values get a line each (default: the Kafka key, while
+            there are at most 12 keys); ``False``: one line per column
+        :param window: event time shown: ``"60s"``, ``"5min"``, ``"1h"`` or seconds; default
+            60 s, longer for a slow stream (at least about 100 events)
         """
         return require_view("plot")(self, y=[y] if isinstance(y, str) else list(y), x=x,
-                                    last=last)
+                                    by=by, window=window)
 
     def view(self, *, rows: int = 10) -> Any:
         """The ipywidgets view: the newest rows as a table, counters, Pause and Stop.

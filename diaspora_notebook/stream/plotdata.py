@@ -17,6 +17,7 @@ zigzag), and one series per column once there are more (a key per event is no se
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from collections.abc import Sequence
@@ -91,7 +92,8 @@ def decimate(x: np.ndarray, y: np.ndarray, buckets: int) -> tuple[np.ndarray, np
 
 def extremes(series: np.ndarray, t: np.ndarray, y: np.ndarray, width: int) -> np.ndarray:
     """Indexes of the points to keep: in each series, the minimum and the maximum ``y`` of each
-    slice of ``width`` (in ``t``'s unit) aligned on ``t = 0``, in ``t`` order.
+    slice of ``width`` (in ``t``'s unit) aligned on ``t = 0``, and the newest point, in ``t``
+    order.
 
     :param series: the series of each point (integers)
     :param t: each point's time (integers)
@@ -106,7 +108,12 @@ def extremes(series: np.ndarray, t: np.ndarray, y: np.ndarray, width: int) -> np
     ends = np.flatnonzero((s[1:] != s[:-1]) | (b[1:] != b[:-1]))
     first = np.concatenate(([0], ends + 1))
     last = np.concatenate((ends, [n - 1]))
-    keep = np.unique(np.concatenate((order[first], order[last])))
+    picks = [order[first], order[last]]
+    # and each series' newest point: the line reaches the current value
+    newest = np.lexsort((t, series))
+    ends = np.flatnonzero(series[newest][1:] != series[newest][:-1])
+    picks.append(newest[np.concatenate((ends, [n - 1]))])
+    keep = np.unique(np.concatenate(picks))
     return keep[np.argsort(t[keep], kind="stable")]
 
 
@@ -160,10 +167,11 @@ class PlotWindow:
         self._count = 0  # events read (for the rate of the default window)
         self._first: int | None = None
         self.newest: int | None = None  # newest event time (ms)
-        self._s = np.zeros(0, dtype=np.int64)
-        self._t = np.zeros(0, dtype=np.int64)
-        self._x = np.zeros(0, dtype=np.float64)
-        self._y = np.zeros(0, dtype=np.float64)
+        # the points held: series code, event time (ms), x, y
+        self._s: np.ndarray = np.zeros(0, dtype=np.int64)
+        self._t: np.ndarray = np.zeros(0, dtype=np.int64)
+        self._x: np.ndarray = np.zeros(0, dtype=np.float64)
+        self._y: np.ndarray = np.zeros(0, dtype=np.float64)
 
     @property
     def time_axis(self) -> bool:
@@ -344,8 +352,6 @@ def _numbers(table: Any, name: str) -> np.ndarray:
         return _millis(column).astype(np.float64)
     out = np.full(n, np.nan)
     for i, value in enumerate(column.to_pylist()):  # text, mixed: what parses as a number
-        try:
+        with contextlib.suppress(TypeError, ValueError):
             out[i] = float(value)
-        except (TypeError, ValueError):
-            pass
     return out

@@ -125,3 +125,27 @@ def test_a_hundred_producers_make_at_most_one_service_call(sdk_identity, fabric)
         print("{}")
     """)
     assert _service_calls(service_url) - before == 0
+
+
+def test_create_partitions_goes_through_the_service_within_the_cap(sdk_identity, topic_name):
+    """Owners hold no ALTER (CreatePartitions reaches no broker policy): the seed's
+    ``KafkaAdmin.create_partitions`` asks the service's add_partitions route, which grows the
+    topic within max_partitions_per_topic and refuses past it, naming the limit."""
+    from diaspora_notebook.errors import AccessDeniedError
+
+    alice = login(sdk_identity("alice"))
+    _create(alice, topic_name)
+    admin = KafkaAdmin(client=alice)
+    try:
+        answer = admin.create_partitions({topic_name: 3})
+        assert answer[topic_name]["status"] == "success"
+        assert len(admin.describe_topics([topic_name])[0]["partitions"]) == 3
+        cap = answer[topic_name]["max_partitions"]
+        with pytest.raises(AccessDeniedError) as refused:
+            admin.create_partitions({topic_name: cap + 1})
+        assert f"max_partitions_per_topic = {cap}" in str(refused.value)
+        assert "topic-limits.json" in refused.value.one_line()
+        assert len(admin.describe_topics([topic_name])[0]["partitions"]) == 3
+    finally:
+        admin.close()
+        alice.unregister_topic(topic_name)

@@ -31,12 +31,12 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from diaspora_notebook.fabric.broker.config import reauth_ms
 from diaspora_notebook.fabric.fabric import Fabric
 from diaspora_notebook.fabric.launcher import port_is_free
 from diaspora_notebook.fabric.sdk_env import SDK_SERVICE_PORT, sdk_environment
@@ -87,12 +87,11 @@ JOURNEY = textwrap.dedent('''
     # Kafka itself through IAM: the SDK's wrappers (kafka-python 2.x, OAUTHBEARER, SigV4)
     import time
     import kafka
-    from kafka.errors import KafkaError
     from diaspora_event_sdk.sdk.kafka_client import (KafkaConsumer, KafkaProducer,
                                                      MSKTokenProvider)
     out["iam_topic"] = c.create_topic("iam")
     kafka_topic = f"{c.namespace}.iam"
-    p = KafkaProducer(kafka_topic)
+    p = KafkaProducer(kafka_topic, max_block_ms=10000)  # the SDK passes configs on
     out["endpoint_env"] = os.environ["OCTOPUS_BOOTSTRAP_SERVERS"]
     out["iam_offsets"] = [p.send(kafka_topic, {"i": i}).get(timeout=30).offset for i in range(3)]
     consumer = KafkaConsumer(kafka_topic, auto_offset_reset="earliest")
@@ -107,25 +106,34 @@ JOURNEY = textwrap.dedent('''
     out["delete_key"] = c.delete_key()
     # a new connection with the deleted key (the SDK's token provider, the old key still in
     # OCTOPUS_*; the SDK's own KafkaProducer would create a new key) is refused
+    fresh = kafka.KafkaProducer(
+        bootstrap_servers=out["endpoint_env"], security_protocol="SASL_SSL",
+        sasl_mechanism="OAUTHBEARER", api_version=(3, 8, 1),
+        sasl_oauth_token_provider=MSKTokenProvider(), max_block_ms=10000,
+        request_timeout_ms=10000)
     try:
-        kafka.KafkaProducer(bootstrap_servers=out["endpoint_env"], security_protocol="SASL_SSL",
-                            sasl_mechanism="OAUTHBEARER", api_version=(3, 8, 1),
-                            sasl_oauth_token_provider=MSKTokenProvider(), max_block_ms=10000,
-                            request_timeout_ms=10000).send(kafka_topic, b"x").get(timeout=15)
+        fresh.send(kafka_topic, b"x").get(timeout=15)
         out["new_connection_after_delete"] = "accepted"
     except Exception as exc:
         out["new_connection_after_delete"] = type(exc).__name__
+    try:
+        fresh.close(timeout=1)
+    except Exception:
+        pass
     # the producer opened before stops working within the broker's session window
     started, out["open_connection_after_delete"] = time.monotonic(), None
     while time.monotonic() - started < WINDOW_S:
         try:
             p.send(kafka_topic, {"after": "delete"}).get(timeout=5)
-        except (KafkaError, Exception) as exc:
+        except Exception as exc:  # any failure: a timeout, an authentication error
             out["open_connection_after_delete"] = [type(exc).__name__,
                                                    round(time.monotonic() - started, 1)]
             break
         time.sleep(1)
-    p.close(timeout=5)
+    try:
+        p.close(timeout=5)
+    except Exception:  # its last send cannot be delivered any more: that was the point
+        pass
     out["delete_topic_iam"] = c.delete_topic("iam")
     out["delete_user"] = c.delete_user()
     out["list_after"] = c.list_namespaces()
@@ -135,17 +143,37 @@ SLACK_S = 30  # reconnect backoff, a send's own timeout, a slow CI machine
 
 
 def _sdk_python(config: pytest.Config) -> Path:
+    """The SDK venv's python (built once, with ipykernel for the notebooks; needs PyPI once)."""
     explicit = os.environ.get("DIASPORA_SDK_VENV")
     venv = Path(explicit) if explicit else config.cache.mkdir("diaspora-event-sdk-0.5.1-venv")
     python = venv / "bin" / "python"
     ready = venv / ".installed"
-    if not ready.exists():
+    wanted = [SDK_REQUIREMENT, KERNEL_REQUIREMENT]
+    if not ready.exists() or ready.read_text().split() != wanted:
         if not python.exists():
             subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", SDK_REQUIREMENT],
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *wanted],
                        check=True, timeout=900)
-        ready.write_text(SDK_REQUIREMENT + "\n")
+        ready.write_text("\n".join(wanted) + "\n")
     return python
+
+
+def _sdk_env(fabric: Fabric, user_dir: Path) -> dict[str, str]:
+    """This process's environment minus any Diaspora/Globus settings, plus ``sdk-env``'s for a
+    fresh confidential client (so a fresh identity and namespace)."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("DIASPORA_", "GLOBUS_SDK_", "OCTOPUS_"))}
+    env.update(sdk_environment(fabric, new_client=True, user_dir=user_dir))
+    return env
+
+
+def _iam_session_s(fabric: Fabric) -> float:
+    """The IAM listener's session window (``connections.max.reauth.ms``) in seconds."""
+    props = (fabric.home.node_dir(1) / "server.properties").read_text()
+    for line in props.splitlines():
+        if line.startswith("listener.name.") and ".oauthbearer.connections.max.reauth.ms=" in line:
+            return int(line.split("=", 1)[1]) / 1000
+    raise AssertionError("the brokers' IAM listener sets no connections.max.reauth.ms")
 
 
 def _healthy(port: int) -> bool:
@@ -191,10 +219,10 @@ def service_on_8000(fabric: Fabric, tmp_path: Path) -> Iterator[None]:
 def test_sdk_journey_over_http(fabric: Fabric, service_on_8000: None, tmp_path: Path,
                                request: pytest.FixtureRequest) -> None:
     python = _sdk_python(request.config)
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("DIASPORA_", "GLOBUS_SDK_"))}
-    env.update(sdk_environment(fabric, new_client=True, user_dir=tmp_path / "sdk-user"))
-    done = subprocess.run([str(python), "-c", JOURNEY], env=env, capture_output=True,
+    env = _sdk_env(fabric, tmp_path / "sdk-user")
+    window = _iam_session_s(fabric)
+    script = f"WINDOW_S = {window + SLACK_S}\n" + JOURNEY
+    done = subprocess.run([str(python), "-c", script], env=env, capture_output=True,
                           text=True, timeout=600, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-4000:]
     line = next(x for x in done.stdout.splitlines() if x.startswith("JOURNEY "))
@@ -203,7 +231,10 @@ def test_sdk_journey_over_http(fabric: Fabric, service_on_8000: None, tmp_path: 
     assert env["DIASPORA_SDK_CLIENT_ID"].replace("-", "").endswith(ns[3:])
     assert out["create_user"]["status"] == "success"
     key = out["create_key"]
-    assert key["status"] == "success" and key["fresh"] is True and key["endpoint"]
+    assert key["status"] == "success" and key["fresh"] is True
+    # the endpoint is the brokers' IAM listener, which the SDK's Kafka clients reach
+    iam = fabric.describe()["kafka"]["iam_bootstrap_servers"]
+    assert key["endpoint"] == out["endpoint_env"] == ",".join(iam)
     assert out["create_key_again"]["access_key"] == key["access_key"]
     assert out["create_key_again"]["fresh"] is False
     assert out["create_topic"]["topics"] == ["journey"]
@@ -215,8 +246,114 @@ def test_sdk_journey_over_http(fabric: Fabric, service_on_8000: None, tmp_path: 
     assert out["committed"] == {"journey:0": 3}
     assert out["committed_after"] == {"journey:0": 1}
     assert out["json_values"][:2] == [repr({"a": 1}), repr("done")]
+    assert out["iam_offsets"] == [0, 1, 2]
+    assert out["iam_consumed"] == [{"i": 0}, {"i": 1}, {"i": 2}]
     assert out["recreate"] == {"status": "success", "message": "Topic recreated"}
-    assert out["delete_topic"]["status"] == "success" and out["delete_topic"]["topics"] == []
+    assert out["delete_topic"]["status"] == "success"
+    assert out["delete_topic"]["topics"] == ["iam"]
     assert out["delete_key"]["status"] == "success"
+    assert out["new_connection_after_delete"] != "accepted"
+    stopped = out["open_connection_after_delete"]
+    assert stopped is not None, f"the deleted key still worked {window + SLACK_S:g} s later"
+    assert stopped[1] <= window + SLACK_S, stopped
+    assert out["delete_topic_iam"]["status"] == "success"
+    assert out["delete_topic_iam"]["topics"] == []
     assert out["delete_user"]["status"] == "success"
     assert out["list_after"]["namespaces"] == {}
+
+
+# -- the SDK's example notebooks ---------------------------------------------------------------
+# Every cell runs, against the fabric, offline, except these changes (docs/v3.md lists them):
+OFFLINE_CHANGES: dict[str, dict[str, Any]] = {
+    "DiasporaDemo.ipynb": {
+        # cell 9's first line installs the SDK from its source tree (`../../.`) with pip, which
+        # needs that tree and PyPI; the SDK venv already has the SDK and kafka-python 2.x. The
+        # rest of the cell (imports, Client()) runs.
+        "drop_lines": {9: "%pip install -e '../../.[kafka-python]'"},
+        # cells 2 and 4 run, but set DIASPORA_SDK_CLIENT_ID/SECRET to placeholders and then
+        # remove them (to show the two app types), so cell 9's Client() would start an
+        # interactive browser login; this one added cell puts the fabric's client back
+        "insert_after": {4: "import os\nos.environ.update(json.loads(os.environ['"
+                            "DIASPORA_FABRIC_SDK_CREDENTIALS']))"},
+    },
+    # every cell as it is; it expects an account that has its namespace already (as after
+    # DiasporaDemo's create_user), so the test runs `Client().create_user()` before it and
+    # `Client().delete_user()` after it, outside the notebook
+    "ConsumerRESTDemo.ipynb": {"account": True},
+}
+ACCOUNT = "from diaspora_event_sdk import Client; print(Client().{}()['status'])"
+
+
+def _offline_copy(notebook: Path, changes: dict[str, Any]) -> nbformat.NotebookNode:
+    nb = nbformat.read(notebook, as_version=4)
+    for index, line in changes.get("drop_lines", {}).items():
+        cell = nb.cells[index]
+        lines = cell.source.splitlines()
+        assert line in lines, f"{notebook.name} cell {index} changed: {lines[:3]}"
+        cell.source = "\n".join(x for x in lines if x != line)
+    for index, source in sorted(changes.get("insert_after", {}).items(), reverse=True):
+        added = nbformat.v4.new_code_cell("import json\n" + source)
+        added.metadata["tags"] = ["diaspora-fabric-offline"]
+        nb.cells.insert(index + 1, added)
+    return nb
+
+
+def _kernel_spec(python: Path, where: Path) -> None:
+    """A kernelspec ``SDK_KERNEL`` running the SDK venv's python (ipykernel)."""
+    spec = where / "kernels" / SDK_KERNEL
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "diaspora-event-sdk 0.5.1", "language": "python"}))
+
+
+def _outputs(nb: nbformat.NotebookNode, index: int) -> str:
+    return "".join(o.get("text", "") for o in nb.cells[index].outputs)
+
+
+@pytest.mark.parametrize("name", sorted(OFFLINE_CHANGES))
+def test_sdk_example_notebooks_run_against_the_fabric(
+        name: str, fabric: Fabric, service_on_8000: None, tmp_path: Path,
+        request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    python = _sdk_python(request.config)
+    package = subprocess.run(
+        [str(python), "-c", "import diaspora_event_sdk, os; "
+                            "print(os.path.dirname(diaspora_event_sdk.__file__))"],
+        capture_output=True, text=True, check=True).stdout.strip()
+    nb = _offline_copy(Path(package) / "examples" / name, OFFLINE_CHANGES[name])
+    _kernel_spec(python, tmp_path / "jupyter")
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    env = _sdk_env(fabric, tmp_path / "sdk-user")
+    env["DIASPORA_FABRIC_SDK_CREDENTIALS"] = json.dumps(
+        {k: env[k] for k in ("DIASPORA_SDK_CLIENT_ID", "DIASPORA_SDK_CLIENT_SECRET")})
+    work = tmp_path / "work"
+    work.mkdir()
+
+    def account(call: str) -> None:
+        done = subprocess.run([str(python), "-c", ACCOUNT.format(call)], env=env, cwd=work,
+                              capture_output=True, text=True, timeout=120)
+        assert done.stdout.strip() == "success", (call, done.stdout, done.stderr[-2000:])
+
+    if OFFLINE_CHANGES[name].get("account"):
+        account("create_user")
+    try:
+        NotebookClient(nb, kernel_name=SDK_KERNEL, timeout=180, startup_timeout=120,
+                       resources={"metadata": {"path": str(work)}}).execute(env=env)
+    finally:
+        if OFFLINE_CHANGES[name].get("account"):
+            account("delete_user")
+    if name == "DiasporaDemo.ipynb":
+        shift = 1  # the added cell
+        assert "Namespace: ns-" in _outputs(nb, 9 + shift)
+        produced = _outputs(nb, 15 + shift)
+        assert [f"Produced message {i}: offset={i - 1}" in produced for i in (1, 2, 3)] == [
+            True] * 3, produced
+        assert _outputs(nb, 16 + shift).count("Consumed: {") == 3, _outputs(nb, 16 + shift)
+        assert '"status": "success"' in _outputs(nb, 22 + shift)
+    else:
+        assert '"status": "success"' in _outputs(nb, 3), _outputs(nb, 3)
+        assert _outputs(nb, 7).startswith("207"), _outputs(nb, 7)
+        assert "40005" in _outputs(nb, 7)
+        assert "commit: 200 []" in _outputs(nb, 13)
+        assert "after delete: 404" in _outputs(nb, 21)
+        assert "committed: {" in _outputs(nb, 23) and ": 8}" in _outputs(nb, 23)

@@ -157,6 +157,12 @@ def test_grids_plots_and_an_explorer_in_one_page(lab, lab_browser, lab_page):
         assert widget_errors(lab_page) == []
         assert lab_page.errors() == []
         assert grids_with_rows(lab_page) >= 2
+        # both plots draw their lines (one per key) and the explorer its page (issue 24, c)
+        from tests.lab.test_plot_lab import LINES
+        wait_until(lambda: lab_page.page.evaluate(LINES) >= 6, timeout=30,
+                   what="three lines in each plot")
+        assert lab_page.page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) "
+                                     ".diaspora-page-grid regular-table tbody tr").count() > 0
         lab_page.run_cell_code("stop_feed.set()\nfor v in (a, b): v.stop()")
     finally:
         cleanup(lab_browser, name, topic)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from diaspora_notebook.notebook.widgets.chart import decimate
+from diaspora_notebook.stream.plotdata import decimate
 
 
 def test_a_long_series_becomes_two_points_per_bucket_and_keeps_its_peaks():

@@ -158,3 +158,19 @@ def test_the_schema_tab_is_inferred_from_the_range_chosen(explorer):
     ui.state.wait()
     assert ui.state.schema.ranges == {0: (30, 40)}
     assert "float, string" not in ui.schema_box.value and "string" in ui.schema_box.value
+
+
+def test_a_click_on_a_row_of_the_grid_opens_its_detail(explorer):
+    """The grid's loader sends ``diaspora-click`` with the clicked row's partition and offset
+    (Perspective's widget sends no click back); the detail beside the table opens."""
+    from diaspora_notebook.notebook.widgets.grid import shared_esm
+
+    assert "perspective-click" in shared_esm() and "diaspora-click" in shared_esm()
+    ui = explorer
+    ui.grid._handle_custom_msg({"type": "diaspora-click", "partition": 0, "offset": 33}, [])
+    ui.state.wait()
+    assert ui.row.value == 6  # newest first: offset 39 is row 0
+    assert "&quot;seq&quot;: 33" in ui.detail.value
+    ui.grid._handle_custom_msg({"type": "diaspora-click", "partition": 0, "offset": 1}, [])
+    ui.grid._handle_custom_msg({"type": "connect-or-other", "offset": "x"}, [])  # ignored
+    assert ui.row.value == 6

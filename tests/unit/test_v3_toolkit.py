@@ -226,7 +226,7 @@ def test_a_namespaced_source_reads_namespace_dot_topic_under_the_short_name() ->
                       config=conf)
     assert set(full["topic"]) == {"ns-0123456789ab.events"}  # the name the caller used
     namer = sources.TopicNamer("ns-0123456789ab")
-    assert namer.group("events/readers") == "ns-0123456789ab.events/readers"
+    assert namer.group("events/readers") == "ns-0123456789ab.events.readers"
     assert namer.group(None) is None
 
 
@@ -270,3 +270,98 @@ def test_rest_needs_a_v3_client() -> None:
         sources.client_config(V1(), "rest")
     fake = _FakeV3(())
     assert sources.client_config(fake, "rest") == {"client": fake}
+
+
+# --- the REST source: one group rule, watermarks, no time starts --------------------------------
+
+
+class _Reply:
+    def __init__(self, data: Any) -> None:
+        self.data = data
+
+
+class _RecordingWeb:
+    """The consumer routes of ``V3WebClient`` as a script: every call is kept; the end of
+    partition 0 is 7, its beginning 2."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+        self.edge: dict[str, int] = {}
+
+    def instance_path(self, group: str, instance_id: str) -> str:
+        return f"/api/v2/consumers/{group}/instances/{instance_id}"
+
+    def create_consumer(self, group: str, settings: dict[str, Any]) -> _Reply:
+        self.calls.append(("create", group))
+        return _Reply({"instance_id": f"i{len(self.calls)}"})
+
+    def assign(self, instance: str, partitions: list[Any]) -> _Reply:
+        self.calls.append(("assign", instance))
+        return _Reply(None)
+
+    def seek_edge(self, instance: str, partitions: list[Any], *, end: bool) -> _Reply:
+        self.edge[instance] = 7 if end else 2
+        return _Reply(None)
+
+    def commit(self, instance: str, offsets: Any = None) -> _Reply:
+        self.calls.append(("commit", instance))
+        return _Reply([])
+
+    def committed(self, instance: str, partitions: list[Any]) -> _Reply:
+        return _Reply({"offsets": [{"topic": p["topic"], "partition": p["partition"],
+                                    "offset": self.edge[instance]} for p in partitions]})
+
+    def delete_consumer(self, instance: str) -> _Reply:
+        self.calls.append(("delete", instance))
+        return _Reply(None)
+
+
+class _RestClient(_FakeV3):
+    def __init__(self) -> None:
+        super().__init__(())
+        self.web = _RecordingWeb()
+
+    def v3_web(self) -> _RecordingWeb:
+        return self.web
+
+
+def test_a_toolkit_group_is_one_kafka_group_on_every_engine() -> None:
+    from diaspora_notebook.kafka.rest import RestSource
+
+    ns = _FakeV3.namespace
+    kafka_side = sources.TopicNamer(ns).group("events/live")
+    client = _RestClient()
+    rest = RestSource({"client": client}, group_id="events/live")
+    # the service prefixes "<namespace>." to the group it is given
+    assert ns + "." + rest.group == kafka_side == f"{ns}.events.live"
+    again = RestSource({"client": client}, group_id=f"{ns}.events/live")  # namespaced already
+    assert again.group == "events.live"
+    assert sources.TopicNamer(ns).group(f"{ns}.events/live") == kafka_side
+    assert sources.v3_group("t/grantee/name") == "t.grantee.name"
+
+
+def test_rest_watermarks_commit_only_to_this_processes_probe_group() -> None:
+    from diaspora_notebook.kafka import rest
+
+    client = _RestClient()
+    source = rest.RestSource({"client": client}, group_id=None)
+    assert source.watermarks([("events", 0)]) == {("events", 0): (2, 7)}
+    assert source.watermarks([("events", 0)]) == {("events", 0): (2, 7)}
+    groups = [c[1] for c in client.web.calls if c[0] == "create"]
+    assert groups[0].startswith(rest.READER_GROUP)  # the reading instance
+    assert groups[1:] == [rest.PROBE_GROUP, rest.PROBE_GROUP]  # one group for every probe
+    commits = {c[1].split("/instances/")[0] for c in client.web.calls if c[0] == "commit"}
+    assert commits == {f"/api/v2/consumers/{rest.PROBE_GROUP}"}  # never the reader's group
+    deleted = [c[1] for c in client.web.calls if c[0] == "delete"]
+    assert len(deleted) == 2 and all(rest.PROBE_GROUP in d for d in deleted)
+
+
+def test_a_time_start_over_rest_says_it_needs_a_kafka_engine() -> None:
+    from diaspora_notebook.kafka.rest import RestSource
+
+    source = RestSource({"client": _RestClient()}, group_id=None)
+    assert source.by_time is False
+    with pytest.raises(DiasporaUsageError, match=r"carry no timestamps.*needs a Kafka engine"
+                       ) as err:
+        source.offsets_for_times([("events", 0)], 1_700_000_000_000)
+    assert "engine='confluent'" in (err.value.hint or "")

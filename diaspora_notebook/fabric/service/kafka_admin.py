@@ -348,7 +348,7 @@ class KafkaAdminGateway:
 
     def partition_counts(self, topics: list[str]) -> dict[str, int]:
         def run(client: Any) -> dict[str, int]:
-            return {t["topic"]: len(t.get("partitions") or [])
+            return {t.get("name", t.get("topic")): len(t.get("partitions") or [])
                     for t in client.describe_topics(list(topics))
                     if t.get("error_code", 0) == 0}
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 def run_key(settings: Diaspora, *, rotate: bool = False,
             reveal: bool = False) -> KeyWidget | KeyView:
     client = settings.logged_in_client()
-    key = client.create_key() if rotate else client.retrieve_key()
+    key = client.rotate_key() if rotate else client.retrieve_key()
     if settings.widget:
         from diaspora_notebook.notebook.widgets.key import KeyWidget
 

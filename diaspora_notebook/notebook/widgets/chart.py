@@ -1,15 +1,15 @@
-"""``live.plot(...)`` with bqplot: a time axis from the events' timestamps, several series, hover
-and zoom, updated from a background thread.
+"""``live.plot(...)`` with bqplot: the newest ``window`` of event time, one line per key (or per
+a ``by=`` column), clock-time labels, hover, updated from a background thread.
 
-Each refresh sends at most ``2 * buckets`` points per series whatever the window holds: the
-window is decimated min/max per bucket (peaks survive, a 100k-point window costs what 2,000
-points cost), and the arrays go as binary buffers (bqplot's serializer), in one message per
-refresh (``hold_sync``). While it runs, a companion record (``record.Companion``: a static SVG
-of the window and the counters, at most every :attr:`LiveChart.record_interval` s) is what an
-export or a notebook reopened without its kernel shows, since bqplot's JavaScript is not there
-(nbconvert's HTML loads it from a CDN, so an offline export showed nothing, and without widget
-state it showed the figure's ``repr``). When the stream ends, the output becomes the static SVG
-(``Recorded``).
+The points come from :class:`~diaspora_notebook.stream.plotdata.PlotWindow` (no widgets: the
+time window, the series, the downsampling that keeps each slice's minimum and maximum), which
+reads the stream through its ``LiveFeed`` only, so any feed plots (a live aggregate too). Each
+refresh sends at most about ``2 * buckets`` points per series, as binary buffers (bqplot's
+serializer), in one message (``hold_sync``). While it runs, a companion record
+(``record.Companion``: a static SVG chart with axes, labels, legend and the window, at most
+every :attr:`LiveChart.record_interval` s) is what an export or a notebook reopened without
+its kernel shows, since bqplot's JavaScript is not there. When the stream ends, the output
+becomes that chart (``Recorded``).
 """
 
 from __future__ import annotations
@@ -24,33 +24,13 @@ from diaspora_notebook.errors import DiasporaUsageError
 from diaspora_notebook.notebook.widgets.live import LivePlot
 from diaspora_notebook.notebook.widgets.record import Companion, Recorded
 from diaspora_notebook.notebook.widgets.refresher import ENDED, Refresher
-from diaspora_notebook.notebook.widgets.renderers import COLORS, counters_html, svg_lines
+from diaspora_notebook.notebook.widgets.renderers import COLORS, counters_html, plot_svg
+from diaspora_notebook.stream.plotdata import PlotWindow
 
 if TYPE_CHECKING:
     from diaspora_notebook.stream.views import LiveFeed
 
 PALETTE = COLORS
-
-
-def decimate(x: np.ndarray, y: np.ndarray, buckets: int) -> tuple[np.ndarray, np.ndarray]:
-    """The min and max of ``y`` in each of ``buckets`` equal slices, in order (NaN skipped).
-
-    Short series come back unchanged; a long one keeps its peaks, which a plain stride loses.
-    """
-    n = len(y)
-    if n <= 2 * buckets:
-        return x, y
-    width = n // buckets
-    usable = width * buckets
-    block = y[n - usable:].reshape(buckets, width)  # the newest points, in full buckets
-    filled = np.where(np.isnan(block), np.inf, block)
-    lows = filled.argmin(axis=1)
-    filled = np.where(np.isnan(block), -np.inf, block)
-    highs = filled.argmax(axis=1)
-    first, second = np.minimum(lows, highs), np.maximum(lows, highs)
-    offsets = np.arange(buckets) * width + (n - usable)
-    picks = np.column_stack([offsets + first, offsets + second]).ravel()
-    return x[picks], y[picks]
 
 
 def _bqplot() -> Any:
@@ -62,14 +42,24 @@ def _bqplot() -> Any:
     return bqplot
 
 
-class LiveChart(Companion):
-    """A live line chart of numeric columns of a ``LiveDataFrame`` (bqplot).
+def tick_format(window: float) -> str:
+    """d3's format of the time axis' ticks for a window of ``window`` seconds: clock times
+    (d3's own picks read ".780 .800" for ticks under a second)."""
+    if window <= 10:
+        return "%H:%M:%S.%L"
+    return "%H:%M" if window >= 2 * 3600 else "%H:%M:%S"
 
-    :param live: the stream to plot
-    :param y: numeric columns, one line each
+
+class LiveChart(Companion):
+    """A live line chart of numeric columns of a stream (bqplot).
+
+    :param live: the stream to plot (read through its ``LiveFeed`` only)
+    :param y: numeric columns
     :param x: x column (default: the event ``timestamp``, on a time axis)
-    :param last: newest rows plotted (the window)
-    :param buckets: at most ``2 * buckets`` points per line are sent per refresh
+    :param by: the column that splits each ``y`` into lines (default: the Kafka key, while
+        there are few keys); ``False``: one line per column
+    :param window: event time shown (``"60s"``, ``"5min"``, seconds); default from the rate
+    :param buckets: slices of the window; at most two points per slice and line are sent
     :param autorefresh: start the refresher thread
     """
 
@@ -77,95 +67,108 @@ class LiveChart(Companion):
     record_interval = 5.0
 
     def __init__(self, live: LiveFeed, *, y: Sequence[str], x: str | None = None,
-                 last: int = 100_000, buckets: int = 1_000, autorefresh: bool = True) -> None:
-        if not y:
-            raise DiasporaUsageError("plot needs at least one y column",
-                                     hint="e.g. live.plot(y=['temperature'])")
+                 by: str | bool | None = None, window: Any = None, buckets: int = 500,
+                 max_series: int = 12, autorefresh: bool = True) -> None:
         import ipywidgets as w
 
         bq = _bqplot()
-        self.live, self.y, self.x = live, list(y), x or "timestamp"
-        self.record_title = f"Live chart of {', '.join(self.y)}"
-        self.last, self.buckets = last, buckets
+        self.data = PlotWindow(live, y=y, x=x, by=by, window=window, buckets=buckets,
+                               max_series=max_series)
+        self.live, self.y, self.x = live, self.data.y, self.data.x
+        self.record_title = f"Live plot of {', '.join(self.y)}"
         self._lock = threading.Lock()
-        self._shown_version = -1
-        time_axis = self.x == "timestamp"
+        self._bq = bq
+        self._drawn = False
+        time_axis = self.data.time_axis
         self.x_scale = bq.DateScale() if time_axis else bq.LinearScale()
         self.y_scale = bq.LinearScale()
-        scales = {"x": self.x_scale, "y": self.y_scale}
-        self.lines = [
-            bq.Lines(x=np.array([], dtype="datetime64[ms]" if time_axis else float),
-                     y=np.array([], dtype=float), scales=scales, labels=[name],
-                     colors=[PALETTE[i % len(PALETTE)]], display_legend=True,
-                     tooltip=bq.Tooltip(fields=["name"]))
-            for i, name in enumerate(self.y)]
-        axes = [bq.Axis(scale=self.x_scale, label="event time" if time_axis else self.x,
-                        grid_lines="none",
-                        # readable clock times, not d3's ".780 .800" for sub-second ticks
-                        **({"tick_format": "%H:%M:%S"} if time_axis else {})),
-                bq.Axis(scale=self.y_scale, orientation="vertical", grid_lines="dashed")]
-        self.figure = bq.Figure(marks=self.lines, axes=axes, legend_location="top-left",
-                                interaction=bq.interacts.PanZoom(
-                                    scales={"x": [self.x_scale], "y": [self.y_scale]}),
-                                layout=w.Layout(width="100%", height="300px"),
-                                fig_margin={"top": 20, "bottom": 40, "left": 60, "right": 20})
+        self.lines: dict[str, Any] = {}
+        self.x_axis = bq.Axis(scale=self.x_scale, grid_lines="solid", grid_color="#eee",
+                              label="event time" if time_axis else self.x,
+                              **({"tick_format": tick_format(self.data.window)}
+                                 if time_axis else {}))
+        axes = [self.x_axis,
+                bq.Axis(scale=self.y_scale, orientation="vertical", grid_lines="dashed",
+                        label=", ".join(self.y))]
+        self.figure = bq.Figure(marks=[], axes=axes, legend_location="top-left",
+                                animation_duration=0,
+                                interaction=bq.interacts.PanZoom(scales={"y": [self.y_scale]}),
+                                layout=w.Layout(width="100%", height="320px"),
+                                fig_margin={"top": 20, "bottom": 45, "left": 65, "right": 20})
+        self.note = w.HTML()
         self.counters = w.HTML()
-        self.widget = w.VBox([self.figure, self.counters])
+        self.widget = w.VBox([self.figure, self.note, self.counters])
         self.refresh()
         self.refresher = Refresher(live, self.refresh, live.refresh_hz) if autorefresh else None
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
 
-    def series(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """x and every y column of the window, as arrays (NaN where a value is not a number)."""
-        import pandas as pd
-
-        df = self.live.tail(self.last)
-        if self.x == "timestamp":
-            xs = df["timestamp"].to_numpy(dtype="datetime64[ms]") if len(df) else \
-                np.array([], dtype="datetime64[ms]")
-        else:
-            column = df[self.x] if self.x in df.columns else pd.Series(np.nan, index=df.index)
-            xs = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
-        ys = {name: (pd.to_numeric(df[name], errors="coerce").to_numpy(dtype=float)
-                     if name in df.columns else np.full(len(df), np.nan))
-              for name in self.y}
-        return xs, ys
+    def _line(self, name: str) -> Any:
+        line = self.lines.get(name)
+        if line is None:
+            bq = self._bq
+            line = bq.Lines(x=np.array([], dtype="datetime64[ms]" if self.data.time_axis
+                                       else float),
+                            y=np.array([], dtype=float),
+                            scales={"x": self.x_scale, "y": self.y_scale}, labels=[name],
+                            colors=[PALETTE[len(self.lines) % len(PALETTE)]],
+                            display_legend=True, stroke_width=1.5,
+                            tooltip=bq.Tooltip(fields=["name"]))
+            self.lines[name] = line
+        return line
 
     def refresh(self) -> None:
-        """Send the decimated window if rows arrived; leave a record once the stream ended."""
+        """Send the new points if events arrived; leave a record once the stream ended."""
         with self._lock:
             if self.counters.value != (text := counters_html(self.live.stats)):
                 self.counters.value = text
-            version = self.live.version
-            if version != self._shown_version:
-                self._shown_version = version
-                xs, ys = self.series()
-                with self.figure.hold_sync():
-                    for line, name in zip(self.lines, self.y, strict=True):
-                        x, y = decimate(xs, ys[name], self.buckets)
-                        with line.hold_sync():
-                            line.x, line.y = x, y
+            if self.data.update() or not self._drawn:
+                self._drawn = True
+                self._draw()
                 self.update_record()
             if not self.live.running and self.live.state in ENDED and self.finished_html is None:
+                if self.data.update():  # the last events, read after the stream ended
+                    self._draw()
                 self.finish(self.record_body())
 
+    def _draw(self) -> None:
+        series = self.data.series()
+        known = len(self.lines)
+        with self.figure.hold_sync():
+            drawn = set()
+            for s in series:
+                line = self._line(s.name)
+                drawn.add(s.name)
+                with line.hold_sync():
+                    line.x, line.y = s.x, s.y
+            for name, line in self.lines.items():  # a line whose points left the window
+                if name not in drawn and len(line.y):
+                    line.x, line.y = line.x[:0], line.y[:0]
+            if len(self.lines) != known:
+                self.figure.marks = list(self.lines.values())
+            span = self.data.span()
+            if self.data.time_axis and span is not None:
+                self.x_scale.min = np.datetime64(span[0], "ms").astype(object)
+                self.x_scale.max = np.datetime64(span[1], "ms").astype(object)
+                fmt = tick_format(self.data.window)
+                if self.x_axis.tick_format != fmt:
+                    self.x_axis.tick_format = fmt
+        note = f'<span style="color:#57606a">{self.data.describe()}</span>'
+        if self.note.value != note:
+            self.note.value = note
+
     def record_body(self) -> str:
-        """The last state as a static SVG (no JavaScript needed to read it)."""
-        xs, ys = self.series()
-        if self.x == "timestamp" and len(xs):
-            seconds = (xs - xs[0]).astype("timedelta64[ms]").astype(float) / 1000.0
-        else:
-            seconds = xs.astype(float)
-        step = max(1, len(seconds) // 1_000)  # a record, not a chart: one shared x is enough
-        svg = svg_lines(seconds[::step].tolist(), {n: v[::step].tolist() for n, v in ys.items()})
-        return f"<div>{svg}<div>{self.counters.value}</div></div>"
+        """The last window as a static SVG chart (no JavaScript needed to read it)."""
+        with_counters = f"<div>{self.counters.value}</div>"
+        return (f"<div>{plot_svg(self.data, title=self.record_title, note=self.data.describe())}"
+                f"{with_counters}</div>")
 
     def close(self) -> None:
         if self.refresher is not None:
             self.refresher.close()
-        for widget in (*self.lines, self.figure, self.counters, self.widget):
+        for widget in (*self.lines.values(), self.figure, self.note, self.counters,
+                       self.widget):
             widget.close()
 
 

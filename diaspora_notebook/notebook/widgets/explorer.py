@@ -147,7 +147,8 @@ class Explorer(Companion):
         self.schema_box, self.groups_box = w.HTML(), w.HTML()
         self.export_path = w.Text(value=f"{topic}.parquet", description="File:",
                                   layout=w.Layout(width="22em"))
-        side = w.VBox([w.HTML("<b>Message</b> (newest first; pick one for its detail)"),
+        side = w.VBox([w.HTML("<b>Message</b> (newest first; click a row of the table or "
+                              "pick one here for its detail)"),
                        self.row, self.detail],
                       layout=w.Layout(width="34em", flex="0 0 auto", overflow="auto"))
         tabs = w.Tab(children=[w.HBox([self.table_slot, side],
@@ -223,6 +224,17 @@ class Explorer(Companion):
     def _select(self, row: int | None) -> None:
         if row is not None:
             self.state.select(row)
+
+    def clicked(self, partition: int, offset: int) -> None:
+        """A row of the grid was clicked: its message's detail opens beside the table (and
+        the list box picks it too)."""
+        page = self.state.page
+        if page is None:
+            return
+        frame = page.frame
+        hits = ((frame["partition"] == partition) & (frame["offset"] == offset)).to_numpy()
+        if hits.any():
+            self.row.value = int(hits.argmax())  # its observer asks the state for the detail
 
     def to_dataframe(self) -> pd.DataFrame | None:
         """Hand the page to ``store`` (the magic's ``-o VAR``) and return it."""
@@ -367,6 +379,7 @@ class Explorer(Companion):
         old_slot = self.table_slot
         if self.grid is None:
             self.grid = grids.page_grid(table, title=self.state.topic)
+            grids.on_row_click(self.grid, self.clicked)
         else:
             old_slot.children = ()
             self._retired.append(grids.load_page(self.grid, table))

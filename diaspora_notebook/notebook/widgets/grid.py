@@ -102,9 +102,35 @@ function bundle() {
   return globalThis[KEY];
 }
 
+// a click on a row tells the kernel which record it was (Perspective's widget sends none):
+// the viewer's "perspective-click" event carries the row; its partition and offset go back
+// as a custom message ("diaspora-click"), which Perspective's own handler ignores
+function forwardClicks(widget) {
+  if (!widget || typeof widget.render !== "function") return widget;
+  return {
+    ...widget,
+    async render(context) {
+      const { model, el } = context;
+      const onClick = (event) => {
+        const row = (event.detail && event.detail.row) || {};
+        if (row.partition === undefined || row.offset === undefined) return;
+        model.send({ type: "diaspora-click", partition: Number(row.partition),
+                     offset: Number(row.offset) });
+      };
+      el.addEventListener("perspective-click", onClick);
+      const cleanup = await widget.render(context);
+      return () => {
+        el.removeEventListener("perspective-click", onClick);
+        if (typeof cleanup === "function") return cleanup();
+      };
+    },
+  };
+}
+
 export default async () => {
   const module = await bundle();
-  return typeof module.default === "function" ? await module.default() : module.default;
+  return forwardClicks(typeof module.default === "function" ? await module.default()
+                       : module.default);
 };
 """
 
@@ -377,6 +403,22 @@ def page_grid(table: Any, *, title: str, height: str = GRID_HEIGHT) -> Any:
     widget.layout.height = height
     widget.add_class("diaspora-page-grid")
     return widget
+
+
+def on_row_click(widget: Any, callback: Callable[[int, int], Any]) -> None:
+    """Call ``callback(partition, offset)`` when a row of a grid is clicked in the browser
+    (the loader forwards Perspective's ``perspective-click`` events; rows without a partition
+    and an offset column send nothing)."""
+
+    def handle(_widget: Any, content: Any, _buffers: Any) -> None:
+        if isinstance(content, dict) and content.get("type") == "diaspora-click":
+            try:
+                partition, offset = int(content["partition"]), int(content["offset"])
+            except (KeyError, TypeError, ValueError):
+                return
+            callback(partition, offset)
+
+    widget.on_msg(handle)
 
 
 def load_page(widget: Any, table: Any) -> Any:

@@ -126,7 +126,7 @@ def snippet_text(library: str) -> str:
 
 
 class KeyWidget(Companion):
-    """Key skin over ``Client.retrieve_key`` / ``Client.create_key``.
+    """Key skin over ``Client.retrieve_key`` / ``Client.rotate_key``.
 
     Displayed with a companion record (``record.Companion``): the connection details and the
     mask, which is what a notebook reopened without its kernel shows.
@@ -252,11 +252,12 @@ class KeyWidget(Companion):
         self.rotate.disabled = asking
 
     def rotate_key(self) -> bool:
-        """Create a new key now (the old password stops working); True on success."""
+        """Create a new key now (``Client.rotate_key``: the old password stops working, on v3
+        the old access key too); True on success."""
         self.ask_rotate(False)
         self.message.value = status_line("Creating a new key...", kind="busy")
         try:
-            new = self.client.create_key()
+            new = self.client.rotate_key()
             self.key = KeyView(new)
         except Exception as exc:  # shown inline
             self.message.value = status_line(widget_message(exc), kind="error")

@@ -29,7 +29,7 @@ from diaspora_notebook.notebook.widgets.renderers import (
     counters_html,
     drift_html,
     error_html,
-    svg_lines,
+    plot_svg,
     table_html,
 )
 
@@ -217,26 +217,31 @@ def _set(widget: Any, value: Any, name: str = "value") -> None:
 
 
 class LivePlot:
-    """A live line plot of numeric columns of a ``LiveDataFrame`` (SVG in an HTML widget).
+    """A live line plot of a stream as an SVG chart in an HTML widget (where bqplot is not
+    installed): the same points as the bqplot chart
+    (:class:`~diaspora_notebook.stream.plotdata.PlotWindow`: a time window, a line per key,
+    extremes kept), drawn with axes, clock times and a legend.
 
-    :param live: the stream to plot
-    :param y: numeric columns to draw (non-numeric values become gaps)
-    :param x: x-axis column (default ``timestamp``, in seconds since the first row shown)
-    :param last: newest rows drawn
+    :param live: the stream to plot (read through its ``LiveFeed`` only)
+    :param y: numeric columns to draw (values that are not numbers are left out)
+    :param x: x-axis column (default: the event ``timestamp``)
+    :param by: the column that splits each ``y`` into lines (default: the key, while few)
+    :param window: event time shown (``"60s"``...; default from the rate)
+    :param buckets: slices of the window (two points each per line)
     :param autorefresh: start the refresher thread
     """
 
     def __init__(self, live: LiveFeed, *, y: Sequence[str], x: str | None = None,
-                 last: int = 500, autorefresh: bool = True) -> None:
-        if not y:
-            raise DiasporaUsageError("plot needs at least one y column",
-                                     hint="e.g. live.plot(y=['temperature'])")
+                 by: str | bool | None = None, window: Any = None, buckets: int = 300,
+                 max_series: int = 12, autorefresh: bool = True) -> None:
+        from diaspora_notebook.stream.plotdata import PlotWindow
+
         w = _ipywidgets()
+        self.data = PlotWindow(live, y=y, x=x, by=by, window=window, buckets=buckets,
+                               max_series=max_series)
         self.live = live
-        self.y = list(y)
-        self.x = x
-        self.last = last
-        self._shown_version = -1
+        self.y, self.x = self.data.y, self.data.x
+        self._drawn = False
         self._lock = threading.Lock()
         self.image = w.HTML()
         self.counters = w.HTML()
@@ -245,29 +250,12 @@ class LivePlot:
         self.refresher = Refresher(live, self.refresh, live.refresh_hz) if autorefresh else None
 
     def refresh(self) -> None:
-        import pandas as pd
-
         with self._lock:
             _set(self.counters, counters_html(self.live.stats))
-            version = self.live.version
-            if version == self._shown_version:
-                return
-            self._shown_version = version
-            df = self.live.tail(self.last)
-            if self.x is None or self.x == "timestamp":
-                stamps = df["timestamp"]
-                base = stamps.min() if len(df) else None
-                xs = ((stamps - base).dt.total_seconds() if base is not None
-                      else pd.Series(dtype=float))
-            else:
-                xs = pd.to_numeric(df.get(self.x, pd.Series(index=df.index, dtype=float)),
-                                   errors="coerce")
-            ys = {
-                name: pd.to_numeric(df[name], errors="coerce").astype(float).tolist()
-                if name in df.columns else [float("nan")] * len(df)
-                for name in self.y
-            }
-            _set(self.image, svg_lines(xs.astype(float).tolist(), ys))
+            if self.data.update() or not self._drawn:
+                self._drawn = True
+                _set(self.image, plot_svg(self.data, title=f"Live plot of {', '.join(self.y)}",
+                                          note=self.data.describe()))
 
     def close(self) -> None:
         if self.refresher is not None:

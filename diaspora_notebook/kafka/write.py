@@ -969,10 +969,17 @@ class KafkaPythonWriter(Writer):
             self.producer.flush(timeout=self.timeout)
         except Exception as exc:  # e.g. batches aborted after a fatal error: rows say which
             broke = exc
+        cause = broke
+        if broke is not None:  # batches are being aborted: their futures fail shortly after
+            deadline = time.monotonic() + 5
+            for _, fut in futures:
+                while not fut.is_done and time.monotonic() < deadline:
+                    time.sleep(0.01)
+            cause = next((f.exception for _, f in futures if f.is_done and f.failed()), broke)
         for i, fut in futures:
             try:
-                if not fut.is_done and broke is not None:
-                    raise broke
+                if not fut.is_done and cause is not None:
+                    raise _Aborted(f"not sent: the producer stopped after {_reason(cause)}")
                 meta = fut.get(timeout=0 if fut.is_done else self.timeout)
             except Exception as exc:
                 self._failed.append(_Failure(records, i, _reason(exc)))
@@ -993,6 +1000,10 @@ class KafkaPythonWriter(Writer):
         except Exception:  # a producer broken by a fatal error: its rows are accounted for
             logging.getLogger(__name__).debug("kafka-python producer close failed",
                                               exc_info=True)
+
+
+class _Aborted(Exception):
+    pass
 
 
 def make_writer(client: Any, engine: str, *, timeout: float,
@@ -1204,7 +1215,7 @@ def _outcome(client: Any, topic: str, data: Any, opts: Options, engine: str, tim
 
     hint = ("error.retry() sends the failed rows again (topics.produce(topic, "
             "error.failed_rows) does the same)")
-    if any("SIZE_TOO_LARGE" in r or "TOO_LARGE" in r for r in reasons):
+    if any("TOOLARGE" in r.upper().replace("_", "") for r in reasons):
         hint = "the topic's max.message.bytes is smaller than these rows; " + hint
     raise ProduceError(f"{len(failed_rows)} of {sent} rows did not land on {topic!r} "
                        f"(rows {head}): {why}", hint=hint, topic=topic, produced=produced,

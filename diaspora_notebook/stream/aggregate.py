@@ -1209,7 +1209,20 @@ class LiveAggregate:
                                      hint=f"plot one of {', '.join(self.names)}")
         if self.windows is not None and not self.windows.time:
             options.setdefault("x", "window_start")
-        return require_view("plot")(self, y=ys, by=self.by or None, **options)
+        factory = require_view("plot")
+        if not self.by:
+            return factory(self, y=ys, **options)
+        import inspect
+
+        try:
+            takes_by = "by" in inspect.signature(factory).parameters
+        except (TypeError, ValueError):
+            takes_by = False
+        if takes_by:  # the chart draws one series per key itself
+            return factory(self, y=ys, by=self.by[0] if len(self.by) == 1 else self.by,
+                           **options)
+        wide = _WideFeed(self, ys)  # one column per (aggregation, key) known now
+        return factory(wide, y=wide.columns, **options)
 
     def __repr__(self) -> str:
         what = self.windows.describe() if self.windows is not None else "running"
@@ -1237,6 +1250,36 @@ class LiveAggregate:
                                                                 exclude=exclude)
                 return bundle
         return {"text/plain": repr(self), "text/html": self._repr_html_()}
+
+
+class _WideFeed:
+    """An aggregate as a wide table for a chart that draws one line per column:
+    ``timestamp`` and a ``<name>[<key>]`` column per aggregation and key (the keys known when
+    the chart is made). Everything else is the aggregate's :class:`LiveFeed`."""
+
+    def __init__(self, agg: LiveAggregate, ys: list[str]) -> None:
+        self._agg = agg
+        self._ys = ys
+        keys = sorted({self._label(r) for r in agg._row_dicts()})
+        self.columns = [f"{y}[{k}]" for y in ys for k in keys] or list(ys)
+
+    def _label(self, row: dict[str, Any]) -> str:
+        return " / ".join(str(row.get(b)) for b in self._agg.by)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._agg, name)
+
+    def tail(self, n: int = 10) -> pd.DataFrame:
+        df = self._agg.tail(max(n, 1) * max(len(self.columns), 1))
+        if not len(df):
+            import pandas as pd
+
+            return pd.DataFrame(columns=["timestamp", *self.columns])
+        label = df[self._agg.by].astype(str).agg(" / ".join, axis=1)
+        wide = df.assign(_label=label).pivot_table(index="timestamp", columns="_label",
+                                                   values=self._ys, aggfunc="last")
+        wide.columns = [f"{y}[{k}]" for y, k in wide.columns]
+        return wide.reset_index().tail(n)
 
 
 def _sortable(key: tuple[Any, ...]) -> tuple[Any, ...]:

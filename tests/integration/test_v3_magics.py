@@ -25,6 +25,7 @@ from diaspora_notebook.notebook.widgets.explorer import Explorer
 from diaspora_notebook.notebook.widgets.key import KeyWidget
 from diaspora_notebook.notebook.widgets.login import LoginWidget
 from diaspora_notebook.notebook.widgets.topics import TopicManager
+from diaspora_notebook.stream import LiveDataFrame
 from diaspora_notebook.testing.identities import Identity
 
 from .test_magics import ok, use_identity
@@ -75,10 +76,11 @@ def v3_shell(monkeypatch: pytest.MonkeyPatch, sdk_identity: Any
             sh.config.pop("Diaspora", None)
 
 
-def _fill(topic: str, n: int) -> None:
+def _fill(topic: str, n: int, first: int = 0) -> None:
     """``n`` JSON events over HTTPS (the v3 produce route; no Kafka port)."""
     with Client() as client:
-        done = client.produce_batch(topic, [{"value": {"i": i}, "key": "k"} for i in range(n)])
+        done = client.produce_batch(topic, [{"value": {"i": i}, "key": "k"}
+                                            for i in range(first, first + n)])
     assert not done["failures"] and len(done["successes"]) == n
 
 
@@ -227,4 +229,31 @@ def test_v3_magics_read_through_rest_when_the_brokers_are_closed(
             assert "needs a Kafka engine" in str(timed.error), timed.error
         finally:
             timed.stop()
+    ok(sh, f"%diaspora_unregister {topic}")
+
+
+def test_a_v3_group_is_one_kafka_group_on_rest_and_kafka_engines(v3_shell: Any) -> None:
+    """``<topic>/live`` read over REST, then on confluent: the second continues where the first
+    committed (both are the Kafka group ``<namespace>.<topic>.live``)."""
+    sh, _identity = v3_shell
+    topic = _topic()
+    ok(sh, f"%diaspora_register {topic}")
+    _fill(topic, 6)
+    group = f"{topic}/live"
+    with Client() as client:
+        first = LiveDataFrame(topic, client=client, engine="rest", group_id=group,
+                              start="earliest")
+        try:
+            assert sorted(first.wait(6, timeout=60).df["i"].astype(int)) == list(range(6))
+        finally:
+            first.stop()  # commits what it handed over
+        _fill(topic, 3, first=100)
+        then = LiveDataFrame(topic, client=client, engine="confluent", group_id=group,
+                             start="earliest")
+        try:
+            then.wait(3, timeout=60)
+            time.sleep(2)  # anything before the commit would show up by now
+            assert sorted(then.df["i"].astype(int)) == [100, 101, 102]
+        finally:
+            then.stop()
     ok(sh, f"%diaspora_unregister {topic}")

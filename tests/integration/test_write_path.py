@@ -100,7 +100,8 @@ def test_rows_too_large_for_the_topic_fail_by_row_and_retry_in_one_call(sdk_iden
     assert big <= set(err.failed_indices), err.failed_indices
     assert err.produced.count + err.failed_count == 15
     assert f"of 15 rows did not land on {name!r}" in str(err)
-    assert "TOO_LARGE" in str(err).upper() and "retry()" in err.hint
+    assert "TOOLARGE" in str(err).upper().replace("_", "") and "retry()" in err.hint
+    assert "max.message.bytes" in err.hint
     landed = topics.read(name, start="earliest", limit=100, client=client).frame
     assert len(landed) == err.produced.count  # what the error says landed, did
     assert not big & set(landed.get("value.seq", []))
@@ -112,3 +113,55 @@ def test_rows_too_large_for_the_topic_fail_by_row_and_retry_in_one_call(sdk_iden
     assert again.count == err.failed_count
     every = topics.read(name, start="earliest", limit=100, client=client).frame
     assert sorted(every["value.seq"]) == list(range(15))  # each row once, nothing dropped
+
+
+@pytest.fixture
+def shell(monkeypatch, sdk_identity):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    identity = sdk_identity("nb-write")
+    for name in ("DIASPORA_SDK_CLIENT_ID", "DIASPORA_SDK_CLIENT_SECRET",
+                 "DIASPORA_ENVIRONMENTS_FILE", "JUPYTERHUB_SERVICE_PREFIX",
+                 "DIASPORA_VERBOSE_ERRORS", "DIASPORA_WIDGETS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in identity.subprocess_env({}).items():
+        monkeypatch.setenv(name, value)
+    sh = InteractiveShell.instance()
+    sh.run_line_magic("load_ext", "diaspora_notebook")
+    yield sh
+    sh.run_cell("%diaspora_logout")
+    sh.run_line_magic("unload_ext", "diaspora_notebook")
+    sh.config.pop("Diaspora", None)
+
+
+def run(sh, code):
+    result = sh.run_cell(code)
+    assert result.success, f"{code!r} failed: {result.error_in_exec!r}"
+    return result.result
+
+
+def test_produce_magic_fields_csv_and_the_replay_magic(shell):
+    from diaspora_notebook.notebook.widgets.replay import ReplayProgress
+
+    run(shell, "%diaspora_login")
+    src, dst = fresh("w-magic"), fresh("w-magic-dst")
+    run(shell, f"%diaspora_register {src} --create")
+    run(shell, f"%diaspora_register {dst} --create")
+    lines = run(shell, f"%%diaspora_produce {src} --key-field dev --timestamp-field at\n"
+                       '{"dev": "d1", "at": "2026-01-01T00:00:01Z", "v": 1}\n'
+                       '{"dev": "d2", "at": "2026-01-01T00:00:02Z", "v": 2}\n')
+    assert lines["count"] == 2
+    csv = run(shell, f"%%diaspora_produce {src} --key-field dev --timestamp-field at\n"
+                     "dev,at,v\nd3,2026-01-01T00:00:03Z,3\nd4,2026-01-01T00:00:04Z,4.5\n")
+    assert csv["count"] == 2
+    frame = run(shell, f"%diaspora_peek {src} -n 4 --from-beginning")
+    assert list(frame["key"]) == ["d1", "d2", "d3", "d4"] and list(frame["v"]) == [1, 2, 3, 4.5]
+    assert [t.second for t in frame["timestamp"]] == [1, 2, 3, 4]
+    shown = run(shell, f"%diaspora_replay {src} {dst} --speed max --keep-timestamps -o rp")
+    assert isinstance(shown, ReplayProgress)
+    shell.user_ns["rp"].wait(60)
+    shown.update()
+    assert shown.bar.value == 4 and "done" in shown.line.value
+    again = run(shell, f"%diaspora_peek {dst} -n 4 --from-beginning")
+    assert list(again["key"]) == ["d1", "d2", "d3", "d4"]
+    assert list(again["timestamp"]) == list(frame["timestamp"])

@@ -89,9 +89,11 @@ def test_two_grids_in_one_page(lab, lab_browser, lab_page):
     try:
         lab_page.open(name)
         assert lab_page.run_all(), lab_page.errors()
-        wait_until(lambda: grids_with_rows(lab_page) == 2 or widget_errors(lab_page),
-                   timeout=60, what="two grids with rows")
-        screenshot(lab_page, "two-grids", "cells")
+        try:
+            wait_until(lambda: grids_with_rows(lab_page) == 2 or widget_errors(lab_page),
+                       timeout=60, what="two grids with rows")
+        finally:
+            screenshot(lab_page, "two-grids", "cells")
         assert widget_errors(lab_page) == []
         assert grids_with_rows(lab_page) == 2
         # a third grid, made once the page holds two, draws too

@@ -1,7 +1,8 @@
 """``%diaspora_replay SOURCE TOPIC... [--speed X] [--loop] [--keep-timestamps] [-o VAR]``.
 
 One call of the plain ``topics.replay`` API; the replay runs in the background and the cell
-shows its progress widget (Pause / Resume / Stop) and returns at once.
+shows its progress widget (Pause / Resume / Stop; the handle itself with widgets off) and
+returns at once.
 """
 
 from __future__ import annotations
@@ -41,4 +42,4 @@ def run_replay(settings: Diaspora, *, source: Any, topics: list[str], speed: str
                                start=start, stop=stop, client=settings.logged_in_client())
     if store is not None:
         store(handle)
-    return ReplayProgress(handle)
+    return ReplayProgress(handle) if settings.widget else handle

@@ -56,6 +56,12 @@ GRID_HEIGHT = "340px"
 _META = ("topic", "partition", "offset", "timestamp", "key")
 #: newest first: by event time, then by offset (exact within a partition)
 SORT = [["timestamp", "desc"], ["offset", "desc"]]
+
+
+def sort_for(columns: Sequence[str]) -> list[list[str]]:
+    """:data:`SORT` on the columns a table has (a live aggregate's rows have no offset, and
+    Perspective refuses to sort on a missing column)."""
+    return [s for s in SORT if s[0] in columns]
 #: event times to the millisecond in UTC (Perspective's default shows whole seconds, local
 #: time); offsets and partitions are identifiers, shown without thousands separators
 COLUMNS_CONFIG: Final[dict[str, dict[str, Any]]] = {
@@ -243,7 +249,8 @@ class LiveGrid:
         self._schema = shown.schema
         self.widget = perspective_widget(arrow_ipc(shown), binding_mode="client-server",
                                         plugin="Datagrid", settings=False, theme="Pro Light",
-                                        title=", ".join(live.topics), sort=SORT,
+                                        title=", ".join(live.topics),
+                                        sort=sort_for(self.columns),
                                         columns_config=copy.deepcopy(COLUMNS_CONFIG),
                                         **self._table_options())
         # in a box, Perspective's own "flex: 1" makes the height indefinite and its viewer
@@ -367,7 +374,7 @@ class LiveGrid:
         # what load() reset is set: a change reaches the old view too, whose viewer then
         # writes its own, old columns back
         self.widget.columns = list(self.columns)
-        self.widget.sort = SORT
+        self.widget.sort = sort_for(self.columns)
         self._retired.append(old)
         self._free_retired()
 

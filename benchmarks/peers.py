@@ -91,6 +91,38 @@ def run_quix(conf: dict[str, Any], topic: str, n: int) -> dict[str, Any]:
     return {"peer": "quixstreams", "n": n, "seconds": elapsed, "events_per_s": n / elapsed}
 
 
+def run_quix_window(conf: dict[str, Any], topic: str, n: int) -> dict[str, Any]:
+    """quixstreams doing live_analytics.py's job: a 10 s tumbling-window mean of
+    ``reading.temp`` per message key, ``.current()`` (an update per event), state in a fresh
+    temporary directory, no changelog topics; timed until every event is aggregated."""
+    import tempfile
+    from datetime import timedelta
+
+    from quixstreams import Application
+    from quixstreams.kafka.configuration import ConnectionConfig
+
+    conn = ConnectionConfig(
+        bootstrap_servers=conf["bootstrap.servers"], security_protocol="sasl_ssl",
+        sasl_mechanism="SCRAM-SHA-512", sasl_username=conf["sasl.username"],
+        sasl_password=conf["sasl.password"], ssl_ca_location=conf["ssl.ca.location"])
+    latest: dict[Any, Any] = {}
+    with tempfile.TemporaryDirectory() as state_dir:
+        start = time.perf_counter()
+        app = Application(broker_address=conn,
+                          consumer_group=f"bench-quixw-{uuid.uuid4().hex[:8]}",
+                          auto_offset_reset="earliest", use_changelog_topics=False,
+                          auto_create_topics=False, state_dir=state_dir)
+        sdf = app.dataframe(app.topic(topic, value_deserializer="json"))
+        sdf = sdf.apply(lambda value: value["reading"]["temp"])
+        sdf = sdf.tumbling_window(timedelta(seconds=10)).mean().current()
+        sdf.update(lambda value, key, timestamp, headers: latest.__setitem__(
+            (key, value["start"]), value["value"]), metadata=True)
+        app.run(count=n, timeout=300)
+        elapsed = time.perf_counter() - start
+    assert len({k for k, _ in latest}) == 16, len(latest)
+    return {"peer": "quix_window", "n": n, "seconds": elapsed, "events_per_s": n / elapsed}
+
+
 def run_quix_produce(conf: dict[str, Any], topic: str, n: int, parquet: str) -> dict[str, Any]:
     """quixstreams' producer doing the write path's job: a DataFrame's rows -> JSON messages
     (``topic.serialize`` with its JSON serializer + ``producer.produce``, then ``flush``),
@@ -122,7 +154,8 @@ def run_quix_produce(conf: dict[str, Any], topic: str, n: int, parquet: str) -> 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("peer", choices=("streamz", "quixstreams", "quix_produce"))
+    parser.add_argument("peer", choices=("streamz", "quixstreams", "quix_produce",
+                                         "quix_window"))
     parser.add_argument("--parquet", default=None, help="quix_produce: the rows to write")
     parser.add_argument("--topic", required=True)
     parser.add_argument("--n", type=int, required=True)
@@ -139,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(run_quix_produce(conf, args.topic, args.n, args.parquet)))
         sys.stdout.flush()
         return 0
-    run = run_streamz if args.peer == "streamz" else run_quix
+    run = {"streamz": run_streamz, "quix_window": run_quix_window}.get(args.peer, run_quix)
     print(json.dumps(run(conf, args.topic, args.n)))
     sys.stdout.flush()
     return 0

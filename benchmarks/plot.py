@@ -148,15 +148,73 @@ def draw_read_path(results: dict[str, Any], out: Path) -> Path:
     return out
 
 
+WRITE_PATH_OUT = ROOT / "docs" / "img" / "write_path.png"
+_WRITE_LABELS = {"produce_df": "topics.produce\n(df)", "ck_dumps": "librdkafka\n+ json.dumps",
+                 "ck_raw": "librdkafka\npre-encoded", "kp_seed": "seed\nKafkaProducer",
+                 "quix": "quixstreams\nproducer"}
+
+
+def draw_write_path(results: dict[str, Any], out: Path) -> Path:
+    """benchmarks/write_path.py's JSON -> events/s per writer and shape, and replay."""
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6), gridspec_kw={"width_ratios": [1.3, 1.3, 1]})
+    for ax, shape in zip(axes[:2], ("small", "wide"), strict=True):
+        r = results[shape]
+        speeds = r["events_per_s"]
+        keys = [k for k in _WRITE_LABELS if k in speeds]
+        colors = ["#4C72B0" if k == "produce_df" else "#8C8C8C" if k.startswith("ck")
+                  else "#DD8452" for k in keys]
+        bars = ax.bar([_WRITE_LABELS[k] for k in keys], [speeds[k] for k in keys], color=colors)
+        for bar, k in zip(bars, keys, strict=True):
+            ax.text(bar.get_x() + bar.get_width() / 2, speeds[k], f"{speeds[k]:,.0f}",
+                    ha="center", va="bottom", fontsize=8)
+        note = (f"produce / librdkafka + json.dumps {r['vs_ck_dumps']:.2f} (goal 1.0)\n"
+                f"produce / pre-encoded {r['vs_ck_raw']:.2f} (goal 0.5)\n"
+                f"produce / seed {r['vs_kp_seed']:.0f} (goal 10)")
+        if "vs_quix" in r:
+            note += f"\nproduce / quixstreams {r['vs_quix']:.2f} (goal > 1)"
+        ax.text(0.98, 0.97, note, transform=ax.transAxes, ha="right", va="top", fontsize=8)
+        ax.set_ylim(0, max(speeds.values()) * 1.45)
+        ax.set_ylabel("events/s until every message is acknowledged")
+        ax.set_title(f"{shape}: {r['n']:,} rows of ~{r['bytes']} B")
+        ax.tick_params(axis="x", labelsize=7)
+    ax = axes[2]
+    rp = results["replay"]
+    late = rp["lateness_ms"]
+    ax.bar(["p50", "p99", "max"], [late["p50"], late["p99"], late["max"]],
+           color=["#64B5CD", "#C44E52", "#8C8C8C"])
+    ax.axhline(20, color="#C44E52", linestyle="--")
+    ax.text(2.4, 20, "goal p99 20 ms", va="bottom", ha="right", fontsize=8, color="#C44E52")
+    ax.set_ylabel("ms late against the schedule")
+    ax.set_title(f"replay speed=1 at {rp['rate']:,}/s for {rp['seconds']:.0f} s")
+    text = f"speed='max' / produce: {rp['max_vs_produce']:.2f} (goal 0.8)"
+    if "large" in results:
+        lg = results["large"]
+        text += (f"\n{lg['rows']:,}-row Parquet: peak RSS {lg['peak_rss_mb']:.0f} MB "
+                 "(goal 300)")
+    ax.text(0.02, 0.97, text, transform=ax.transAxes, ha="left", va="top", fontsize=8)
+    ax.set_ylim(0, max(late["max"], 25) * 1.3)
+    fig.suptitle(f"Write path, one run ({results['cpus']} CPUs, load avg "
+                 f"{results['load_avg_start'][0]:.1f} at start)", fontsize=11)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--results", default=str(DEFAULT_RESULTS))
     parser.add_argument("--out", default=None)
     parser.add_argument("--read-path", action="store_true",
                         help="--results is benchmarks/read_path.py's JSON: draw read_path.png")
+    parser.add_argument("--write-path", action="store_true",
+                        help="--results is benchmarks/write_path.py's JSON: draw write_path.png")
     args = parser.parse_args(argv)
     data = json.loads(Path(args.results).read_text())
-    if args.read_path:
+    if args.write_path:
+        out = draw_write_path(data, Path(args.out or WRITE_PATH_OUT))
+    elif args.read_path:
         out = draw_read_path(data, Path(args.out or READ_PATH_OUT))
     else:
         out = draw(data, Path(args.out or DEFAULT_OUT))

@@ -32,6 +32,7 @@ from diaspora_notebook.kafka.write import (
     _Failure,
     _outcome,
     _spec,
+    ahead,
     column,
     make_writer,
     table_records,
@@ -385,7 +386,7 @@ class Replay:
                 batches, total = self._batches()
                 self.total = total if self.total is None else self.total
                 last = None
-                for records in batches:
+                for records in ahead(batches):  # the next batch is encoded while this plays
                     if base is None and len(records.timestamps or []):
                         base = int(records.timestamps[0])  # type: ignore[index]
                     if began is None:  # the clock starts with the first row in hand

@@ -193,7 +193,8 @@ def _ms_column(col: pa.Array | pa.ChunkedArray) -> list[int]:
     import pandas as pd
 
     stamps = pd.to_datetime(pd.Series(arr.to_pylist()), utc=True, format="ISO8601")
-    return (stamps.astype("datetime64[ms, UTC]").astype("int64")).tolist()
+    out: list[int] = stamps.astype("datetime64[ms, UTC]").astype("int64").tolist()
+    return out
 
 
 def header_list(value: Any) -> Header | None:
@@ -569,7 +570,7 @@ def _loads() -> Callable[[bytes], Any]:
         import json
 
         return json.loads
-    return orjson.loads  # type: ignore[no-any-return]
+    return orjson.loads
 
 
 def _lines_records(lines: list[bytes], opts: Options, loads: Callable[[bytes], Any],
@@ -1069,7 +1070,7 @@ class Progress:
             if time.monotonic() - self.began < self.after:
                 return
             try:
-                from tqdm.auto import tqdm
+                from tqdm.auto import tqdm  # type: ignore[import-untyped]
             except ImportError:  # the bar is a nicety
                 self.show = False
                 return

@@ -34,7 +34,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -46,8 +46,35 @@ from diaspora_notebook.stream.windows import Windows
 if TYPE_CHECKING:
     import pandas as pd
 
-    from diaspora_notebook.stream.live import LiveDataFrame
     from diaspora_notebook.stream.stats import StreamStats
+
+
+
+class LiveDataFrame(Protocol):
+    """What an aggregate uses of its ``LiveDataFrame`` (not imported: ``live`` imports this
+    module)."""
+
+    topics: list[str]
+    engine: str
+    refresh_hz: float
+
+    @property
+    def events(self) -> int: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def running(self) -> bool: ...
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def stats(self) -> StreamStats: ...
+    def pause(self) -> None: ...
+    def resume(self) -> None: ...
+    def wait(self, n: int | None = None, timeout: float = 30.0) -> Any: ...
+    def _subscribe(self, on_chunk: Callable[[Chunk], None],
+                   on_replay: Callable[[list[Chunk], int], None] | None = None,
+                   ) -> Callable[[], None]: ...
+    def _writer_client(self, engine: str) -> Any: ...
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +85,8 @@ _QUANTILE = re.compile(r"^(?:p(\d+(?:\.\d+)?)|q(0?\.\d+|1(?:\.0*)?|0))$")
 #: columns every windowed row has besides the key columns and the aggregates
 WINDOW_COLUMNS = ("window_start", "window_end")
 EXTRA_COLUMNS = ("closed", "late")
+#: what a ``by="key"`` column is called where a view reads rows (``key`` is each row's id there)
+MESSAGE_KEY = "message key"
 UpdateCallback = Callable[["pd.DataFrame"], Any]
 
 
@@ -198,7 +227,6 @@ def _times(array: Any, windows: Windows) -> np.ndarray:
 
 def _codes(array: Any) -> tuple[np.ndarray, list[Any]]:
     """Dictionary codes of a key column (nulls are a key of their own) and the keys."""
-    import pyarrow as pa
     import pyarrow.types as pt
 
     if pt.is_nested(array.type):
@@ -260,7 +288,7 @@ class _Column:
         for flag, lst in ((self.ends, self.first), (self.ends, self.last),
                           (self.distinct, self.sets), (self.values, self.kept)):
             if flag:
-                lst.extend([None] * extra)  # type: ignore[list-item]
+                lst.extend([None] * extra)
 
     def reset(self, slots: np.ndarray) -> int:
         """Empty ``slots``; return how many kept values that freed."""
@@ -407,7 +435,7 @@ class _Column:
             for j, s in enumerate(slots.tolist()):
                 held = self.kept[s]
                 if held:
-                    out[j] = float(np.quantile(np.concatenate(held), spec.q))
+                    out[j] = float(np.quantile(np.concatenate(held), spec.q or 0.0))
             return out
         raise AssertionError(func)
 
@@ -536,10 +564,7 @@ class AggregateState:
         if windows is not None:
             t = _times(_column(chunk, windows.on), windows) if windows.on != "timestamp" else \
                 np.where(stamps < 0, np.iinfo(np.int64).min, stamps)
-            if windows.time:
-                has_time = t != np.iinfo(np.int64).min
-            else:
-                has_time = ~np.isnan(t)
+            has_time = t != np.iinfo(np.int64).min if windows.time else ~np.isnan(t)
             missing = int(n - has_time.sum())
             if missing:
                 self.no_time += missing
@@ -579,7 +604,7 @@ class AggregateState:
 
         def key_of(c: int) -> tuple[Any, ...]:
             out: list[Any] = []
-            for _codes_, values in reversed(parts):
+            for _, values in reversed(parts):
                 c, r = divmod(c, len(values))
                 out.append(values[r])
             return tuple(reversed(out))
@@ -910,6 +935,8 @@ class LiveAggregate:
             df["closed"] = df["closed"].astype(bool)
             df["late"] = df["late"].astype("int64")
         if grid:
+            if "key" in df.columns:  # "key" is the grid's row id: the Kafka key is renamed
+                df = df.rename(columns={"key": MESSAGE_KEY})
             df.insert(0, "key", [self._row_id(r) for r in rows])
             if windows is not None and windows.time:
                 df.insert(1, "timestamp", df.pop("window_start"))
@@ -918,7 +945,8 @@ class LiveAggregate:
                 df.insert(1, "timestamp", pd.to_datetime(
                     pd.Series(stamps, dtype="int64").where(
                         pd.Series(stamps) != np.iinfo(np.int64).min), unit="ms", utc=True))
-        return df
+        out: pd.DataFrame = df
+        return out
 
     def _row_id(self, row: dict[str, Any]) -> str:
         key = " / ".join("∅" if row.get(b) is None else str(row.get(b)) for b in self.by) or "*"
@@ -1005,7 +1033,7 @@ class LiveAggregate:
             rows = closed if self._final else current
             if rows:
                 alert.feed(self._frame(rows))
-        alert.cancel = lambda: self._core.add_listener(listener, remove=True)  # type: ignore
+        alert.cancel = lambda: self._core.add_listener(listener, remove=True)
         self._core.add_listener(listener)
         return alert
 
@@ -1193,11 +1221,17 @@ class LiveAggregate:
         Pause and Stop."""
         return require_view("table")(self, rows=rows)
 
-    def plot(self, y: str | list[str] | None = None, **options: Any) -> Any:
-        """A live chart of the aggregations over the windows' starts, one line per key.
+    def plot(self, y: str | list[str] | None = None, *, current: bool = False,
+             **options: Any) -> Any:
+        """A live chart of the aggregations, one line per key (the first ``by`` column), over
+        the windows' starts (running aggregates: over the events' times).
+
+        A windowed aggregate draws its closed windows (each once, final values) unless
+        ``current=True``: then every update is a point, and the open window shows the lowest
+        and highest value it had so far.
 
         :param y: aggregation name(s) (default: the numeric ones)
-        :param options: passed to the live chart (e.g. ``last``)
+        :param options: passed to the live chart (``window="5min"``, ``buckets``...)
         """
         state = self._core.state
         if y is None:
@@ -1208,21 +1242,13 @@ class LiveAggregate:
             raise DiasporaUsageError(f"no aggregation named {', '.join(map(repr, unknown))}",
                                      hint=f"plot one of {', '.join(self.names)}")
         if self.windows is not None and not self.windows.time:
-            options.setdefault("x", "window_start")
-        factory = require_view("plot")
-        if not self.by:
-            return factory(self, y=ys, **options)
-        import inspect
-
-        try:
-            takes_by = "by" in inspect.signature(factory).parameters
-        except (TypeError, ValueError):
-            takes_by = False
-        if takes_by:  # the chart draws one series per key itself
-            return factory(self, y=ys, by=self.by[0] if len(self.by) == 1 else self.by,
-                           **options)
-        wide = _WideFeed(self, ys)  # one column per (aggregation, key) known now
-        return factory(wide, y=wide.columns, **options)
+            raise DiasporaUsageError("windows on a numeric field have no time axis to plot",
+                                     hint="agg.df holds the rows; plot them with pandas")
+        feed = self if (self.windows is None or self._final or current) else self.final()
+        by: str | bool = False
+        if self.by:
+            by = MESSAGE_KEY if self.by[0] == "key" else self.by[0]
+        return require_view("plot")(feed, y=ys, by=by, **options)
 
     def __repr__(self) -> str:
         what = self.windows.describe() if self.windows is not None else "running"
@@ -1235,8 +1261,8 @@ class LiveAggregate:
     def _repr_html_(self) -> str:
         import html
 
-        return (f"<div>{html.escape(repr(self))}</div>"
-                + self.df.tail(20).to_html(max_cols=30, show_dimensions=False))
+        table: str = self.df.tail(20).to_html(max_cols=30, show_dimensions=False)
+        return f"<div>{html.escape(repr(self))}</div>{table}"
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         factory = view_factory("display")
@@ -1250,36 +1276,6 @@ class LiveAggregate:
                                                                 exclude=exclude)
                 return bundle
         return {"text/plain": repr(self), "text/html": self._repr_html_()}
-
-
-class _WideFeed:
-    """An aggregate as a wide table for a chart that draws one line per column:
-    ``timestamp`` and a ``<name>[<key>]`` column per aggregation and key (the keys known when
-    the chart is made). Everything else is the aggregate's :class:`LiveFeed`."""
-
-    def __init__(self, agg: LiveAggregate, ys: list[str]) -> None:
-        self._agg = agg
-        self._ys = ys
-        keys = sorted({self._label(r) for r in agg._row_dicts()})
-        self.columns = [f"{y}[{k}]" for y in ys for k in keys] or list(ys)
-
-    def _label(self, row: dict[str, Any]) -> str:
-        return " / ".join(str(row.get(b)) for b in self._agg.by)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._agg, name)
-
-    def tail(self, n: int = 10) -> pd.DataFrame:
-        df = self._agg.tail(max(n, 1) * max(len(self.columns), 1))
-        if not len(df):
-            import pandas as pd
-
-            return pd.DataFrame(columns=["timestamp", *self.columns])
-        label = df[self._agg.by].astype(str).agg(" / ".join, axis=1)
-        wide = df.assign(_label=label).pivot_table(index="timestamp", columns="_label",
-                                                   values=self._ys, aggfunc="last")
-        wide.columns = [f"{y}[{k}]" for y, k in wide.columns]
-        return wide.reset_index().tail(n)
 
 
 def _sortable(key: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -1315,27 +1311,24 @@ class _TopicWriter:
     def _run(self) -> None:
         while True:
             df = self._queue.get()
-            if df is None:
-                return
             try:
+                if df is None:
+                    return
                 produce_rows(self.client, self.topic, df, key=self.key, engine=self.engine)
                 self.written += len(df)
             except Exception as exc:  # counted and shown; the aggregate goes on
                 self.errors += 1
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.debug("to_topic(%s) failed: %s", self.topic, exc)
+            finally:
+                self._queue.task_done()
 
     def flush(self, timeout: float = 30.0) -> _TopicWriter:
-        """Wait until every row queued so far is written."""
+        """Wait (at most ``timeout`` s) until every row queued so far is written."""
         deadline = time.monotonic() + timeout
         while self._queue.unfinished_tasks and time.monotonic() < deadline:
-            if self._queue.empty() and not self._busy():
-                break
             time.sleep(0.02)
         return self
-
-    def _busy(self) -> bool:
-        return self._queue.qsize() > 0
 
     def close(self, timeout: float = 10.0) -> None:
         """Stop writing after the rows queued so far."""

@@ -35,11 +35,7 @@ class Alert:
 
     def __init__(self, condition: str, callback: AlertCallback, *, by: Sequence[str] = (),
                  columns: Iterable[str] = (), raw: bool = False) -> None:
-        if not callable(callback):
-            from diaspora_notebook.errors import DiasporaUsageError
-
-            raise DiasporaUsageError(f"the callback must be callable, not {callback!r}",
-                                     hint='live.when("value.temp > 30", lambda row: ...)')
+        _check_callable(callback)
         self.condition = parse_filter(condition, columns=columns)
         self.callback = callback
         self.by = list(by)
@@ -80,3 +76,11 @@ class Alert:
 
     def __repr__(self) -> str:
         return f"<Alert {self.condition.text!r}: fired {self.fired}, {self.errors} errors>"
+
+
+def _check_callable(callback: Any) -> None:
+    if not callable(callback):
+        from diaspora_notebook.errors import DiasporaUsageError
+
+        raise DiasporaUsageError(f"the callback must be callable, not {callback!r}",
+                                 hint='live.when("value.temp > 30", lambda row: ...)')

@@ -55,7 +55,7 @@ def duration_ms(value: Any, what: str) -> int:
     if not math.isfinite(ms) or ms != round(ms):
         raise DiasporaUsageError(f"{what} {value!r} is not a whole number of milliseconds",
                                  hint="windows are counted in milliseconds")
-    return int(round(ms))
+    return round(ms)
 
 
 @dataclass(frozen=True)

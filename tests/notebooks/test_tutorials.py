@@ -33,7 +33,8 @@ from diaspora_notebook.login import ProgrammaticLoginFlowManager
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 EXPECTED = ["01-getting-started", "02-live-dataframes", "03-your-own-client",
-            "04-sharing-topics", "05-operations", "06-exploring-topics", "07-diaspora-v3"]
+            "04-sharing-topics", "05-operations", "06-exploring-topics", "07-diaspora-v3",
+            "08-live-analytics"]
 # tokens of the local identity provider: "AT." / "RT." + token_urlsafe(32)
 TOKEN_SHAPE = re.compile(r"\b(?:AT|RT)\.[A-Za-z0-9_-]{40,}")
 

@@ -40,7 +40,8 @@ def test_the_bqplot_chart_draws_a_line_per_key_over_the_window(live):
         assert sorted(chart.lines) == [f"sensor-{k}" for k in range(4)]
         for k in range(4):
             line = chart.lines[f"sensor-{k}"]
-            assert line.labels == [f"sensor-{k}"] and line.display_legend
+            assert line.labels == [f"sensor-{k}"]
+            assert f"\u2014 sensor-{k}</span>" in chart.legend.value
             assert len(line.y) <= 2 * 101 + 1
             assert ((line.y >= 10 * k) & (line.y < 10 * k + 1)).all()  # no zigzag
         assert len(chart.figure.marks) == 4

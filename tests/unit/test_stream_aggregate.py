@@ -287,7 +287,7 @@ def test_live_window_final_current_alert_and_to_topic() -> None:
         produce(topics, events)
         agg.wait(len(events), timeout=10)
         windows = Windows.make("1s", grace="500ms")
-        want, closed, late = oracle(events, windows)
+        want, closed, _late = oracle(events, windows)
         assert_same(got_frame(agg._core.state), want, ["k", "s"])
         final = agg.final().df
         starts = [round(ts.timestamp() * 1000) // 1000 for ts in final["window_start"]]
@@ -363,5 +363,46 @@ def test_aggregate_replays_held_rows_and_feeds_views() -> None:
         assert agg.mode == "latest_by_key" and agg.running
         agg.stop()
         assert not agg.running
+    finally:
+        live.stop()
+
+
+def test_the_live_grid_and_chart_show_an_aggregate(dummy_comm: object) -> None:
+    """The grid (unchanged but for its sort on the columns a table has) and the chart read an
+    aggregate through the LiveFeed contract: one grid row per key and window, replaced on
+    update; one line per key."""
+    pytest.importorskip("perspective")
+    from diaspora_notebook.notebook.widgets.grid import LiveGrid
+
+    topics = MemoryTopics()
+    topics.create("t", 1)
+    live = make_live(topics)
+    try:
+        agg = live.window("1s", by="s").agg(mean=("v", "mean"), n="size")
+        grid = LiveGrid(agg)  # type: ignore[arg-type]
+        produce(topics, [(0, "a", 1.0), (10, "b", 2.0)])
+        agg.wait(2, timeout=10)
+        grid.refresh()
+        produce(topics, [(20, "a", 3.0), (1_500, "a", 5.0)])
+        agg.wait(4, timeout=10)
+        grid.refresh()
+        view = grid.widget.table.view()
+        try:
+            rows = view.to_columns()
+        finally:
+            view.delete()
+        got = sorted(zip(rows["s"], rows["mean"], rows["n"], strict=True))
+        assert got == [("a", 2.0, 2), ("a", 5.0, 1), ("b", 2.0, 1)]
+        assert grid.columns[:2] == ["timestamp", "key"]
+        grid.close()
+        pytest.importorskip("bqplot")
+        from diaspora_notebook.notebook.widgets.chart import LiveChart
+
+        chart = LiveChart(agg.final(), y=["mean"], by="s", autorefresh=False)
+        produce(topics, [(3_000, "b", 7.0)])  # closes [0, 1s) and [1s, 2s)
+        agg.wait(5, timeout=10)
+        chart.refresh()
+        assert sorted(chart.lines) == ["a", "b"]
+        chart.close()
     finally:
         live.stop()

@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     from diaspora_notebook.stream.views import LiveFeed
 
 PALETTE = COLORS
+#: most redraws of a chart per second: a chart redraws its axes and every line, and a person
+#: watching a trend needs no more (the live table keeps the stream's own rate)
+PLOT_HZ = 4.0
 
 
 def _bqplot() -> Any:
@@ -48,6 +51,15 @@ def tick_format(window: float) -> str:
     if window <= 10:
         return "%H:%M:%S.%L"
     return "%H:%M" if window >= 2 * 3600 else "%H:%M:%S"
+
+
+def legend_html(entries: Sequence[tuple[str, str]]) -> str:
+    """The lines' names in their colors, on one wrapping line."""
+    import html
+
+    return "".join(f'<span style="color:{color};font-weight:bold;margin-right:1.5em;'
+                   f'white-space:nowrap">\u2014 {html.escape(name)}</span>'
+                   for name, color in entries)
 
 
 class LiveChart(Companion):
@@ -84,7 +96,7 @@ class LiveChart(Companion):
         self.y_scale = bq.LinearScale()
         self.lines: dict[str, Any] = {}
         self.x_axis = bq.Axis(scale=self.x_scale, grid_lines="solid", grid_color="#eee",
-                              label="event time" if time_axis else self.x,
+                              label="event time" if time_axis else self.x, num_ticks=6,
                               **({"tick_format": tick_format(self.data.window)}
                                  if time_axis else {}))
         axes = [self.x_axis,
@@ -95,11 +107,13 @@ class LiveChart(Companion):
                                 interaction=bq.interacts.PanZoom(scales={"y": [self.y_scale]}),
                                 layout=w.Layout(width="100%", height="320px"),
                                 fig_margin={"top": 20, "bottom": 45, "left": 65, "right": 20})
+        self.legend = w.HTML()  # above the figure: bqplot's own legend hides lines under it
         self.note = w.HTML()
         self.counters = w.HTML()
-        self.widget = w.VBox([self.figure, self.note, self.counters])
+        self.widget = w.VBox([self.legend, self.figure, self.note, self.counters])
         self.refresh()
-        self.refresher = Refresher(live, self.refresh, live.refresh_hz) if autorefresh else None
+        self.refresher = Refresher(live, self.refresh, min(live.refresh_hz, PLOT_HZ)) \
+            if autorefresh else None
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
@@ -113,7 +127,7 @@ class LiveChart(Companion):
                             y=np.array([], dtype=float),
                             scales={"x": self.x_scale, "y": self.y_scale}, labels=[name],
                             colors=[PALETTE[len(self.lines) % len(PALETTE)]],
-                            display_legend=True, stroke_width=1.5,
+                            display_legend=False, stroke_width=1.5,
                             tooltip=bq.Tooltip(fields=["name"]))
             self.lines[name] = line
         return line
@@ -147,6 +161,8 @@ class LiveChart(Companion):
                     line.x, line.y = line.x[:0], line.y[:0]
             if len(self.lines) != known:
                 self.figure.marks = list(self.lines.values())
+                self.legend.value = legend_html(
+                    [(name, line.colors[0]) for name, line in self.lines.items()])
             span = self.data.span()
             if self.data.time_axis and span is not None:
                 self.x_scale.min = np.datetime64(span[0], "ms").astype(object)
@@ -167,8 +183,8 @@ class LiveChart(Companion):
     def close(self) -> None:
         if self.refresher is not None:
             self.refresher.close()
-        for widget in (*self.lines.values(), self.figure, self.note, self.counters,
-                       self.widget):
+        for widget in (*self.lines.values(), self.figure, self.legend, self.note,
+                       self.counters, self.widget):
             widget.close()
 
 

@@ -136,7 +136,7 @@ class Explorer(Companion):
         self._retired: list[Any] = []
         self.table_slot = w.Box([self.table], layout=w.Layout(flex="1 1 auto", min_width="0",
                                                               overflow="visible"))
-        self.row = w.Select(description="", options=[], rows=14,
+        self.row = w.Select(description="", options=[], rows=6,
                             layout=w.Layout(width="100%"))
         self.detail = w.HTML()
         self.export_what = w.Dropdown(options=[("this page", "page"),
@@ -398,9 +398,9 @@ class Explorer(Companion):
 def _detail_html(state: ExplorerSnapshot) -> str:
     d = state.detail
     assert d is not None
-    when = d.timestamp.isoformat() if isinstance(d.timestamp, dt.datetime) else d.timestamp
+    stamp = f"{when(d.timestamp)} UTC" if isinstance(d.timestamp, dt.datetime) else d.timestamp
     pre = '<pre style="max-height:20em;overflow:auto;margin:0">'
-    rows = [("partition / offset", f"{d.partition} / {d.offset}"), ("time", when),
+    rows = [("partition / offset", f"{d.partition} / {d.offset}"), ("time", stamp),
             ("key", d.key), ("headers", ", ".join(f"{k}={v}" for k, v in d.headers.items()))]
     parts = [kv_table(rows)]
     if d.json is not None:

@@ -27,7 +27,7 @@ def describe(progress: dict[str, Any]) -> str:
     return text
 
 
-class ReplayProgress(widgets.VBox):  # type: ignore[misc]
+class ReplayProgress(widgets.VBox):
     """Shows a :class:`~diaspora_notebook.kafka.replay.Replay` (``.replay``) as it runs."""
 
     def __init__(self, replay: Any, *, refresh: float = REFRESH_S) -> None:

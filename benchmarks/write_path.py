@@ -39,8 +39,6 @@ sys.path.insert(0, str(HERE))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import psutil  # noqa: E402
-from live_ingest import drop_topics, new_topic  # noqa: E402
-from read_path import ensure_bench_venv  # noqa: E402
 
 from diaspora_notebook.fabric.fabric import Fabric  # noqa: E402
 from diaspora_notebook.kafka.confluent import to_librdkafka  # noqa: E402
@@ -61,6 +59,18 @@ class AdminClient:
 
     def kafka_config(self) -> dict[str, Any]:
         return dict(self.kp)
+
+
+def new_topic(fabric: Fabric, prefix: str) -> str:
+    from live_ingest import new_topic as make
+
+    return make(fabric, prefix)
+
+
+def drop_topics(fabric: Fabric, *names: str) -> None:
+    from live_ingest import drop_topics as drop
+
+    drop(fabric, *names)
 
 
 def small_frame(n: int) -> pd.DataFrame:
@@ -235,10 +245,31 @@ def throughput(fabric: Fabric, admin: AdminClient, rd: dict[str, Any], shape: st
     return out
 
 
+def bare_lateness(rate: int, seconds: float) -> dict[str, float]:
+    """How late a loop that only sleeps until each row's time is: the scheduler's share."""
+    due = np.arange(int(rate * seconds)) / rate
+    lags, pos, t0 = [], 0, time.monotonic()
+    while pos < len(due):
+        now = time.monotonic() - t0
+        j = int(np.searchsorted(due, now, side="right"))
+        if j <= pos:
+            time.sleep(min(max(due[pos] - now, 0.0), 0.05))
+            continue
+        lags.append(time.monotonic() - t0 - due[pos:j])
+        pos = j
+    ms = np.concatenate(lags) * 1000
+    return {"p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99)),
+            "max": float(ms.max())}
+
+
 def replay_part(fabric: Fabric, admin: AdminClient, rate: int, seconds: float,
                 max_n: int) -> dict[str, Any]:
     from diaspora_notebook import topics
 
+    base = bare_lateness(rate, min(seconds, 10.0))
+    print(f"[replay] the machine's own: a bare paced loop (sleep until due, nothing else) at "
+          f"{rate:,}/s is late by p50 {base['p50']:.2f} ms, p99 {base['p99']:.2f} ms, max "
+          f"{base['max']:.1f} ms", flush=True)
     n = int(rate * seconds)
     frame = small_frame(n)
     start = pd.Timestamp("2026-01-01", tz="UTC")
@@ -263,7 +294,7 @@ def replay_part(fabric: Fabric, admin: AdminClient, rate: int, seconds: float,
     print(f"[replay] speed='max' {replay_rate:,.0f}/s vs produce {produce_rate:,.0f}/s = "
           f"{replay_rate / produce_rate:.2f} (goal >= 0.8)", flush=True)
     drop_topics(fabric, target, t_max, t_prod)
-    return {"rate": rate, "seconds": seconds, "lateness_ms": late,
+    return {"rate": rate, "seconds": seconds, "lateness_ms": late, "bare_loop_ms": base,
             "max_events_per_s": replay_rate, "produce_events_per_s": produce_rate,
             "max_vs_produce": replay_rate / produce_rate}
 
@@ -274,7 +305,8 @@ def large_child(home: str, path: str, topic: str) -> None:
 
     fabric = Fabric.at(home)
     admin = AdminClient(fabric)
-    peak = [psutil.Process().memory_info().rss]
+    start = psutil.Process().memory_info().rss
+    peak = [start]
     import threading
 
     stop = threading.Event()
@@ -289,7 +321,8 @@ def large_child(home: str, path: str, topic: str) -> None:
     done = topics.produce(topic, path, client=admin, progress=False)  # type: ignore[arg-type]
     dt = time.perf_counter() - t0
     stop.set()
-    print(json.dumps({"rows": done.count, "seconds": dt, "peak_rss_mb": peak[0] / MB}))
+    print(json.dumps({"rows": done.count, "seconds": dt, "peak_rss_mb": peak[0] / MB,
+                      "start_rss_mb": start / MB}))
 
 
 def large_part(fabric: Fabric, home: str, rows: int) -> dict[str, Any]:
@@ -315,7 +348,7 @@ def large_part(fabric: Fabric, home: str, rows: int) -> dict[str, Any]:
     got = json.loads([ln for ln in out.stdout.splitlines() if ln.startswith("{")][-1])
     print(f"[large] {got['rows']:,} rows from Parquet in {got['seconds']:.0f} s "
           f"({got['rows'] / got['seconds']:,.0f}/s), peak RSS {got['peak_rss_mb']:.0f} MB "
-          f"(goal <= 300 MB)", flush=True)
+          f"(goal <= 300 MB; {got['start_rss_mb']:.0f} MB before producing)", flush=True)
     return got
 
 
@@ -347,7 +380,11 @@ def main(argv: list[str] | None = None) -> int:
     admin = AdminClient(fabric)
     rd = to_librdkafka(admin.kp)
     parts = set(args.parts.split(","))
-    python = None if args.no_peers or "throughput" not in parts else ensure_bench_venv()
+    python = None
+    if not args.no_peers and "throughput" in parts:
+        from read_path import ensure_bench_venv  # the peers' venv (quixstreams)
+
+        python = ensure_bench_venv()
     results: dict[str, Any] = {"cpus": os.cpu_count(), "load_avg_start": list(os.getloadavg())}
     if "throughput" in parts:
         results["small"] = throughput(fabric, admin, rd, "small", args.n, args.kp_n, python)

@@ -116,8 +116,11 @@ def template(names: Sequence[str], nested: bool) -> _Node:
     return root
 
 
-def column_json(column: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """A column as JSON text (``pa.string``), one value per row, null where the value is."""
+def column_json(column: pa.Array | pa.ChunkedArray, quote: bool = True) -> pa.Array:
+    """A column as JSON text (``pa.string``), one value per row, null where the value is.
+
+    :param quote: put strings in quotes (else the caller does, for a column without nulls)
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -135,16 +138,23 @@ def column_json(column: pa.Array | pa.ChunkedArray) -> pa.Array:
         finite = pc.is_finite(arr)
         text = pc.cast(arr, pa.string())
         whole = pc.invert(pc.match_substring_regex(text, "[.eEn]"))
-        text = pc.if_else(whole, pc.binary_join_element_wise(text, ".0", ""), text)
+        if pc.any(whole).as_py():  # 20.0 is written "20": keep its ".0" (a float on read)
+            text = pc.if_else(whole, pc.binary_join_element_wise(text, ".0", ""), text)
+        if pc.all(finite).as_py():
+            return text
         return pc.if_else(finite, text, pa.scalar(None, pa.string()))
     if pa.types.is_boolean(kind):
         return pc.if_else(arr, "true", "false").cast(pa.string())
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         arr = arr.cast(pa.string())
-        if pc.any(pc.match_substring_regex(arr, "[\\x00-\\x1f]")).as_py():
-            return _by_value(arr)
-        escaped = pc.replace_substring(pc.replace_substring(arr, "\\", "\\\\"), '"', '\\"')
-        return pc.binary_join_element_wise('"', escaped, '"', "")
+        if pc.any(pc.match_substring_regex(arr, '["\\\\\\x00-\\x1f]')).as_py():
+            if pc.any(pc.match_substring_regex(arr, "[\\x00-\\x1f]")).as_py():
+                text = _by_value(arr)  # quoted: the template's quotes go around the inside
+                return text if quote else pc.utf8_slice_codeunits(text, 1, -1)
+            arr = pc.replace_substring(pc.replace_substring(arr, "\\", "\\\\"), '"', '\\"')
+        if not quote:  # the template quotes it (no nulls: no unquoted "null" to write)
+            return arr
+        return pc.binary_join_element_wise('"', arr, '"', "")
     return _by_value(arr)
 
 
@@ -169,11 +179,20 @@ def encode_table(table: pa.Table | pa.RecordBatch, *, nested: bool = True,
     n = table.num_rows
     if not names:
         return pa.array(["{}"] * n, pa.string())
-    texts = [column_json(table.column(i)) for i in range(len(names))]
-    return _object(template(names, nested), texts, n, drop_nulls)
+    bare = [] if drop_nulls else [i for i in range(len(names))
+                                  if _is_text(table.column(i)) and table.column(i).null_count == 0]
+    texts = [column_json(table.column(i), quote=i not in bare) for i in range(len(names))]
+    return _object(template(names, nested), texts, n, drop_nulls, set(bare))
 
 
-def _object(node: _Node, texts: list[pa.Array], n: int, drop_nulls: bool) -> pa.Array:
+def _is_text(col: Any) -> bool:
+    import pyarrow as pa
+
+    return bool(pa.types.is_string(col.type) or pa.types.is_large_string(col.type))
+
+
+def _object(node: _Node, texts: list[pa.Array], n: int, drop_nulls: bool,
+            bare: set[int] = frozenset()) -> pa.Array:  # type: ignore[assignment]
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -181,20 +200,29 @@ def _object(node: _Node, texts: list[pa.Array], n: int, drop_nulls: bool) -> pa.
     parts: list[Any] = []
     first = True
     for name, leaf in node.fields.items():
-        value = texts[leaf] if isinstance(leaf, int) else _object(leaf, texts, n, drop_nulls)
+        value = texts[leaf] if isinstance(leaf, int) else _object(leaf, texts, n, drop_nulls,
+                                                                  bare)
         label = ("" if (first and not drop_nulls) else ",") + _key_text(name) + ":"
         first = False
         if drop_nulls:
             parts.append(pc.fill_null(pc.binary_join_element_wise(label, value, ""), ""))
+        elif isinstance(leaf, int) and leaf in bare:  # text without nulls: quoted here
+            parts.extend([label + '"', value, '"'])
         else:
-            parts.extend([label, pc.fill_null(value, "null")])
+            parts.extend([label, pc.fill_null(value, "null") if value.null_count else value])
     if drop_nulls:
         body = pc.binary_join_element_wise(*parts, "") if len(parts) > 1 else parts[0]
         empty = pc.equal(body, "")
         body = pc.utf8_slice_codeunits(body, 1)
         out = pc.binary_join_element_wise("{", body, "}", "")
         return pc.if_else(empty, null, out) if node is not None else out
-    joined = pc.binary_join_element_wise("{", *parts, "}", "")
+    merged: list[Any] = ["{"]
+    for part in [*parts, "}"]:  # neighbouring literals as one argument
+        if isinstance(part, str) and isinstance(merged[-1], str):
+            merged[-1] += part
+        else:
+            merged.append(part)
+    joined = pc.binary_join_element_wise(*merged, "")
     if isinstance(joined, pa.ChunkedArray):
         joined = joined.combine_chunks()
     return joined

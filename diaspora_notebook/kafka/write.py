@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 #: rows per batch encoded and sent at a time (bounded memory for any input size)
-BATCH_ROWS = 50_000
+BATCH_ROWS = 25_000
 #: up to this many rows, each row's (partition, offset) is kept in the ``Produced``
 EXACT_ROWS = 100_000
 #: librdkafka producer settings (the user's ``config`` wins)
@@ -50,8 +50,8 @@ CONFLUENT_PRODUCER = {
     "linger.ms": 20,
     "batch.size": 1_000_000,
     "batch.num.messages": 100_000,
-    "queue.buffering.max.messages": 500_000,
-    "queue.buffering.max.kbytes": 65_536,
+    "queue.buffering.max.messages": 100_000,
+    "queue.buffering.max.kbytes": 16_384,
     "partitioner": "murmur2_random",
     "compression.type": "none",
 }
@@ -793,8 +793,8 @@ class ConfluentWriter(Writer):
                             kwargs["partition"] = parts[i]
                         produce(topic, values[i], **kwargs)
                     i = n
-            except BufferError:
-                poll(0.05)
+            except BufferError:  # librdkafka's queue is full: let it drain a little
+                poll(0.005)
             except Exception as exc:  # this row cannot be sent at all (e.g. too large)
                 counter[0] -= 1
                 if exact:
@@ -816,13 +816,13 @@ class ConfluentWriter(Writer):
             self._failed.extend(_match(batch))
         self._inflight = keep
         # fast mode: failures matched to the batches still held; a batch is let go once the
-        # rows sent after it that are done exceed two batches (librdkafka completes a
+        # rows sent after it that are done exceed a batch (librdkafka completes a
         # partition's rows in order, and partitions at about the same pace)
         late, self._late = self._late, []
         for err, msg in late:
             self._failed.append(self._find(err, msg))
         done = self._sent - len(self.producer)
-        slack = 2 * BATCH_ROWS
+        slack = BATCH_ROWS
         self._recent = [] if everything or not len(self.producer) else [
             (b, end) for b, end in self._recent if end + slack > done]
 

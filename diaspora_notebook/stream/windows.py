@@ -155,9 +155,10 @@ class Windows:
         def show(v: float) -> str:
             if not self.time:
                 return f"{v:g}"
-            import pandas as pd
-
-            return str(pd.Timedelta(milliseconds=v)).replace("0 days ", "")
+            for unit, ms in (("h", 3_600_000), ("min", 60_000), ("s", 1_000)):
+                if v >= ms and v % ms == 0:
+                    return f"{v // ms:g}{unit}"
+            return f"{v:g}ms"
         kind = "tumbling" if self.tumbling else f"hopping every {show(self.every)}"
         grace = f", grace {show(self.grace)}" if self.grace else ""
         return f"{kind} windows of {show(self.size)} on {self.on}{grace}"

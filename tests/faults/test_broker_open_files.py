@@ -26,7 +26,7 @@ from .helpers import own_fabric, topic_records, wait_until
 
 LOW_LIMIT = 1536
 ACKED = 200
-MAX_TOPICS = 80           # 2,560 partitions at most: far more than LOW_LIMIT holds
+MAX_TOPICS = 60           # 1,920 partitions at most: more than LOW_LIMIT holds
 MAX_SECONDS = 240.0
 
 
@@ -57,10 +57,16 @@ def test_a_broker_killed_by_its_open_file_limit_comes_back_with_up(tmp_path, mon
                 time.sleep(0.5)
             created += 1
         admin.close()
-        wait_until(lambda: not node.process.is_running(), MAX_SECONDS,
-                   f"the broker to die of {created} topics of 32 partitions at {LOW_LIMIT} files")
-        log = node.server_log.read_text(errors="replace")
-        assert "Too many open files" in log, log[-3000:]
+        wait_until(lambda: "Too many open files" in node.server_log.read_text(errors="replace"),
+                   MAX_SECONDS, f"the broker to run out of files ({created} topics of 32 "
+                   f"partitions at {LOW_LIMIT} files)")
+        # Kafka either exits ("Shutdown broker because all log dirs ... have failed") or logs
+        # a metadata publishing fault and limps on without its new partitions; a broker still
+        # running after a minute is stopped, as `diaspora-fabric down` would
+        try:
+            wait_until(lambda: not node.process.is_running(), 60, "the broker to exit")
+        except AssertionError:
+            fabric.cluster().kill(1)
         print(f"\nthe broker died after {created} topics of 32 partitions "
               f"({time.monotonic() - started:.0f} s)")
 

@@ -64,7 +64,15 @@ def test_the_live_plot_shows_a_stream_and_leaves_a_chart(lab, lab_browser, lab_p
         clock = [t for t in ticks if re.fullmatch(r"\d\d:\d\d:\d\d", t)]
         assert len(clock) >= 3, ticks  # clock times, not d3's ".780 .800"
         assert not [t for t in ticks if re.fullmatch(r"\.\d+", t)], ticks
-        screenshot(lab_page, "live-plot", ".jp-NotebookPanel:not(.lm-mod-hidden) .bqplot")
+        for attempt in range(3):  # the figure may be laid out again while it is pictured
+            try:
+                screenshot(lab_page, "live-plot",
+                           ".jp-NotebookPanel:not(.lm-mod-hidden) .diaspora-live:has(.bqplot)")
+                break
+            except Exception:
+                if attempt == 2:
+                    raise
+                time.sleep(1)
         lab_page.run_cell_code("stop_feed.set()\nlive.stop()")
         wait_until(lambda: lab_page.page.evaluate(
             "() => document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) "

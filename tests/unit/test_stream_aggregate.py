@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from diaspora_notebook.errors import DiasporaUsageError
 from diaspora_notebook.kafka.memory import MemoryTopics
 from diaspora_notebook.stream import LiveDataFrame
-from diaspora_notebook.stream.aggregate import AggregateError, AggregateState, AggSpec
+from diaspora_notebook.stream.aggstate import AggregateError, AggregateState, AggSpec
 from diaspora_notebook.stream.frame import LiveFrame
 from diaspora_notebook.stream.windows import Windows
 

@@ -106,7 +106,7 @@ class LiveChart(Companion):
                                 animation_duration=0,
                                 interaction=bq.interacts.PanZoom(scales={"y": [self.y_scale]}),
                                 layout=w.Layout(width="100%", height="320px"),
-                                fig_margin={"top": 20, "bottom": 45, "left": 65, "right": 20})
+                                fig_margin={"top": 20, "bottom": 45, "left": 65, "right": 45})
         self.legend = w.HTML()  # above the figure: bqplot's own legend hides lines under it
         self.note = w.HTML()
         self.counters = w.HTML()

@@ -14,7 +14,8 @@ orjson and take part in the template as text; nothing is dropped.
 
 Values: integers and floats as JSON numbers (a whole float keeps its ``.0`` so it reads back as
 a float; NaN and infinities become ``null``), booleans, strings, ``null`` for missing values
-(``drop_nulls=True`` leaves the field out instead), timestamps as ISO 8601 text.
+(``drop_nulls=True`` leaves the field out instead), timestamps as ISO 8601 text (UTC ones
+with ``+00:00``; fractions of a second as the column's unit has them).
 """
 
 from __future__ import annotations
@@ -145,6 +146,14 @@ def column_json(column: pa.Array | pa.ChunkedArray, quote: bool = True) -> pa.Ar
         return pc.if_else(finite, text, pa.scalar(None, pa.string()))
     if pa.types.is_boolean(kind):
         return pc.if_else(arr, "true", "false").cast(pa.string())
+    if pa.types.is_timestamp(kind):  # ISO 8601, fractions as the unit has them
+        if kind.tz is not None:
+            text = pc.strftime(arr.cast(pa.timestamp(kind.unit, "UTC")),
+                               format="%Y-%m-%dT%H:%M:%S")
+            text = pc.binary_join_element_wise(text, "+00:00", "")
+        else:
+            text = pc.strftime(arr, format="%Y-%m-%dT%H:%M:%S")
+        return pc.binary_join_element_wise('"', text.cast(pa.string()), '"', "")
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         arr = arr.cast(pa.string())
         if pc.any(pc.match_substring_regex(arr, '["\\\\\\x00-\\x1f]')).as_py():

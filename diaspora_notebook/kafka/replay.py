@@ -25,6 +25,7 @@ import numpy as np
 from diaspora_notebook.errors import DiasporaError, DiasporaUsageError
 from diaspora_notebook.kafka.write import (
     FILE_SUFFIXES,
+    HIDDEN_PREFIX,
     Options,
     ProduceError,
     Records,
@@ -43,6 +44,7 @@ from diaspora_notebook.kafka.write import (
 #: point); ``speed="max"`` keeps the bulk settings of ``produce``
 PACED_PRODUCER = {"confluent": {"linger.ms": 1}, "kafka-python": {"linger_ms": 1}}
 _LAG_KEEP = 1_000_000  # lateness samples kept for the percentiles
+EVENT_MS = HIDDEN_PREFIX + "event_ms"
 
 
 def _read_meta(names: Sequence[str]) -> dict[str, Any]:
@@ -90,8 +92,8 @@ def frame_batches(frame: Any, timestamp: str | None, opts: Options,
     order = np.argsort(_order_key(ms, frame["partition"].to_numpy() if has_parts else None),
                        kind="stable")
     frame = frame.iloc[order].reset_index(drop=True)
-    frame[ts_col] = ms[order]
-    _pace_by(opts, ts_col)
+    frame[EVENT_MS] = ms[order]  # the payload keeps its own column as it was
+    _pace_by(opts, EVENT_MS)
 
     def gen() -> Iterator[Records]:
         for start in range(0, len(frame), batch_rows):

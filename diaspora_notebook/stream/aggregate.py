@@ -27,12 +27,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import queue
-import re
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -108,7 +105,7 @@ class Plan:
         self.by = by_list
         self.windows = windows
 
-    def agg(self, *, max_groups: int = 1_000_000, max_values: int = 10_000_000,
+    def agg(self, *, max_groups: int = 200_000, max_values: int = 10_000_000,
             keep: int = 10_000, **named: Any) -> LiveAggregate:
         """Named aggregations, pandas style: ``mean=("reading.temp", "mean")``.
 
@@ -145,6 +142,7 @@ class _Core:
         self.error: str | None = None
         self.stopped = False
         self.missed = 0  # events the stream had dropped before the aggregate started
+        self.done_events = 0  # events aggregated whose callbacks have run
         self.listeners: list[Callable[[list[dict[str, Any]], list[dict[str, Any]]], None]] = []
         self.callback_errors = 0
         self.last_callback_error: str | None = None
@@ -166,17 +164,32 @@ class _Core:
                 # the updated rows before their windows close (closing frees the slots)
                 updated = self.state.rows(np.array(slots, np.int64)) if self.listeners else []
                 closed = self.state.close_due()
-            except AggregateError as exc:
-                self.error = f"{exc}" + (f" ({exc.hint})" if getattr(exc, "hint", None) else "")
+            except Exception as exc:  # never aggregate on past a batch it could not take
+                self.error = (f"{exc}" if isinstance(exc, AggregateError)
+                              else f"{type(exc).__name__}: {exc}")
+                hint = getattr(exc, "hint", None)
+                if hint:
+                    self.error += f" ({hint})"
                 self.version += 1
                 self.changed.notify_all()
                 return
             late_rows = [dict(self.state.closed[i]) for i in changed_closed
                          if i in self.state.closed]
             self.version += 1
-            self.changed.notify_all()
             listeners = list(self.listeners)
-        if listeners and (updated or closed or late_rows):
+            if not listeners:
+                self.done_events = self.state.events
+            self.changed.notify_all()
+        if listeners:
+            self._tell(listeners, updated, closed, late_rows)
+            with self.lock:  # wait() returns once the callbacks saw the batch
+                self.done_events = self.state.events
+                self.changed.notify_all()
+
+    def _tell(self, listeners: list[Callable[[list[dict[str, Any]], list[dict[str, Any]]], None]],
+              updated: list[dict[str, Any]], closed: list[dict[str, Any]],
+              late_rows: list[dict[str, Any]]) -> None:
+        if updated or closed or late_rows:
             current = updated + late_rows
             if closed:  # rows that closed in this batch show as closed
                 closing = {(r["window_start"], tuple(r.get(b) for b in self.state.by))
@@ -442,7 +455,7 @@ class LiveAggregate:
             while True:
                 if core.error is not None:
                     raise AggregateError(f"the aggregate stopped: {core.error}")
-                done = core.state.events + (core.missed if n is None else 0)
+                done = core.done_events + (core.missed if n is None else 0)
                 if done >= target:
                     return self
                 left = deadline - time.monotonic()

@@ -401,7 +401,7 @@ class AggregateState:
     """
 
     def __init__(self, by: Sequence[str], specs: Sequence[AggSpec], windows: Windows | None,
-                 *, max_groups: int = 1_000_000, max_values: int = 10_000_000,
+                 *, max_groups: int = 200_000, max_values: int = 10_000_000,
                  keep: int = 10_000) -> None:
         self.by = list(by)
         self.specs = list(specs)

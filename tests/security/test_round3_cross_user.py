@@ -189,7 +189,7 @@ def test_consumer_offsets_and_the_owners_groups_are_refused(victim, attacker) ->
     finally:
         consumer.close()
     # the owner's group offset is where the owner left it
-    (answer,) = admin_of(owner).list_consumer_group_offsets(
-        [ConsumerGroupTopicPartitions(group)]).values()
+    own = admin_of(owner)  # held: a collected AdminClient never resolves its futures
+    (answer,) = own.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)]).values()
     offsets = answer.result(timeout=60).topic_partitions
     assert [(tp.topic, tp.offset) for tp in offsets] == [(topic, 2)]

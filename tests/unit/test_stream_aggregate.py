@@ -406,3 +406,30 @@ def test_the_live_grid_and_chart_show_an_aggregate(dummy_comm: object) -> None:
         chart.close()
     finally:
         live.stop()
+
+
+def test_updates_every_batch_and_a_key_explosion_stops_only_the_aggregate() -> None:
+    topics = MemoryTopics()
+    topics.create("t", 1)
+    topics.create("out", 1)
+    live = make_live(topics)
+    try:
+        running = live.groupby("s").agg(n="size", total=("v", "sum"))
+        updates: list[pd.DataFrame] = []
+        running.on_update(updates.append)
+        writer = running.to_topic("out", updates=True)
+        tiny = live.groupby("v").agg(max_groups=3, n="size")
+        produce(topics, [(0, "a", 1.0), (1, "b", 2.0), (2, "a", 3.0), (3, "c", 4.0)])
+        running.wait(4, timeout=10)
+        assert running.df.set_index("s")["total"].to_dict() == {"a": 4.0, "b": 2.0, "c": 4.0}
+        assert sum(len(u) for u in updates) >= 3  # each batch's changed rows
+        writer.flush(10)
+        assert writer.errors == 0 and writer.written >= 3, writer.last_error
+        with pytest.raises(AggregateError, match="max_groups=3"):
+            tiny.wait(4, timeout=10)
+        assert tiny.state == "failed" and "max_groups=3" in (tiny.stats.error or "")
+        assert live.running and running.running  # the stream and the other aggregate go on
+        with pytest.raises(DiasporaUsageError, match="never close"):
+            running.to_topic("out")
+    finally:
+        live.stop()

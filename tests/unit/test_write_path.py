@@ -85,7 +85,7 @@ def test_timestamps_numbers_and_odd_values_encode():
     table = pa.table({"when": pa.array([T0], pa.timestamp("ms", tz="UTC")),
                       "big": [2**62], "inf": [float("inf")], "neg": [-0.5]})
     doc = json.loads(payloads(table)[0])
-    assert doc == {"when": "2026-01-01T00:00:00+00:00", "big": 2**62, "inf": None,
+    assert doc == {"when": "2026-01-01T00:00:00.000+00:00", "big": 2**62, "inf": None,
                    "neg": -0.5}
 
 
@@ -246,7 +246,10 @@ def test_replay_from_a_topic_and_a_frame_with_pause_stop_and_loop(store, client)
     looping.stop()
     looping.wait(5)
     assert looping.progress["state"] == "stopped" and looping.passes >= 2
-    assert set(everything(client, "v").frame["value.v"]) == {1, 2}
+    looped = everything(client, "v").frame
+    assert set(looped["value.v"]) == {1, 2}
+    assert set(looped["value.at"]) == {"2026-01-01T00:00:00.000+00:00",
+                                       "2026-01-01T00:00:00.010+00:00"}  # its own column kept
     with pytest.raises(DiasporaUsageError, match="speed"):
         topics.replay(frame, "v", speed=0, engine="memory", client=client)
 

@@ -24,6 +24,7 @@ import numpy as np
 
 from diaspora_notebook.errors import DiasporaError, DiasporaUsageError
 from diaspora_notebook.kafka.write import (
+    BATCH_ROWS,
     FILE_SUFFIXES,
     HIDDEN_PREFIX,
     Options,
@@ -220,7 +221,7 @@ class Replay:
                  start: Any = None, stop: Any = None, loop: bool = False,
                  keep_timestamps: bool = False, timestamp: str | None = None,
                  engine: str = "confluent", timeout: float = 60.0,
-                 config: dict[str, Any] | None = None, batch_rows: int = 10_000) -> None:
+                 config: dict[str, Any] | None = None, batch_rows: int | None = None) -> None:
         if speed != "max" and (isinstance(speed, bool) or not isinstance(speed, (int, float))
                                or not speed > 0):
             raise DiasporaUsageError(f"speed must be a positive number or 'max', not {speed!r}",
@@ -236,7 +237,9 @@ class Replay:
         self.engine = engine
         self.timeout = timeout
         self.config = dict(config or {})
-        self.batch_rows = batch_rows
+        # paced: small batches, so that encoding the next one (in a thread, partly holding the
+        # GIL) never delays a row that is due for long; "max": the bulk size of produce
+        self.batch_rows = batch_rows or (BATCH_ROWS if speed == "max" else 2_000)
         self.total: int | None = None
         self.sent = 0
         self.passes = 0

@@ -1141,7 +1141,7 @@ def write(client: Any, topic: str, data: Any, opts: Options, *, engine: str = "a
                     exact)
 
 
-def ahead(batches: Iterator[Records], depth: int = 2) -> Iterator[Records]:
+def ahead(batches: Iterator[Records], depth: int = 1) -> Iterator[Records]:
     """``batches`` encoded in a thread, up to ``depth`` ahead of the one being sent (Arrow's
     kernels release the GIL: encoding runs beside librdkafka's produce calls)."""
     import queue

@@ -6,7 +6,10 @@ oracle):
 * Windows are aligned to 0 (the epoch for times): window ``k`` covers ``[k * every,
   k * every + size)``. Tumbling windows have ``every == size`` (each event is in one window);
   hopping windows have ``every < size`` (an event is in about ``size / every`` windows).
-* The watermark is the largest event time seen so far, over every partition read.
+* The watermark is the largest event time seen so far, over every partition read (one
+  watermark, not one per partition: a topic's partitions read from far behind one another,
+  e.g. history from ``start="earliest"``, need a ``grace`` that covers the gap, or their
+  events are late).
 * An event is *on time* for window ``w`` when ``w.end + grace`` is after the watermark as it
   was before the event arrived; it is added to ``w``. Otherwise it is *late* for ``w``: it is
   counted (the window's ``late`` column) and never merged.

@@ -433,3 +433,23 @@ def test_updates_every_batch_and_a_key_explosion_stops_only_the_aggregate() -> N
             running.to_topic("out")
     finally:
         live.stop()
+
+
+def test_a_time_field_as_iso_text_windows_on_event_time() -> None:
+    """on=<field>: the payload's own time (ISO text here), not the Kafka timestamp."""
+    state = AggregateState(["s"], [AggSpec.parse("n", "size")],
+                           Windows.make("1min", on="at", grace="10s"))
+    frame = LiveFrame()
+    times = ["2026-12-07T10:00:05Z", "2026-12-07T10:00:59.999Z", "2026-12-07T10:01:00Z",
+             "not a time", "2026-12-07T10:02:30+00:00", "2026-12-07T10:00:30Z"]
+    values = [json.dumps({"s": "a", "at": t}).encode() for t in times]
+    chunk = frame.ingest_columns("t", 0, np.arange(6, dtype=np.int64), np.zeros(6, np.int64),
+                                 [None] * 6, values)
+    assert chunk is not None
+    state.feed(frame.decoded(chunk))
+    closed = state.close_due()
+    minute = pd.Timestamp("2026-12-07T10:00Z").value // 10**6
+    assert [(r["window_start"], r["n"]) for r in closed] == [(minute, 2), (minute + 60_000, 1)]
+    assert state.no_time == 1
+    assert state.late_events == 1 and state.closed[(minute // 60_000, ("a",))]["late"] == 1
+    assert [r["n"] for r in state.open_rows()] == [1]

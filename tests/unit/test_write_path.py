@@ -248,8 +248,7 @@ def test_replay_from_a_topic_and_a_frame_with_pause_stop_and_loop(store, client)
     assert looping.progress["state"] == "stopped" and looping.passes >= 2
     looped = everything(client, "v").frame
     assert set(looped["value.v"]) == {1, 2}
-    assert set(looped["value.at"]) == {"2026-01-01T00:00:00.000+00:00",
-                                       "2026-01-01T00:00:00.010+00:00"}  # its own column kept
+    assert set(pd.to_datetime(looped["value.at"])) == set(frame["at"])  # its column kept
     with pytest.raises(DiasporaUsageError, match="speed"):
         topics.replay(frame, "v", speed=0, engine="memory", client=client)
 

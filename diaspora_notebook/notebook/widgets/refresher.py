@@ -115,6 +115,11 @@ class Refresher:
             wanted = max(self.base, period * 0.5)
         return min(max(wanted, cost * self.COST_FACTOR), self.MAX_PERIOD_S)
 
-    def close(self) -> None:
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop refreshing and wait for a refresh in progress to end: the caller closes the
+        widgets next, and Perspective crashes the process when its widget is closed in the
+        middle of an update."""
         self.closed.set()
         self.live.wake_waiters()  # a refresher waiting for rows ends now
+        if self.thread.is_alive() and threading.current_thread() is not self.thread:
+            self.thread.join(timeout)

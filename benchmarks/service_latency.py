@@ -71,8 +71,9 @@ def run(fabric: Fabric, n: int) -> dict[str, Any]:
             call("healthz", "GET", "healthz")
             assert call("create_key", "POST", "v1/create_key")["password"]
             call("list_topics", "GET", "v1/list_topics")
-        for topic in topics:
-            session.post(base + "v1/unregister_topic", json={"topic": topic}, timeout=60)
+            # a registration holds a share of the account's partition budget until its topic
+            # is created: give it back, as an account that keeps its topics few would
+            session.post(base + "v1/unregister_topic", json={"topic": topics.pop()}, timeout=60)
     result: dict[str, Any] = {"n": n}
     health_p50 = percentile(times["healthz"], 50)
     for name in CALLS:

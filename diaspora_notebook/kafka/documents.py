@@ -49,6 +49,8 @@ class Produced:
         return dict(sorted(found.items()))
 
     def __repr__(self) -> str:
+        if not self.offsets:  # a large write keeps the count only
+            return f"Produced(topic={self.topic!r}, count={self.count:,})"
         parts = "; ".join(f"partition {p}: {n} at offsets {first}-{last}" if n > 1
                           else f"partition {p}: 1 at offset {first}"
                           for p, (n, first, last) in self.per_partition().items())

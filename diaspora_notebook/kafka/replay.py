@@ -408,6 +408,10 @@ class Replay:
             self.state = "stopped" if self._stop.is_set() else "done"
             self._raise_failures()
         except BaseException as exc:
+            from diaspora_notebook.kafka.errors import denied, is_denied
+
+            if is_denied(exc) and not isinstance(exc, DiasporaError):
+                exc = denied(", ".join(self.topics), "write to")
             self.error = exc
             self.state = "failed"
         finally:

@@ -735,7 +735,11 @@ class ConfluentWriter(Writer):
         try:
             meta = self.producer.list_topics(topic, timeout=15)
         except Exception as exc:
-            raise SourceError(f"{type(exc).__name__}: {exc}", code=_code(exc)) from exc
+            raise SourceError(f"{type(exc).__name__}: {exc}",
+                              code=self._refused() or _code(exc)) from exc
+        refused = self._refused()
+        if refused is not None:
+            raise SourceError("the broker refused this producer", code=refused)
         info = meta.topics.get(topic)
         if info is None:
             raise SourceError(f"UnknownTopicOrPartitionError: {topic}", code=UNKNOWN_TOPIC)
@@ -744,6 +748,20 @@ class ConfluentWriter(Writer):
         if not info.partitions:
             raise SourceError(f"UnknownTopicOrPartitionError: {topic}", code=UNKNOWN_TOPIC)
         return len(info.partitions)
+
+    def _refused(self) -> int | None:
+        """CLUSTER_AUTHORIZATION_FAILED when librdkafka's idempotent producer was refused its
+        producer id (a key that may write no topic at all: a fatal error, reported by
+        ``error_cb`` before any row, with the code only in its text)."""
+        from diaspora_notebook.kafka.errors import CLUSTER_AUTHORIZATION_FAILED, DENIED_CODES
+
+        for err in self._errors:
+            code = err.code() if callable(getattr(err, "code", None)) else None
+            text = err.str() if callable(getattr(err, "str", None)) else str(err)
+            if code in DENIED_CODES or (getattr(err, "fatal", lambda: False)()
+                                        and "authorization failed" in text.lower()):
+                return CLUSTER_AUTHORIZATION_FAILED
+        return None
 
     def send(self, topic: str, records: Records, exact: bool) -> None:
         exact = self.exact
@@ -1018,14 +1036,49 @@ def make_writer(client: Any, engine: str, *, timeout: float,
                 config: Mapping[str, Any] | None = None, exact: bool = False) -> Writer:
     """A writer of ``engine`` (already picked) for ``client``; ``config`` overrides the
     producer's settings (librdkafka or kafka-python names)."""
-    from diaspora_notebook.kafka.source import client_config
+    from diaspora_notebook.kafka.source import NAMESPACE_KEY, client_config
 
     if engine == "memory":
         return MemoryWriter(client_config(client, "memory"))
+    settings = client_config(client, engine)
+    namespace = settings.pop(NAMESPACE_KEY, None)
+    writer: Writer
     if engine == "confluent":
-        return ConfluentWriter(client_config(client, "confluent"), timeout=timeout,
-                               overrides=config, exact=exact)
-    return KafkaPythonWriter(client, timeout=timeout, overrides=config)
+        writer = ConfluentWriter(settings, timeout=timeout, overrides=config, exact=exact)
+    else:
+        writer = KafkaPythonWriter(client, timeout=timeout, overrides=config)
+    return NamespacedWriter(writer, namespace) if namespace else writer
+
+
+class NamespacedWriter(Writer):
+    """A v3 writer: topics are named as the SDK names them and written as
+    ``<namespace>.<topic>`` (the reading side is ``source.NamespacedSource``)."""
+
+    def __init__(self, writer: Writer, namespace: str) -> None:
+        self._writer = writer
+        self._prefix = namespace + "."
+        self.engine = writer.engine
+
+    def partitions(self, topic: str) -> int:
+        return self._writer.partitions(self._prefix + topic)
+
+    def send(self, topic: str, records: Records, exact: bool) -> None:
+        self._writer.send(self._prefix + topic, records, exact)
+
+    def pending(self) -> int:
+        return self._writer.pending()
+
+    def service(self) -> None:
+        self._writer.service()
+
+    def finish(self, timeout: float) -> None:
+        self._writer.finish(timeout)
+
+    def collect(self) -> tuple[list[_Failure], list[tuple[int, int, int]]]:
+        return self._writer.collect()
+
+    def close(self) -> None:
+        self._writer.close()
 
 
 # --- the produce loop -----------------------------------------------------------------------
@@ -1132,9 +1185,19 @@ def write(client: Any, topic: str, data: Any, opts: Options, *, engine: str = "a
         failures += f
         done += d
         bar.update(sent)
+    except Exception as exc:  # a producer refused outright (e.g. no producer id: a fatal
+        # CLUSTER_AUTHORIZATION_FAILED for a key that may write no topic): one clear error
+        from diaspora_notebook.kafka.errors import denied, is_denied
+
+        if is_denied(exc):
+            raise denied(topic, "write to") from exc
+        raise
     finally:
         bar.close()
-        writer.close()
+        try:
+            writer.close()
+        except Exception:  # a producer in a fatal state: what it held is accounted for
+            logging.getLogger(__name__).debug("closing the producer failed", exc_info=True)
     if sent == 0:
         raise DiasporaUsageError("nothing to produce", hint="pass at least one row")
     return _outcome(client, topic, data, opts, engine, timeout, config, sent, failures, done,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -71,16 +72,33 @@ def test_state_json_with_missing_fields_is_reported(tmp_path: Path) -> None:
     assert "malformed field" in result.stderr
 
 
-def test_install_without_mvn_names_the_fix(tmp_path: Path) -> None:
+def _path_with(tmp_path: Path, *tools: str) -> dict[str, str]:
+    """The environment with only ``tools`` (of the JDK, else the system's) on PATH."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    java = Path(os.environ.get("JAVA_HOME", "/usr")) / "bin" / "java"
-    (bin_dir / "java").symlink_to(java if java.exists() else "/usr/bin/java")
+    for tool in tools:
+        jdk = Path(os.environ.get("JAVA_HOME", "/usr")) / "bin" / tool
+        (bin_dir / tool).symlink_to(jdk if jdk.exists() else shutil.which(tool) or tool)
     env = {**os.environ, "PATH": str(bin_dir)}
-    result = _run("install", "--cache", str(tmp_path / "cache"), env=env)
+    env.pop("JAVA_HOME", None)
+    return env
+
+
+def test_install_without_mvn_names_the_fix(tmp_path: Path) -> None:
+    result = _run("install", "--cache", str(tmp_path / "cache"),
+                  env=_path_with(tmp_path, "java", "javac"))
     assert result.returncode == 1
     assert "mvn (Apache Maven) was not found" in result.stderr
     assert "apt-get install maven" in result.stderr
+
+
+def test_install_without_a_jdk_names_the_fix(tmp_path: Path) -> None:
+    # a Java runtime alone cannot build the broker plugin
+    result = _run("install", "--cache", str(tmp_path / "cache"),
+                  env=_path_with(tmp_path, "java", "mvn"))
+    assert result.returncode == 1
+    assert "javac was not found" in result.stderr
+    assert "openjdk-17-jdk-headless" in result.stderr
 
 
 def test_install_with_the_registry_unreachable_explains(tmp_path: Path) -> None:

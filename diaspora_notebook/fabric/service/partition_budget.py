@@ -40,7 +40,7 @@ from diaspora_notebook.fabric.service.errors import ServiceError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_PARTITIONS_PER_USER = 256
+DEFAULT_MAX_PARTITIONS_PER_USER = 1024  # 32 registrations not yet created at the 32 cap
 MAX_PARTITIONS_KEY = "max_partitions"
 # an entry of a registration that never completed (its ACLs were not written) is dropped
 # after this long; until then it counts, so a concurrent registration cannot overspend

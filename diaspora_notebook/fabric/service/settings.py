@@ -69,7 +69,7 @@ class ServiceSettings(BaseModel):
         32, ge=1, description="the brokers' partition cap per topic (their topic policy); the "
                               "add_partitions route grows a topic at most to this")
     max_partitions_per_user: int = Field(
-        256, ge=0, description="partitions one user's topics may hold together (the brokers "
+        1024, ge=0, description="partitions one user's topics may hold together (the brokers "
                                "enforce each registration's allotment; see partition_budget)")
     max_partitions_total: int | None = Field(
         None, ge=0, description="partitions all users' topics may hold together (what the "

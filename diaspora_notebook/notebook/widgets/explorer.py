@@ -361,7 +361,9 @@ class Explorer(Companion):
         self.row.value = None
         self.detail.value = ""
         empty = page.extra.get("empty")
-        if frame.empty and empty:
+        # "nothing there yet" only when the read reached the end: a cancelled, timed-out or
+        # budget-bound read says why it stopped instead
+        if frame.empty and empty and page.stopped_by == "end":
             self.message.value = status_line(f"0 rows: {empty}", kind="info")
         else:
             self.message.value = status_line(page.summary(), kind="success")

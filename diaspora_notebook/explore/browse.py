@@ -36,7 +36,7 @@ def read(topic: str | None = None, *, partitions: list[int] | None = None,
         first); default: backward from ``"latest"``, forward otherwise
     :param filter: a condition over the columns in the whitelisted filter language (written
         like a pandas query: comparisons, ``and or not``, arithmetic, a few text/null functions;
-        no other call or attribute; the rules are in :mod:`diaspora_notebook.explore.query`),
+        no other call or attribute; the rules are in :mod:`diaspora_notebook.filters`),
         e.g. ``'value.temp > 30 and key == "s1"'`` (dotted names need no backticks), or a
         function ``row dict -> bool``
     :param fields: JSON paths to keep as columns (``"temp"``, ``"deep.x"``); default all

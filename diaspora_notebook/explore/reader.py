@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from diaspora_notebook.errors import DiasporaError, DiasporaUsageError
-from diaspora_notebook.explore.query import META, Filter, evaluate, parse_filter
 from diaspora_notebook.explore.result import ReadResult
 from diaspora_notebook.explore.values import (
     Decoder,
@@ -25,6 +24,7 @@ from diaspora_notebook.explore.values import (
     rows_of,
     with_fields,
 )
+from diaspora_notebook.filters import META, Filter, evaluate, parse_filter
 from diaspora_notebook.kafka.errors import (
     SourceError,
     denied,

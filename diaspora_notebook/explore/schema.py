@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from diaspora_notebook.errors import DiasporaUsageError
-from diaspora_notebook.explore.query import FIELD_PREFIX
+from diaspora_notebook.filters import FIELD_PREFIX
 from diaspora_notebook.kafka.flatten import flatten
 from diaspora_notebook.kafka.start import StartSpec
 

@@ -9,7 +9,7 @@ schema and the time of the export.
 Every file written here holds a topic's data, so it is created owner-only (``0600``) whatever
 the umask, unless ``export(..., mode=0o640)`` asks for another mode (the sidecar gets the same).
 A snapshot is re-read only if its recorded filter passes the filter parser
-(:func:`~diaspora_notebook.explore.query.parse_filter`): a file handed over by someone else
+(:func:`~diaspora_notebook.filters.parse_filter`): a file handed over by someone else
 cannot make the reader run code.
 """
 
@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from diaspora_notebook.errors import DiasporaUsageError
-from diaspora_notebook.explore.query import FIELD_PREFIX, parse_filter
 from diaspora_notebook.explore.reader import DEFAULT_BUDGET, MAX_LIMIT, normalize_fields, scan
 from diaspora_notebook.explore.result import ReadResult
 from diaspora_notebook.explore.values import Decoder
+from diaspora_notebook.filters import FIELD_PREFIX, parse_filter
 from diaspora_notebook.kafka.connections import client_or_default
 
 if TYPE_CHECKING:
@@ -231,7 +231,7 @@ def _is_int(value: Any) -> bool:
 
 def checked_provenance(meta: Any, path: str | Path) -> dict[str, Any]:
     """``meta`` (a snapshot's provenance) if it has the shape :func:`provenance` writes, and
-    its recorded filter passes :func:`~diaspora_notebook.explore.query.parse_filter` (the
+    its recorded filter passes :func:`~diaspora_notebook.filters.parse_filter` (the
     same check as a typed filter); else a usage error naming what is wrong.
     """
     if not isinstance(meta, dict):

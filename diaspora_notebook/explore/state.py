@@ -38,10 +38,10 @@ from diaspora_notebook.errors import DiasporaUsageError
 from diaspora_notebook.explore.browse import read
 from diaspora_notebook.explore.describe import describe_topic
 from diaspora_notebook.explore.groups import groups
-from diaspora_notebook.explore.query import parse_filter
 from diaspora_notebook.explore.result import ReadResult
 from diaspora_notebook.explore.schema import Schema, schema
 from diaspora_notebook.explore.snapshot import export
+from diaspora_notebook.filters import parse_filter
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from diaspora_notebook.explore.query import FIELD_PREFIX, META
+from diaspora_notebook.filters import FIELD_PREFIX, META
 from diaspora_notebook.kafka.arrow import as_text, frame_to_table
 from diaspora_notebook.kafka.decode import RESERVED, decode_batch
 from diaspora_notebook.kafka.flatten import ERROR_COLUMN, RowDecoder, decode_key

@@ -5,7 +5,7 @@
 a live aggregate's rows (its columns by name). A *crossing*: the condition is true for a row
 and was false for the previous row of the same key (or there was none), so a stream that stays
 above the line fires once, and again only after it went below. The condition goes through the
-whitelisted filter parser (:mod:`diaspora_notebook.explore.query`): nothing is ``eval``-ed.
+whitelisted filter parser (:mod:`diaspora_notebook.filters`): nothing is ``eval``-ed.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from diaspora_notebook.explore.query import FIELD_PREFIX, META, evaluate, parse_filter
+from diaspora_notebook.filters import FIELD_PREFIX, META, evaluate, parse_filter
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from diaspora_notebook.errors import DiasporaUsageError
-from diaspora_notebook.explore.query import evaluate, parse_filter
 from diaspora_notebook.explore.reader import normalize_fields
 from diaspora_notebook.explore.values import decode_value, engine_column, field_column
+from diaspora_notebook.filters import evaluate, parse_filter
 from diaspora_notebook.kafka.start import as_millis, direction_of
 
 

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from diaspora_notebook import explore
 from diaspora_notebook.errors import DiasporaUsageError
-from diaspora_notebook.explore.query import FUNCTIONS, META, evaluate, parse_filter
 from diaspora_notebook.explore.snapshot import META_KEY, SIDECAR
+from diaspora_notebook.filters import FUNCTIONS, META, evaluate, parse_filter
 from diaspora_notebook.kafka.memory import MemoryTopics
 
 T0 = 1_767_225_600_000

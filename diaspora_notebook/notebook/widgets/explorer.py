@@ -14,8 +14,8 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from diaspora_notebook.explore.query import META
 from diaspora_notebook.explore.state import MAX_PAGE, ExplorerSnapshot, ExplorerState
+from diaspora_notebook.filters import META
 from diaspora_notebook.notebook.errors import widget_message
 from diaspora_notebook.notebook.html import esc, grid, kv_table, status_line
 from diaspora_notebook.notebook.widgets import ipywidgets

@@ -220,16 +220,15 @@ class TopicManager(Companion):
         """Let the identity in the User box produce to and consume from the topic (only
         consume when the read-only box is ticked); its groups are ``<topic>/<its id>/...``."""
         name, user = self._name(), str(self.user.value).strip()
-        if self.read_only.value:
-            return self._act("grant", f"Granting {user} read-only access to {name}...",
-                             lambda: self._changing_sharing(
-                                 name, lambda: self.client.grant_user_access(
-                                     name, user, read_only=True)),
-                             reload=False)
-        return self._act("grant", f"Granting {user} access to {name}...",
-                         lambda: self._changing_sharing(
-                             name, lambda: self.client.grant_user_access(name, user)),
-                         reload=False)
+        read_only = bool(self.read_only.value)
+        what = "read-only access" if read_only else "access"
+
+        def call() -> Any:
+            answer = self._changing_sharing(
+                name, lambda: self.client.grant_user_access(name, user, read_only=read_only))
+            return _by_name(answer, user)
+
+        return self._act("grant", f"Granting {user} {what} to {name}...", call, reload=False)
 
     def revoke(self) -> bool:
         """Take the User box's identity's access to the topic back."""
@@ -309,6 +308,15 @@ class TopicManager(Companion):
             self.update_record()
 
         return report
+
+
+def _by_name(answer: Any, user: str) -> Any:
+    """The service's answer with the grantee's identity id replaced by the name it was given
+    as: the widget shows people by name, and its record is saved in the notebook."""
+    if not isinstance(answer, dict) or not isinstance(answer.get("user"), str):
+        return answer
+    ident = answer["user"]
+    return {k: v.replace(ident, user) if isinstance(v, str) else v for k, v in answer.items()}
 
 
 def _message_html(status: str, text: str) -> str:

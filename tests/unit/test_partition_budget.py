@@ -94,3 +94,18 @@ def test_without_a_budget_file_registration_is_unchanged(tmp_path):
                                                         per_user=lambda _u: 0, total=0,
                                                         partition_counts=admin.partition_counts))
     assert manager.register("x", ALICE) == "success"
+
+
+def test_other_users_created_topics_count_their_actual_partitions_in_the_total(tmp_path):
+    # Alice's created topics must not hold the fabric's total at their 32-partition allotment
+    # until she registers again: a long-running fabric would fill up with unused reservations
+    manager, admin, budget = _manager(tmp_path, per_user=1000, total=70)
+    manager.register("a1", ALICE)
+    manager.register("a2", ALICE)
+    _create(admin, "a1", 1)
+    _create(admin, "a2", 2)
+    manager.register("b1", BOB)  # would be refused if a1 and a2 still held 32 each (64 + 32)
+    assert _allotted(budget) == {"a1": 1, "a2": 2, "b1": 32}
+    manager.register("b2", BOB)
+    manager.register("b3", BOB)  # what is left of the total once the others hold theirs
+    assert _allotted(budget) == {"a1": 1, "a2": 2, "b1": 32, "b2": 32, "b3": 70 - 1 - 2 - 64}

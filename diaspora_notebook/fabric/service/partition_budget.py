@@ -135,6 +135,18 @@ class PartitionBudget:
                 used += self.per_topic
         return used
 
+    def _allotted(self, topics: dict[str, dict[str, Any]], skip: str) -> int:
+        """Partitions held over every user's entries: created topics count their actual
+        partitions (their allotments shrink to it here, whoever owns them: a created topic's
+        unused reservation must not hold the fabric's total until its owner registers again),
+        registrations not created yet their allotment."""
+        names = sorted(set(topics) - {skip})
+        actual = self._counts(names) if names else {}
+        for name, count in actual.items():
+            if name in topics:
+                topics[name]["max_partitions"] = max(count, 1)
+        return sum(int(e["max_partitions"]) for t, e in topics.items() if t != skip)
+
     def allot(self, topic: str, user: str, owned: Iterable[str]) -> int:
         """Reserve ``topic``'s allotment for ``user`` (who owns ``owned``), or raise."""
         if self.path is None:
@@ -147,7 +159,7 @@ class PartitionBudget:
             if allotment < 1:
                 raise partition_budget_reached(cap, used)
             if self.total is not None:
-                allotted = sum(int(e["max_partitions"]) for t, e in topics.items() if t != topic)
+                allotted = self._allotted(topics, topic)
                 allotment = min(allotment, self.total - allotted)
                 if allotment < 1:
                     raise fabric_partitions_full(self.total, allotted)
@@ -169,7 +181,7 @@ class PartitionBudget:
             if used + new_total > cap:
                 raise partition_budget_reached(cap, used + current, new_total - current)
             if self.total is not None:
-                allotted = sum(int(e["max_partitions"]) for t, e in topics.items() if t != topic)
+                allotted = self._allotted(topics, topic)
                 if allotted + new_total > self.total:
                     raise fabric_partitions_full(self.total, allotted + current)
             topics[topic] = {"max_partitions": new_total, "user": user, "budget": cap,

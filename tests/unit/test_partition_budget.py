@@ -77,10 +77,12 @@ def test_unregistering_releases_and_growth_is_counted(tmp_path):
 
 
 def test_the_fabrics_total_is_shared_by_everyone(tmp_path):
-    manager, _admin, budget = _manager(tmp_path, per_user=100, total=50)
+    manager, admin, budget = _manager(tmp_path, per_user=100, total=50)
     manager.register("a1", ALICE)
+    _create(admin, "a1", 32)
     manager.register("b1", BOB)
     assert _allotted(budget) == {"a1": 32, "b1": 18}
+    _create(admin, "b1", 18)
     with pytest.raises(ServiceError) as refused:
         manager.register("b2", BOB)
     assert refused.value.code == "fabric_partitions_full" and refused.value.status_code == 503
@@ -96,16 +98,23 @@ def test_without_a_budget_file_registration_is_unchanged(tmp_path):
     assert manager.register("x", ALICE) == "success"
 
 
-def test_other_users_created_topics_count_their_actual_partitions_in_the_total(tmp_path):
-    # Alice's created topics must not hold the fabric's total at their 32-partition allotment
-    # until she registers again: a long-running fabric would fill up with unused reservations
+def test_the_total_counts_real_partitions_not_pending_allotments(tmp_path):
+    # the fabric's total guards the brokers' open files: created topics count their actual
+    # partitions (whoever owns them, without waiting for their owner to register again) and a
+    # registration not created yet counts one, so registrations never created cannot fill it
     manager, admin, budget = _manager(tmp_path, per_user=1000, total=70)
     manager.register("a1", ALICE)
     manager.register("a2", ALICE)
     _create(admin, "a1", 1)
     _create(admin, "a2", 2)
-    manager.register("b1", BOB)  # would be refused if a1 and a2 still held 32 each (64 + 32)
-    assert _allotted(budget) == {"a1": 1, "a2": 2, "b1": 32}
-    manager.register("b2", BOB)
-    manager.register("b3", BOB)  # what is left of the total once the others hold theirs
-    assert _allotted(budget) == {"a1": 1, "a2": 2, "b1": 32, "b2": 32, "b3": 70 - 1 - 2 - 64}
+    for name in ("b1", "b2", "b3"):  # pending: one each towards the total
+        manager.register(name, BOB)
+    assert _allotted(budget) == {"a1": 1, "a2": 2, "b1": 32, "b2": 32, "b3": 32}
+    _create(admin, "b1", 32)
+    _create(admin, "b2", 32)
+    manager.register("b4", BOB)  # 1 + 2 + 32 + 32 + 1 (b3, pending) held
+    assert _allotted(budget)["b4"] == 70 - 68
+    _create(admin, "b4", 2)
+    with pytest.raises(ServiceError) as full:
+        manager.register("b5", BOB)
+    assert full.value.code == "fabric_partitions_full"

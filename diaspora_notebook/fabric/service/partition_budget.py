@@ -136,16 +136,25 @@ class PartitionBudget:
         return used
 
     def _allotted(self, topics: dict[str, dict[str, Any]], skip: str) -> int:
-        """Partitions held over every user's entries: created topics count their actual
-        partitions (their allotments shrink to it here, whoever owns them: a created topic's
-        unused reservation must not hold the fabric's total until its owner registers again),
-        registrations not created yet their allotment."""
+        """Partitions the brokers hold or will hold, over every user's entries: a created
+        topic counts its actual partitions (its allotment shrinks to it here, whoever owns
+        it), a registration not created yet one (the fewest a topic has). The total guards
+        the brokers' open files, which only real partitions use; counting every pending
+        registration at its full allotment let registrations that are never created (the
+        seed's flow registers first) fill the fabric for everyone. Each user's own budget
+        still counts them at their allotment (``_usage``), and each topic is capped by its
+        allotment at creation, so one user overshoots the total by at most its pending
+        registrations' allotments."""
         names = sorted(set(topics) - {skip})
         actual = self._counts(names) if names else {}
-        for name, count in actual.items():
-            if name in topics:
-                topics[name]["max_partitions"] = max(count, 1)
-        return sum(int(e["max_partitions"]) for t, e in topics.items() if t != skip)
+        held = 0
+        for name in names:
+            if name in actual:
+                topics[name]["max_partitions"] = max(actual[name], 1)
+                held += actual[name]
+            else:
+                held += 1
+        return held
 
     def allot(self, topic: str, user: str, owned: Iterable[str]) -> int:
         """Reserve ``topic``'s allotment for ``user`` (who owns ``owned``), or raise."""

@@ -191,7 +191,7 @@ def test_running_chart_export_is_readable_offline(lab, lab_browser, lab_page):
         without_state = export_offline(lab_browser, bare, "records-chart-export-bare")
         print("WITH STATE:\n", with_state[-600:], "\nWITHOUT STATE:\n", without_state[-600:])
         for text in (with_state, without_state):
-            assert "Live chart" in text and "events" in text, text[-800:]
+            assert "Live plot" in text and "events" in text, text[-800:]
             assert "VBox(" not in text and "interactive widget" not in text
     finally:
         lab_page.run_cell_code(f"stop_feed.set()\n%diaspora_unregister {topic}")

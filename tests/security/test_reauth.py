@@ -28,8 +28,8 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, TopicPartition
 from kafka.admin import UserScramCredentialDeletion
 
-from diaspora_notebook.errors import DiasporaUsageError
 from diaspora_notebook.fabric.broker.config import MAX_REAUTH_MS, REAUTH_VARIABLE, reauth_ms
+from diaspora_notebook.fabric.errors import FabricUsageError
 from diaspora_notebook.fabric.fabric import Fabric
 from diaspora_notebook.fabric.testing.secrets import remember_secret
 from diaspora_notebook.kafka.clients import KafkaAdmin, KafkaProducer, NewTopic
@@ -90,7 +90,7 @@ def counting_reauth() -> Iterator[tuple[ReauthCounter, logging.Logger]]:
 @pytest.mark.parametrize("value", ["0", "999", "60001", "3600000", "30s", "-5"])
 def test_a_session_setting_that_breaks_the_60s_promise_is_refused(monkeypatch, value):
     monkeypatch.setenv(REAUTH_VARIABLE, value)
-    with pytest.raises(DiasporaUsageError) as info:
+    with pytest.raises(FabricUsageError) as info:
         reauth_ms()
     assert REAUTH_VARIABLE in str(info.value) and repr(value) in str(info.value)
     assert "unset it" in info.value.hint

@@ -41,8 +41,12 @@ def test_tokens_and_key_passwords_are_found_in_any_file_of_the_user_dir(tmp_path
 
 def test_a_watch_reports_what_the_user_dir_held_shortened(tmp_path):
     password = _key()
-    (tmp_path / "keys").mkdir()
-    (tmp_path / "keys" / "k.json").write_text(f'{{"password": "{password}", "n": "pw-1"}}')
+    # owner-only, as the toolkit writes a key cache (the session's file-mode audit walks
+    # every user dir a test made)
+    (tmp_path / "keys").mkdir(mode=0o700)
+    key_file = tmp_path / "keys" / "k.json"
+    key_file.touch(mode=0o600)
+    key_file.write_text(f'{{"password": "{password}", "n": "pw-1"}}')
     with SecretWatch(tmp_path, extra=["demo-password"]) as watch:
         pass
     assert watch.seen == {password, "demo-password"}

@@ -26,6 +26,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 import urllib.request
@@ -145,7 +146,13 @@ SLACK_S = 30  # reconnect backoff, a send's own timeout, a slow CI machine
 def _sdk_python(config: pytest.Config) -> Path:
     """The SDK venv's python (built once, with ipykernel for the notebooks; needs PyPI once)."""
     explicit = os.environ.get("DIASPORA_SDK_VENV")
-    venv = Path(explicit) if explicit else config.cache.mkdir("diaspora-event-sdk-0.5.1-venv")
+    cache = getattr(config, "cache", None)  # None under `-p no:cacheprovider`
+    if explicit:
+        venv = Path(explicit)
+    elif cache is not None:
+        venv = cache.mkdir("diaspora-event-sdk-0.5.1-venv")
+    else:
+        venv = Path(tempfile.gettempdir()) / "diaspora-event-sdk-0.5.1-venv"
     python = venv / "bin" / "python"
     ready = venv / ".installed"
     wanted = [SDK_REQUIREMENT, KERNEL_REQUIREMENT]

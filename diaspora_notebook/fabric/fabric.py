@@ -211,8 +211,11 @@ class Fabric:
         check_open_file_limit(broker_open_files())
         repaired = repair_modes(self.home.root)
         if repaired:
+            shown = ", ".join(str(p.relative_to(self.home.root)) for p in repaired[:10])
+            more = f" and {len(repaired) - 10} more" if len(repaired) > 10 else ""
             say(f"made {len(repaired)} path(s) in {self.home.root} owner-only (they were "
-                "readable by group or others; events, SCRAM hashes and logs must not be)")
+                "readable by group or others; events, SCRAM hashes and logs must not be): "
+                f"{shown}{more}")
         state = self.state()
         if state is None:
             state = self._new_state(brokers or 1, port, kafka_version)

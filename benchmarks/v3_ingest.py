@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -87,7 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.n, args.repeat = 2_000, 1
     fabric = Fabric.at(args.home)
-    user_dir = Path(fabric.home.root) / "bench-v3-user" / uuid.uuid4().hex[:8]
+    # the benchmark's own logins live outside the fabric's home (whose every path is
+    # owner-only) in a private temporary directory
+    user_dir = Path(tempfile.mkdtemp(prefix="bench-v3-user-"))
     v1, v3 = clients(fabric, user_dir)
     topic = f"bench-{uuid.uuid4().hex[:8]}"
     topics.register(topic, create=True, client=v1)

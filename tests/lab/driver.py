@@ -305,7 +305,16 @@ class LabPage:
     def screenshot(self, target: Path, selector: str | None = None) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         if selector:
-            self.page.locator(selector).first.screenshot(path=str(target))
+            # a live view redraws itself: the element picked may be replaced before the
+            # picture is taken; pick it again
+            for attempt in range(3):
+                try:
+                    self.page.locator(selector).first.screenshot(path=str(target))
+                    break
+                except Exception as exc:  # playwright's Error: "not attached to the DOM"
+                    if "not attached" not in str(exc) or attempt == 2:
+                        raise
+                    self.page.wait_for_timeout(200)
         else:
             self.page.screenshot(path=str(target), full_page=False)
         return target
